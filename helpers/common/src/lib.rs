@@ -1,0 +1,361 @@
+//! helper-common: what every v2v helper shares — the common flags, the
+//! logger and event stream, the [`Failure`] type and [`run`], which turns a
+//! step's result into status files, a last error line and an exit code.
+
+pub mod failure;
+pub mod log;
+
+pub use failure::{Failure, OrFail, Result};
+
+use std::ffi::OsStr;
+use std::fs::{self, File};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Output};
+use std::time::Instant;
+use v2v_meta::{exit_code, EventKind, Step, StepDone, StepError, V2vDir, CONTRACT_VERSION};
+
+/// Flags every helper takes (and the supervisor passes through).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct CommonArgs {
+    /// Print debug messages on stderr (the step log always has them).
+    #[arg(short = 'v', long = "verbose")]
+    pub verbose: bool,
+    /// Trace every external command and NBD operation on stderr.
+    #[arg(short = 'x')]
+    pub trace: bool,
+    /// Quiet: only warnings and errors on stderr, no progress bar.
+    #[arg(short = 'q', long = "quiet")]
+    pub quiet: bool,
+    /// Print machine-readable events (one JSON object per line) on stdout.
+    #[arg(long = "machine-readable")]
+    pub machine_readable: bool,
+    /// Write machine-readable events to this file descriptor instead of stdout.
+    #[arg(long = "events-fd", value_name = "FD")]
+    pub events_fd: Option<i32>,
+    /// Servers started by this helper exit when this process exits
+    /// (default: the helper's parent, the owner of the run).
+    #[arg(long = "owner-pid", value_name = "PID")]
+    pub owner_pid: Option<u32>,
+}
+
+impl CommonArgs {
+    /// The PID whose exit ends every server of the run.
+    pub fn owner(&self) -> u32 {
+        self.owner_pid
+            .unwrap_or_else(|| std::os::unix::process::parent_id())
+    }
+
+    fn stderr_level(&self) -> log::Level {
+        if self.trace {
+            log::Level::Trace
+        } else if self.verbose {
+            log::Level::Debug
+        } else if self.quiet {
+            log::Level::Warning
+        } else {
+            log::Level::Message
+        }
+    }
+
+    /// The flags as arguments, to pass on to another helper.
+    pub fn to_args(&self) -> Vec<String> {
+        let mut v = Vec::new();
+        if self.verbose {
+            v.push("-v".into());
+        }
+        if self.trace {
+            v.push("-x".into());
+        }
+        if self.quiet {
+            v.push("-q".into());
+        }
+        if self.machine_readable {
+            v.push("--machine-readable".into());
+        }
+        if let Some(fd) = self.events_fd {
+            v.push(format!("--events-fd={fd}"));
+        }
+        if let Some(p) = self.owner_pid {
+            v.push(format!("--owner-pid={p}"));
+        }
+        v
+    }
+}
+
+/// How [`run`] treats the temp directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DirMode {
+    /// Create it if missing (the input step).
+    Create,
+    /// It must exist already (every later step).
+    Existing,
+}
+
+/// What a step's body gets.
+pub struct Ctx {
+    pub dir: V2vDir,
+    pub step: Step,
+    pub common: CommonArgs,
+}
+
+impl Ctx {
+    /// The owner PID for servers started by this step.
+    pub fn owner(&self) -> u32 {
+        self.common.owner()
+    }
+    /// Whether to draw a progress bar (stderr is a terminal, not `-q`).
+    pub fn progress_bar(&self) -> bool {
+        use std::io::IsTerminal;
+        !self.common.quiet && std::io::stderr().is_terminal()
+    }
+}
+
+/// Run one helper step: set up the directory and log, call `body`, then
+/// write `status/<step>.done` or `status/<step>.error.json`, print the last
+/// error line, and return the exit code.
+pub fn run(
+    program: &str,
+    step: Step,
+    dir: &Path,
+    mode: DirMode,
+    common: &CommonArgs,
+    body: impl FnOnce(&Ctx) -> Result<()>,
+) -> ExitCode {
+    let sink = match (common.events_fd, common.machine_readable) {
+        (Some(fd), _) => log::EventSink::Fd(fd),
+        (None, true) => log::EventSink::Stdout,
+        (None, false) => log::EventSink::None,
+    };
+    log::init(program, step.name(), common.stderr_level(), None, sink);
+    die_with_owner(common);
+    let start = Instant::now();
+
+    let vdir = match open_dir(dir, mode) {
+        Ok(d) => d,
+        Err(f) => return report(None, step, f),
+    };
+    if let Ok(f) = open_log(&vdir.step_log(step)) {
+        log::set_log_file(f);
+    }
+    let _ = fs::remove_file(vdir.error_file(step));
+    let _ = fs::remove_file(vdir.done_file(step));
+    debug!(
+        "{program} {} (contract version {CONTRACT_VERSION})",
+        std::env::args().skip(1).collect::<Vec<_>>().join(" ")
+    );
+    log::event(EventKind::StepStarted);
+    let ctx = Ctx {
+        dir: vdir.clone(),
+        step,
+        common: common.clone(),
+    };
+    match body(&ctx) {
+        Ok(()) => {
+            let seconds = start.elapsed().as_secs_f64();
+            let done = StepDone {
+                version: CONTRACT_VERSION,
+                step: step.name().into(),
+                seconds,
+            };
+            if let Err(e) = v2v_meta::write_json(&vdir.done_file(step), &done) {
+                return report(Some(&vdir), step, e.into());
+            }
+            log::event(EventKind::StepFinished { seconds });
+            debug!("{} done in {seconds:.1}s", step.name());
+            ExitCode::SUCCESS
+        }
+        Err(f) => report(Some(&vdir), step, f),
+    }
+}
+
+fn open_dir(dir: &Path, mode: DirMode) -> Result<V2vDir> {
+    match mode {
+        DirMode::Create => V2vDir::create(dir)
+            .map_err(|e| Failure::contract(format!("{}: cannot create: {e}", dir.display()))),
+        DirMode::Existing => {
+            if !dir.is_dir() {
+                return Err(Failure::contract(format!(
+                    "{}: not a directory (create it with helper-v2v-input-<type> first)",
+                    dir.display()
+                )));
+            }
+            V2vDir::create(dir).map_err(|e| Failure::contract(format!("{}: {e}", dir.display())))
+        }
+    }
+}
+
+fn open_log(path: &Path) -> std::io::Result<File> {
+    fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)
+}
+
+/// Print the failure (numbered causes, a hint), write `status/<step>.error.json`
+/// and emit an `error` event.  Returns the exit code.
+fn report(dir: Option<&V2vDir>, step: Step, f: Failure) -> ExitCode {
+    let log_path = dir.map(|d| d.step_log(step));
+    for (i, c) in f.causes.iter().enumerate() {
+        log::log(log::Level::Debug, &format!("cause {}: {c}", i + 1));
+    }
+    log::event(EventKind::Error {
+        message: f.message.clone(),
+        exit_code: f.code,
+        disk: f.disk,
+    });
+    if let Some(d) = dir {
+        let e = StepError {
+            version: CONTRACT_VERSION,
+            step: step.name().into(),
+            kind: exit_code::kind_name(f.code).into(),
+            exit_code: f.code,
+            disk: f.disk,
+            message: f.message.clone(),
+            causes: f.causes.clone(),
+            log: log_path.as_ref().map(|p| p.display().to_string()),
+        };
+        let _ = v2v_meta::write_json(&d.error_file(step), &e);
+    }
+    let prog = log::program();
+    for (i, c) in f.causes.iter().enumerate() {
+        eprintln!("  {}: {c}", i + 1);
+    }
+    if let Some(p) = &log_path {
+        eprintln!("{prog}: rerun with -v -x for more; log: {}", p.display());
+    }
+    // Written last: the final line of stderr is always the error.
+    let disk = f.disk.map(|n| format!("disk {n}: ")).unwrap_or_default();
+    log::log(log::Level::Error, &format!("{disk}{}", f.message));
+    ExitCode::from(f.code)
+}
+
+/// When the owner of the run is our parent, die with it (so a SIGKILLed
+/// supervisor does not leave a copy running against its servers).
+fn die_with_owner(common: &CommonArgs) {
+    let owner = common.owner();
+    if owner == std::os::unix::process::parent_id() && owner > 1 {
+        // SAFETY: plain prctl call with integer arguments.
+        unsafe {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+        }
+        // The parent may have died before prctl took effect.
+        if std::os::unix::process::parent_id() != owner {
+            std::process::exit(128 + libc::SIGTERM);
+        }
+    }
+}
+
+/// Run an external program to completion, tracing its argv, and turn a
+/// failure to start or a non-zero exit into an exit-4 [`Failure`] that
+/// quotes the end of its stderr.
+pub fn run_cmd<S: AsRef<OsStr>>(prog: &str, args: &[S]) -> Result<Output> {
+    let argv: Vec<String> = std::iter::once(prog.to_string())
+        .chain(args.iter().map(|a| a.as_ref().to_string_lossy().into_owned()))
+        .collect();
+    trace!("run: {}", shell_quote(&argv));
+    let out = Command::new(prog).args(args).output().map_err(|e| {
+        Failure::external(format!("{prog}: cannot run: {e} (is it installed?)"))
+    })?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if !stderr.trim().is_empty() {
+        debug!("{prog} stderr: {}", stderr.trim_end());
+    }
+    if !out.status.success() {
+        let tail: Vec<&str> = stderr.lines().rev().take(3).collect();
+        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        return Err(Failure::external(format!(
+            "{prog} failed ({}): {}",
+            out.status,
+            tail.join(" / ")
+        ))
+        .cause(shell_quote(&argv)));
+    }
+    Ok(out)
+}
+
+/// Quote an argv for logs, so it can be pasted into a shell.
+pub fn shell_quote<S: AsRef<str>>(argv: &[S]) -> String {
+    argv.iter()
+        .map(|a| {
+            let a = a.as_ref();
+            if !a.is_empty()
+                && a
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c))
+            {
+                a.to_string()
+            } else {
+                format!("'{}'", a.replace('\'', "'\\''"))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Absolute form of a user-given path (for metadata and messages).
+pub fn absolute(p: &Path) -> PathBuf {
+    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting() {
+        assert_eq!(shell_quote(&["nbdkit", "file=/a b"]), "nbdkit 'file=/a b'");
+        assert_eq!(shell_quote(&["it's"]), "'it'\\''s'");
+        assert_eq!(shell_quote(&[""]), "''");
+    }
+
+    #[test]
+    fn common_args_round_trip() {
+        let c = CommonArgs {
+            verbose: true,
+            trace: true,
+            owner_pid: Some(42),
+            ..Default::default()
+        };
+        assert_eq!(c.to_args(), vec!["-v", "-x", "--owner-pid=42"]);
+        assert_eq!(c.owner(), 42);
+    }
+
+    #[test]
+    fn run_cmd_reports_external_failure() {
+        let f = run_cmd("sh", &["-c", "echo oops >&2; exit 3"]).unwrap_err();
+        assert_eq!(f.code, exit_code::EXTERNAL);
+        assert!(f.message.contains("oops"), "{}", f.message);
+        let f = run_cmd("/nonexistent/prog", &["x"]).unwrap_err();
+        assert_eq!(f.code, exit_code::EXTERNAL);
+        assert!(run_cmd("true", &[] as &[&str]).is_ok());
+    }
+
+    #[test]
+    fn run_writes_status_files() {
+        let t = tempfile::tempdir().unwrap();
+        let d = t.path().join("d");
+        let c = CommonArgs::default();
+        let code = run("helper-v2v-test", Step::Input, &d, DirMode::Create, &c, |_| Ok(()));
+        assert_eq!(code, ExitCode::SUCCESS);
+        let v = V2vDir::new(&d);
+        let done: StepDone = v2v_meta::read_json(&v.done_file(Step::Input)).unwrap();
+        assert_eq!(done.step, "input");
+        let code = run("helper-v2v-test", Step::Copy, &d, DirMode::Existing, &c, |_| {
+            Err(Failure::external("nbdkit died").disk(2))
+        });
+        assert_eq!(code, ExitCode::from(4));
+        let e: StepError = v2v_meta::read_json(&v.error_file(Step::Copy)).unwrap();
+        assert_eq!((e.exit_code, e.disk, e.kind.as_str()), (4, Some(2), "external"));
+        let code = run(
+            "helper-v2v-test",
+            Step::Copy,
+            &t.path().join("missing"),
+            DirMode::Existing,
+            &c,
+            |_| Ok(()),
+        );
+        assert_eq!(code, ExitCode::from(3));
+    }
+}

@@ -1,0 +1,195 @@
+//! A tiny logger: every line goes to the step's log file (always at debug
+//! level, for post-mortems); stderr gets messages and warnings, plus debug
+//! with `-v` and traces (external commands, NBD operations) with `-x`.
+//! Machine-readable events go to stdout (`--machine-readable`) or to a
+//! numbered file descriptor (`--events-fd N`).
+
+use std::fs::File;
+use std::io::Write;
+use std::os::fd::FromRawFd;
+use std::sync::Mutex;
+use std::sync::OnceLock;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use v2v_meta::{Event, EventKind, CONTRACT_VERSION};
+
+/// Message levels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    Error,
+    Warning,
+    Message,
+    Debug,
+    Trace,
+}
+
+struct Logger {
+    step: String,
+    program: String,
+    start: Instant,
+    /// Seconds already elapsed in the run when this helper started
+    /// (from `V2V_RUN_START`, set by the supervisor), so timestamps of all
+    /// steps line up.
+    offset: f64,
+    stderr_level: Level,
+    file: Mutex<Option<File>>,
+    events: Mutex<Option<Box<dyn Write + Send>>>,
+}
+
+static LOGGER: OnceLock<Logger> = OnceLock::new();
+
+/// Where events go.
+pub enum EventSink {
+    None,
+    Stdout,
+    Fd(i32),
+}
+
+/// Set up the logger once per process.  `log_file` may be `None` before the
+/// temp directory exists.
+pub fn init(program: &str, step: &str, stderr_level: Level, log_file: Option<File>, sink: EventSink) {
+    let offset = std::env::var("V2V_RUN_START")
+        .ok()
+        .and_then(|s| s.parse::<f64>().ok())
+        .map(|t0| (now_epoch() - t0).max(0.0))
+        .unwrap_or(0.0);
+    let events: Option<Box<dyn Write + Send>> = match sink {
+        EventSink::None => None,
+        EventSink::Stdout => Some(Box::new(std::io::stdout())),
+        // SAFETY: the caller handed us this fd (`--events-fd`) to own.
+        EventSink::Fd(fd) => Some(Box::new(unsafe { File::from_raw_fd(fd) })),
+    };
+    let _ = LOGGER.set(Logger {
+        step: step.to_string(),
+        program: program.to_string(),
+        start: Instant::now(),
+        offset,
+        stderr_level,
+        file: Mutex::new(log_file),
+        events: Mutex::new(events),
+    });
+}
+
+/// Attach (or replace) the log file after `init`.
+pub fn set_log_file(f: File) {
+    if let Some(l) = LOGGER.get() {
+        *l.file.lock().unwrap() = Some(f);
+    }
+}
+
+fn now_epoch() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+/// Seconds since the run (or this helper) started.
+pub fn elapsed() -> f64 {
+    LOGGER
+        .get()
+        .map(|l| l.offset + l.start.elapsed().as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+/// The program name used as the stderr prefix (`helper-v2v-copy`).
+pub fn program() -> String {
+    LOGGER
+        .get()
+        .map(|l| l.program.clone())
+        .unwrap_or_else(|| "helper-v2v".into())
+}
+
+/// Log one line at `level`.
+pub fn log(level: Level, text: &str) {
+    let Some(l) = LOGGER.get() else {
+        eprintln!("{text}");
+        return;
+    };
+    let t = l.offset + l.start.elapsed().as_secs_f64();
+    let tag = match level {
+        Level::Error => "error: ",
+        Level::Warning => "warning: ",
+        Level::Message => "",
+        Level::Debug => "debug: ",
+        Level::Trace => "trace: ",
+    };
+    if let Some(f) = l.file.lock().unwrap().as_mut() {
+        let _ = writeln!(f, "[{t:6.1}] {tag}{text}");
+    }
+    if level <= l.stderr_level {
+        let line = match level {
+            Level::Message => format!("[{t:6.1}] {text}"),
+            Level::Error | Level::Warning => format!("{}: {tag}{text}", l.program),
+            _ => format!("{}: {tag}{text}", l.program),
+        };
+        eprintln!("{line}");
+    }
+}
+
+/// Emit one machine-readable event (also recorded in the log file).
+pub fn event(kind: EventKind) {
+    let Some(l) = LOGGER.get() else { return };
+    let ev = Event {
+        version: CONTRACT_VERSION,
+        time: now_epoch(),
+        step: l.step.clone(),
+        kind,
+    };
+    let line = serde_json::to_string(&ev).expect("event serializes");
+    if let Some(f) = l.file.lock().unwrap().as_mut() {
+        let _ = writeln!(f, "event: {line}");
+    }
+    if let Some(w) = l.events.lock().unwrap().as_mut() {
+        let _ = writeln!(w, "{line}");
+        let _ = w.flush();
+    }
+}
+
+/// Write raw text to the event stream (virt-v2v's `N/M` progress lines).
+pub fn event_raw(line: &str) {
+    let Some(l) = LOGGER.get() else { return };
+    if let Some(w) = l.events.lock().unwrap().as_mut() {
+        let _ = writeln!(w, "{line}");
+        let _ = w.flush();
+    }
+}
+
+/// True when events go somewhere.
+pub fn events_enabled() -> bool {
+    LOGGER
+        .get()
+        .is_some_and(|l| l.events.lock().unwrap().is_some())
+}
+
+/// The stderr verbosity in force.
+pub fn stderr_level() -> Level {
+    LOGGER
+        .get()
+        .map(|l| l.stderr_level)
+        .unwrap_or(Level::Message)
+}
+
+/// A user message, timestamped like virt-v2v's (`[   1.2] Copying disk 1/2`).
+#[macro_export]
+macro_rules! message {
+    ($($a:tt)*) => { $crate::log::log($crate::log::Level::Message, &format!($($a)*)) };
+}
+/// A warning: printed, logged, and sent as a `warning` event.
+#[macro_export]
+macro_rules! warning {
+    ($($a:tt)*) => {{
+        let m = format!($($a)*);
+        $crate::log::log($crate::log::Level::Warning, &m);
+        $crate::log::event(v2v_meta::EventKind::Warning { message: m, disk: None });
+    }};
+}
+/// Debug output: always in the log, on stderr with `-v`.
+#[macro_export]
+macro_rules! debug {
+    ($($a:tt)*) => { $crate::log::log($crate::log::Level::Debug, &format!($($a)*)) };
+}
+/// Trace output (external commands, NBD operations): on stderr with `-x`.
+#[macro_export]
+macro_rules! trace {
+    ($($a:tt)*) => { $crate::log::log($crate::log::Level::Trace, &format!($($a)*)) };
+}

@@ -1,0 +1,235 @@
+//! The temp directory's layout: every path any helper reads or writes.
+
+use std::fs;
+use std::io;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+/// A pipeline step.  Its name is used for `log/NN-<name>.log` and
+/// `status/<name>.done` / `status/<name>.error.json`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Step {
+    Input,
+    Convert,
+    OutputSetup,
+    Copy,
+    OutputFinal,
+    Cleanup,
+}
+
+impl Step {
+    /// All steps in pipeline order.
+    pub const ALL: [Step; 6] = [
+        Step::Input,
+        Step::Convert,
+        Step::OutputSetup,
+        Step::Copy,
+        Step::OutputFinal,
+        Step::Cleanup,
+    ];
+
+    /// The step's name (`input`, `convert`, `output-setup`, `copy`, `output-final`, `cleanup`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Step::Input => "input",
+            Step::Convert => "convert",
+            Step::OutputSetup => "output-setup",
+            Step::Copy => "copy",
+            Step::OutputFinal => "output-final",
+            Step::Cleanup => "cleanup",
+        }
+    }
+
+    /// Position in the pipeline, 1-based (used as the log file's `NN-` prefix).
+    pub fn number(self) -> usize {
+        Step::ALL.iter().position(|s| *s == self).unwrap() + 1
+    }
+
+    pub fn from_name(name: &str) -> Option<Step> {
+        Step::ALL.into_iter().find(|s| s.name() == name)
+    }
+}
+
+impl std::fmt::Display for Step {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The temp directory shared by the helpers of one run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct V2vDir {
+    root: PathBuf,
+}
+
+impl V2vDir {
+    /// Refer to a directory (nothing is checked or created).
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        V2vDir { root: root.into() }
+    }
+
+    /// Create the directory (mode 0700) and its `run/`, `log/`, `status/`
+    /// subdirectories if missing.  An existing directory is kept, and
+    /// tightened to 0700.
+    pub fn create(root: impl Into<PathBuf>) -> io::Result<Self> {
+        let d = V2vDir::new(root);
+        let mut b = fs::DirBuilder::new();
+        b.recursive(true).mode(0o700);
+        b.create(&d.root)?;
+        fs::set_permissions(&d.root, fs::Permissions::from_mode(0o700))?;
+        for sub in [d.run_dir(), d.log_dir(), d.status_dir()] {
+            b.create(sub)?;
+        }
+        Ok(d)
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// `inN`: NBD socket serving source disk N (1-based) through an overlay.
+    pub fn in_socket(&self, n: u32) -> PathBuf {
+        self.root.join(format!("in{n}"))
+    }
+
+    /// `outN`: NBD socket serving target disk N (1-based).
+    pub fn out_socket(&self, n: u32) -> PathBuf {
+        self.root.join(format!("out{n}"))
+    }
+
+    /// `metadata.in`, written by the input helper.
+    pub fn metadata_in(&self) -> PathBuf {
+        self.root.join("metadata.in")
+    }
+
+    /// `metadata.out`, written by convert.
+    pub fn metadata_out(&self) -> PathBuf {
+        self.root.join("metadata.out")
+    }
+
+    /// `output.json`, written by the output's `setup`.
+    pub fn output_json(&self) -> PathBuf {
+        self.root.join("output.json")
+    }
+
+    /// `run/`: pidfiles of servers left running.
+    pub fn run_dir(&self) -> PathBuf {
+        self.root.join("run")
+    }
+
+    /// `run/<name>.pid`.
+    pub fn pidfile(&self, name: &str) -> PathBuf {
+        self.run_dir().join(format!("{name}.pid"))
+    }
+
+    /// `log/`.
+    pub fn log_dir(&self) -> PathBuf {
+        self.root.join("log")
+    }
+
+    /// `log/NN-<step>.log`: the step's debug log.
+    pub fn step_log(&self, step: Step) -> PathBuf {
+        self.log_dir()
+            .join(format!("{:02}-{}.log", step.number(), step.name()))
+    }
+
+    /// `log/NN-<step>-<name>.log`: stderr of a server or program a step ran.
+    pub fn server_log(&self, step: Step, name: &str) -> PathBuf {
+        self.log_dir()
+            .join(format!("{:02}-{}-{name}.log", step.number(), step.name()))
+    }
+
+    /// `status/`.
+    pub fn status_dir(&self) -> PathBuf {
+        self.root.join("status")
+    }
+
+    /// `status/<step>.done`.
+    pub fn done_file(&self, step: Step) -> PathBuf {
+        self.status_dir().join(format!("{}.done", step.name()))
+    }
+
+    /// `status/<step>.error.json`.
+    pub fn error_file(&self, step: Step) -> PathBuf {
+        self.status_dir().join(format!("{}.error.json", step.name()))
+    }
+
+    /// Scratch space a helper may use (overlays, unpacked files): `tmp/`.
+    pub fn scratch_dir(&self) -> PathBuf {
+        self.root.join("tmp")
+    }
+
+    /// All pidfiles currently recorded in `run/`, sorted by name.
+    pub fn pidfiles(&self) -> io::Result<Vec<PathBuf>> {
+        let mut v = Vec::new();
+        match fs::read_dir(self.run_dir()) {
+            Ok(rd) => {
+                for e in rd {
+                    let p = e?.path();
+                    if p.extension().is_some_and(|x| x == "pid") {
+                        v.push(p);
+                    }
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        v.sort();
+        Ok(v)
+    }
+
+    /// Socket files `inN` / `outN` that exist, in order.
+    pub fn sockets(&self, prefix: &str) -> Vec<PathBuf> {
+        (1..)
+            .map(|n| self.root.join(format!("{prefix}{n}")))
+            .take_while(|p| p.exists())
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        let d = V2vDir::new("/t");
+        assert_eq!(d.in_socket(1), Path::new("/t/in1"));
+        assert_eq!(d.out_socket(12), Path::new("/t/out12"));
+        assert_eq!(d.metadata_in(), Path::new("/t/metadata.in"));
+        assert_eq!(d.metadata_out(), Path::new("/t/metadata.out"));
+        assert_eq!(d.output_json(), Path::new("/t/output.json"));
+        assert_eq!(d.pidfile("in1"), Path::new("/t/run/in1.pid"));
+        assert_eq!(d.step_log(Step::Input), Path::new("/t/log/01-input.log"));
+        assert_eq!(d.step_log(Step::Copy), Path::new("/t/log/04-copy.log"));
+        assert_eq!(
+            d.server_log(Step::Input, "in1"),
+            Path::new("/t/log/01-input-in1.log")
+        );
+        assert_eq!(
+            d.done_file(Step::OutputSetup),
+            Path::new("/t/status/output-setup.done")
+        );
+        assert_eq!(
+            d.error_file(Step::Convert),
+            Path::new("/t/status/convert.error.json")
+        );
+        for s in Step::ALL {
+            assert_eq!(Step::from_name(s.name()), Some(s));
+        }
+    }
+
+    #[test]
+    fn create_is_private_and_idempotent() {
+        let t = tempfile::tempdir().unwrap();
+        let d = V2vDir::create(t.path().join("v2v")).unwrap();
+        V2vDir::create(d.root()).unwrap();
+        let mode = fs::metadata(d.root()).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700);
+        assert!(d.run_dir().is_dir() && d.log_dir().is_dir() && d.status_dir().is_dir());
+        fs::write(d.pidfile("b"), "1").unwrap();
+        fs::write(d.pidfile("a"), "2").unwrap();
+        fs::write(d.run_dir().join("junk"), "").unwrap();
+        assert_eq!(d.pidfiles().unwrap(), vec![d.pidfile("a"), d.pidfile("b")]);
+    }
+}

@@ -1,0 +1,498 @@
+//! The JSON documents of the temp-directory contract.
+//!
+//! Every document carries `"version": 1` (the contract's major version).
+//! Within a major version fields are only added, always as optional
+//! (`#[serde(default)]`), and readers ignore fields they do not know.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+use crate::CONTRACT_VERSION;
+
+fn version() -> u32 {
+    CONTRACT_VERSION
+}
+
+/// Firmware of a guest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Firmware {
+    /// Legacy BIOS boot (MBR / GRUB in the boot sector).
+    Bios,
+    /// UEFI boot (an EFI System Partition).
+    Uefi,
+    /// The source description does not say; convert decides by inspection.
+    #[default]
+    Unknown,
+}
+
+/// Bus (controller type) a disk or removable is attached to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Bus {
+    Ide,
+    Sata,
+    Scsi,
+    VirtioBlk,
+    VirtioScsi,
+    Nvme,
+    Xen,
+    Floppy,
+}
+
+/// `metadata.in`: written by `helper-v2v-input-<type>`, describes the source guest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct MetadataIn {
+    /// Contract major version: 1.
+    #[serde(default = "version")]
+    pub version: u32,
+    /// The source guest.
+    pub source: Source,
+}
+
+/// The source guest, as described by (or guessed from) its input.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Source {
+    /// Guest name (the default target name).
+    pub name: String,
+    /// Where the guest came from.
+    pub origin: Origin,
+    /// Memory in bytes.
+    pub memory_bytes: u64,
+    /// Number of virtual CPUs.
+    pub vcpus: u32,
+    /// CPU vendor, model and topology, where the source says.
+    #[serde(default)]
+    pub cpu: Cpu,
+    /// Firmware the guest boots with (`unknown` when the source does not say).
+    #[serde(default)]
+    pub firmware: Firmware,
+    /// UEFI secure boot enabled in the source.
+    #[serde(default)]
+    pub secure_boot: bool,
+    /// The guest's disks, in order; disk N is served as socket `inN`.
+    pub disks: Vec<SourceDisk>,
+    /// CD-ROM and floppy drives (never copied).
+    #[serde(default)]
+    pub removables: Vec<Removable>,
+    /// Network interfaces.
+    #[serde(default)]
+    pub nics: Vec<Nic>,
+    /// Video adapter model (e.g. `vga`, `qxl`, `vmvga`), where known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub video: Option<String>,
+    /// Sound device model, where known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sound: Option<String>,
+    /// Source hypervisor (`vmware`, `kvm`, `xen`, `hyperv`, `virtualbox`), where known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hypervisor: Option<String>,
+    /// Guest OS hint from the source description (e.g. VMware's `guestOS`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub os_hint: Option<String>,
+}
+
+/// Where the source came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Origin {
+    /// Input type (`disk`, `libvirtxml`, `libvirt`, `ova`, `vmx`).
+    pub input_type: String,
+    /// What the user named: files, a URI, a domain name.
+    pub location: Vec<String>,
+}
+
+/// CPU description.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema, Default)]
+pub struct Cpu {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vendor: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topology: Option<CpuTopology>,
+}
+
+/// CPU topology: sockets × cores × threads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct CpuTopology {
+    pub sockets: u32,
+    pub cores: u32,
+    pub threads: u32,
+}
+
+/// One source disk, served read/write through a copy-on-write overlay.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct SourceDisk {
+    /// 1-based index: the disk is served as `in<index>`.
+    pub index: u32,
+    /// Socket file name inside the temp directory (`in1`, ...).
+    pub socket: String,
+    /// Format of the source file (`raw`, `qcow2`, `vmdk`, `vpc`, `vhdx`).
+    /// The socket always serves raw guest data.
+    pub format: String,
+    /// Virtual size in bytes.
+    pub size: u64,
+    /// Bytes allocated in the source, where known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allocated: Option<u64>,
+    /// Bus in the source guest, where known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bus: Option<Bus>,
+    /// Controller number and unit on that bus (e.g. scsi0:1 = 0, 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub controller: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<u32>,
+    /// Where the data comes from (a path or a URI), for messages.
+    pub source: String,
+}
+
+/// A CD-ROM or floppy drive.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Removable {
+    pub kind: RemovableKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bus: Option<Bus>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<u32>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RemovableKind {
+    Cdrom,
+    Floppy,
+}
+
+/// A network interface of the source guest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Nic {
+    /// MAC address, lower case, colon separated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mac: Option<String>,
+    /// Network or bridge name in the source.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<String>,
+    /// Whether `network` names a network or a bridge.
+    #[serde(default)]
+    pub network_kind: NetworkKind,
+    /// Device model in the source (`e1000`, `vmxnet3`, `virtio`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum NetworkKind {
+    #[default]
+    Network,
+    Bridge,
+}
+
+/// `metadata.out`: written by `helper-v2v-convert` (or by the supervisor
+/// with `--no-convert`), read by outputs' `final`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct MetadataOut {
+    #[serde(default = "version")]
+    pub version: u32,
+    /// False when the guest was copied unchanged (`--no-convert`).
+    pub converted: bool,
+    /// What inspection found; absent when nothing was inspected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inspection: Option<Inspection>,
+    /// What the target should look like.
+    pub target: TargetMeta,
+    /// Every change made to the guest, in order.
+    #[serde(default)]
+    pub changes: Vec<Change>,
+    /// Every warning raised during conversion.
+    #[serde(default)]
+    pub warnings: Vec<String>,
+}
+
+/// What inspection found in the guest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema, Default)]
+pub struct Inspection {
+    /// `linux`, `windows`, ...
+    pub os_type: String,
+    /// `debian`, `ubuntu`, `rhel`, `fedora`, `sles`, ...
+    pub distro: String,
+    pub product_name: String,
+    pub major_version: i32,
+    pub minor_version: i32,
+    pub arch: String,
+    /// Root device in the appliance's naming (`/dev/sda1`).
+    pub root: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
+    #[serde(default)]
+    pub package_format: String,
+    #[serde(default)]
+    pub package_management: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub osinfo: Option<String>,
+    /// Mountpoints, sorted by path.
+    #[serde(default)]
+    pub mountpoints: Vec<Mountpoint>,
+    /// Installed kernels (Linux).
+    #[serde(default)]
+    pub kernels: Vec<Kernel>,
+    /// Firmware found by inspection.
+    #[serde(default)]
+    pub firmware: Firmware,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Mountpoint {
+    pub path: String,
+    pub device: String,
+}
+
+/// An installed kernel.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Kernel {
+    pub version: String,
+    pub vmlinuz: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub initrd: Option<String>,
+    /// The kernel ships virtio_blk and virtio_net (built in or as modules).
+    pub virtio: bool,
+    /// The kernel the converted guest boots by default.
+    #[serde(default)]
+    pub default: bool,
+}
+
+/// Block bus the converted guest's disks go on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum TargetBlockBus {
+    VirtioBlk,
+    VirtioScsi,
+    Ide,
+    Sata,
+}
+
+/// Network device model of the converted guest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum TargetNetModel {
+    Virtio,
+    E1000,
+    Rtl8139,
+}
+
+/// What the target guest should look like (virt-v2v's guestcaps).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct TargetMeta {
+    pub block_bus: TargetBlockBus,
+    pub net_model: TargetNetModel,
+    /// `q35`, `pc` (i440fx) or `virt`.
+    pub machine: String,
+    pub arch: String,
+    pub firmware: Firmware,
+    /// Video model (`vga`, `qxl`, `virtio`).
+    pub video: String,
+    #[serde(default)]
+    pub virtio_rng: bool,
+    #[serde(default)]
+    pub virtio_balloon: bool,
+    #[serde(default)]
+    pub pvpanic: bool,
+    #[serde(default)]
+    pub virtio_socket: bool,
+    /// The guest's drivers speak virtio 1.0 (modern devices).
+    #[serde(default)]
+    pub virtio_1_0: bool,
+    #[serde(default = "yes")]
+    pub acpi: bool,
+    /// Hardware clock in UTC (false: local time, e.g. Windows).
+    #[serde(default = "yes")]
+    pub rtc_utc: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl TargetMeta {
+    /// The target when nothing is converted: keep what the source had as
+    /// far as KVM can emulate it (IDE-class disks, e1000 NIC, standard VGA).
+    pub fn unconverted(source: &Source) -> Self {
+        let firmware = if source.firmware == Firmware::Uefi {
+            Firmware::Uefi
+        } else {
+            Firmware::Bios
+        };
+        let block_bus = match source.disks.first().and_then(|d| d.bus) {
+            Some(Bus::VirtioBlk) => TargetBlockBus::VirtioBlk,
+            Some(Bus::VirtioScsi) => TargetBlockBus::VirtioScsi,
+            Some(Bus::Ide) => TargetBlockBus::Ide,
+            _ => TargetBlockBus::Sata,
+        };
+        TargetMeta {
+            block_bus,
+            net_model: TargetNetModel::E1000,
+            machine: if block_bus == TargetBlockBus::Ide {
+                "pc".into()
+            } else {
+                "q35".into()
+            },
+            arch: "x86_64".into(),
+            firmware,
+            video: "vga".into(),
+            virtio_rng: false,
+            virtio_balloon: false,
+            pvpanic: false,
+            virtio_socket: false,
+            virtio_1_0: false,
+            acpi: true,
+            rtc_utc: true,
+        }
+    }
+}
+
+/// One change made to the guest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Change {
+    /// `file`, `package`, `initramfs`, `bootloader`, `service`, `relabel`, `trim`.
+    pub kind: String,
+    /// The file, package or thing changed.
+    pub target: String,
+    /// What was done, in words.
+    pub detail: String,
+}
+
+/// `output.json`: written by `helper-v2v-output-<type> setup`, read by `final`
+/// and by `helper-v2v-copy`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct OutputJson {
+    #[serde(default = "version")]
+    pub version: u32,
+    /// Output type (`local`, `null`, ...).
+    pub output_type: String,
+    /// Target guest name.
+    pub name: String,
+    /// Target disks; disk N is served as socket `outN`.
+    pub disks: Vec<OutputDisk>,
+    /// Every target disk reads as zeroes before the copy (freshly created),
+    /// so the copier need not write zeroes.
+    #[serde(default)]
+    pub target_is_zero: bool,
+    /// Preferred request size for the copy, in bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_size: Option<u64>,
+    /// Output-specific settings `final` needs (e.g. `output_storage`).
+    #[serde(default)]
+    pub options: BTreeMap<String, String>,
+}
+
+/// One target disk.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct OutputDisk {
+    pub index: u32,
+    /// Socket file name inside the temp directory (`out1`, ...).
+    pub socket: String,
+    /// Target file or volume, where there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// Target format (`raw`, `qcow2`).
+    pub format: String,
+    /// Virtual size in bytes (equal to the source's).
+    pub size: u64,
+    /// The output created this target (and removes it if the run fails).
+    #[serde(default)]
+    pub created: bool,
+}
+
+/// `status/<step>.done`: the step finished.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct StepDone {
+    #[serde(default = "version")]
+    pub version: u32,
+    pub step: String,
+    /// Wall-clock seconds the step took.
+    pub seconds: f64,
+}
+
+/// `status/<step>.error.json`: the step failed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct StepError {
+    #[serde(default = "version")]
+    pub version: u32,
+    pub step: String,
+    /// Failure class: `failed`, `usage`, `contract`, `external`, `unsupported`.
+    pub kind: String,
+    /// The process exit code (see `exit_code`).
+    pub exit_code: u8,
+    /// The disk at fault (1-based), where one is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disk: Option<u32>,
+    /// One-line message.
+    pub message: String,
+    /// Underlying causes, outermost first.
+    #[serde(default)]
+    pub causes: Vec<String>,
+    /// The step's log file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log: Option<String>,
+}
+
+/// One line of the event stream (`--machine-readable`, or `--events-fd`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Event {
+    #[serde(default = "version")]
+    pub version: u32,
+    /// Seconds since the Unix epoch.
+    pub time: f64,
+    /// The step emitting the event.
+    pub step: String,
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+/// What happened.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "event", rename_all = "kebab-case")]
+pub enum EventKind {
+    /// The step started.
+    StepStarted,
+    /// The step finished successfully.
+    StepFinished { seconds: f64 },
+    /// A human message (what virt-v2v prints as `[  12.3] ...`).
+    Message { message: String },
+    /// A warning; the step goes on.
+    Warning {
+        message: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        disk: Option<u32>,
+    },
+    /// The step failed.
+    Error {
+        message: String,
+        exit_code: u8,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        disk: Option<u32>,
+    },
+    /// Copying of one disk started.
+    DiskStarted { disk: u32, size: u64 },
+    /// Copy progress of one disk.
+    Progress {
+        disk: u32,
+        bytes_done: u64,
+        bytes_total: u64,
+        /// Bytes per second since the disk started.
+        rate: f64,
+    },
+    /// Copying of one disk finished.
+    DiskFinished {
+        disk: u32,
+        /// Bytes read from the source and written.
+        bytes_copied: u64,
+        /// Bytes written as zero requests.
+        bytes_zeroed: u64,
+        /// Bytes neither read nor written (holes / zero extents on a zero target).
+        bytes_skipped: u64,
+        seconds: f64,
+    },
+}
