@@ -294,6 +294,41 @@ pub fn shell_quote<S: AsRef<str>>(argv: &[S]) -> String {
         .join(" ")
 }
 
+/// virt-v2v's two-letter options, accepted with one dash as virt-v2v does.
+pub const TWO_LETTER_OPTIONS: [&str; 11] = [
+    "ic", "if", "io", "ip", "it", "oa", "oc", "of", "on", "oo", "os",
+];
+
+/// Rewrite virt-v2v style `-os X` / `-os=X` to `--os X` / `--os=X` so clap
+/// (which has one-letter shorts only) parses them as long options.
+pub fn virt_v2v_args<I: IntoIterator<Item = std::ffi::OsString>>(args: I) -> Vec<std::ffi::OsString> {
+    let mut out = Vec::new();
+    let mut after_dashdash = false;
+    for a in args {
+        if after_dashdash {
+            out.push(a);
+            continue;
+        }
+        if a == "--" {
+            after_dashdash = true;
+            out.push(a);
+            continue;
+        }
+        let rewritten = a.to_str().and_then(|s| {
+            let body = s.strip_prefix('-')?;
+            if body.starts_with('-') {
+                return None;
+            }
+            let name = body.split('=').next()?;
+            TWO_LETTER_OPTIONS
+                .contains(&name)
+                .then(|| std::ffi::OsString::from(format!("-{s}")))
+        });
+        out.push(rewritten.unwrap_or(a));
+    }
+    out
+}
+
 /// Absolute form of a user-given path (for metadata and messages).
 pub fn absolute(p: &Path) -> PathBuf {
     std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
@@ -302,6 +337,17 @@ pub fn absolute(p: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn two_letter_options() {
+        let v: Vec<std::ffi::OsString> = ["prog", "-os", "/x", "-of=qcow2", "-o", "local", "--", "-os"]
+            .iter()
+            .map(Into::into)
+            .collect();
+        let got = virt_v2v_args(v);
+        let got: Vec<&str> = got.iter().map(|s| s.to_str().unwrap()).collect();
+        assert_eq!(got, ["prog", "--os", "/x", "--of=qcow2", "-o", "local", "--", "-os"]);
+    }
 
     #[test]
     fn quoting() {

@@ -1,0 +1,545 @@
+//! v2v-servers: the NBD servers of a run.
+//!
+//! A server is described by a builder ([`Nbdkit`] or [`QemuNbd`]) whose
+//! argv can be inspected without starting anything, then started on
+//! `DIR/<name>` by [`start`].  Every server:
+//! - listens on a Unix socket inside the temp directory, mode 0600;
+//! - writes `DIR/run/<name>.pid` (what `helper-v2v-cleanup` stops);
+//! - sends its stderr to `DIR/log/NN-<step>-<name>.log`;
+//! - exits when the owner of the run exits, even if the owner is
+//!   SIGKILLed (nbdkit: the exitwhen filter; qemu-nbd: a guard process).
+
+use helper_common::{debug, trace, Failure, Result};
+use std::fs;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+use v2v_meta::{Step, V2vDir};
+
+/// How long a server may take to become ready.
+pub const START_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A server description: what to run, given the socket, pidfile and owner.
+pub trait ServerSpec {
+    /// The full argv (program first).
+    fn argv(&self, socket: &Path, pidfile: &Path, owner: u32) -> Vec<String>;
+    /// Whether this server needs a guard process to die with the owner.
+    fn needs_guard(&self) -> bool;
+    /// Short name for messages (`nbdkit`, `qemu-nbd`).
+    fn program(&self) -> &'static str;
+}
+
+/// An nbdkit command: plugin, filters, parameters.
+#[derive(Debug, Clone)]
+pub struct Nbdkit {
+    plugin: String,
+    filters: Vec<String>,
+    params: Vec<(String, String)>,
+    readonly: bool,
+    threads: Option<u32>,
+    verbose: bool,
+}
+
+impl Nbdkit {
+    pub fn new(plugin: &str) -> Self {
+        Nbdkit {
+            plugin: plugin.into(),
+            filters: Vec::new(),
+            params: Vec::new(),
+            readonly: false,
+            threads: None,
+            verbose: false,
+        }
+    }
+    /// Add a filter (outermost first, as on nbdkit's command line).
+    pub fn filter(mut self, f: &str) -> Self {
+        self.filters.push(f.into());
+        self
+    }
+    /// Add a `key=value` parameter (plugin or filter).
+    pub fn param(mut self, k: &str, v: impl AsRef<std::ffi::OsStr>) -> Self {
+        self.params
+            .push((k.into(), v.as_ref().to_string_lossy().into_owned()));
+        self
+    }
+    pub fn readonly(mut self, ro: bool) -> Self {
+        self.readonly = ro;
+        self
+    }
+    pub fn threads(mut self, n: u32) -> Self {
+        self.threads = Some(n);
+        self
+    }
+    /// Pass `-v` to nbdkit (its debug goes to the server log).
+    pub fn verbose(mut self, v: bool) -> Self {
+        self.verbose = v;
+        self
+    }
+}
+
+impl ServerSpec for Nbdkit {
+    fn argv(&self, socket: &Path, pidfile: &Path, owner: u32) -> Vec<String> {
+        let mut v: Vec<String> = vec![
+            "nbdkit".into(),
+            "--foreground".into(),
+            "--log=stderr".into(),
+        ];
+        // Not --exit-with-parent: the helper that starts a server exits long
+        // before the run ends.  The exitwhen filter ties it to the owner.
+        v.push(format!("--unix={}", socket.display()));
+        v.push(format!("--pidfile={}", pidfile.display()));
+        if self.readonly {
+            v.push("--readonly".into());
+        }
+        if self.verbose {
+            v.push("-v".into());
+        }
+        if let Some(t) = self.threads {
+            v.push(format!("--threads={t}"));
+        }
+        v.push("--filter=exitwhen".into());
+        for f in &self.filters {
+            v.push(format!("--filter={f}"));
+        }
+        v.push(self.plugin.clone());
+        for (k, val) in &self.params {
+            v.push(format!("{k}={val}"));
+        }
+        v.push(format!("exit-when-process-exits={owner}"));
+        v.push("exit-when-poll=1".into());
+        v
+    }
+    fn needs_guard(&self) -> bool {
+        false
+    }
+    fn program(&self) -> &'static str {
+        "nbdkit"
+    }
+}
+
+/// A qemu-nbd command serving one image file.
+#[derive(Debug, Clone)]
+pub struct QemuNbd {
+    file: String,
+    format: String,
+    shared: u32,
+    discard: bool,
+    readonly: bool,
+    cache: Option<String>,
+    aio: Option<String>,
+}
+
+impl QemuNbd {
+    pub fn new(file: impl AsRef<Path>, format: &str) -> Self {
+        QemuNbd {
+            file: file.as_ref().display().to_string(),
+            format: format.into(),
+            shared: 8,
+            discard: false,
+            readonly: false,
+            cache: None,
+            aio: None,
+        }
+    }
+    /// Number of clients allowed at once (default 8).
+    pub fn shared(mut self, n: u32) -> Self {
+        self.shared = n;
+        self
+    }
+    /// Pass trims/zeroes down as discards (keeps targets sparse).
+    pub fn discard(mut self, d: bool) -> Self {
+        self.discard = d;
+        self
+    }
+    pub fn readonly(mut self, ro: bool) -> Self {
+        self.readonly = ro;
+        self
+    }
+    /// `--cache=` mode (`none`, `writeback`, ...).
+    pub fn cache(mut self, c: &str) -> Self {
+        self.cache = Some(c.into());
+        self
+    }
+    /// `--aio=` mode (`threads`, `native`, `io_uring`).
+    pub fn aio(mut self, a: &str) -> Self {
+        self.aio = Some(a.into());
+        self
+    }
+}
+
+impl ServerSpec for QemuNbd {
+    fn argv(&self, socket: &Path, pidfile: &Path, _owner: u32) -> Vec<String> {
+        let mut v: Vec<String> = vec![
+            "qemu-nbd".into(),
+            "--persistent".into(),
+            format!("--shared={}", self.shared),
+            format!("--socket={}", socket.display()),
+            format!("--pid-file={}", pidfile.display()),
+            format!("--format={}", self.format),
+        ];
+        if self.readonly {
+            v.push("--read-only".into());
+        }
+        if self.discard {
+            v.push("--discard=unmap".into());
+            v.push("--detect-zeroes=unmap".into());
+        }
+        if let Some(c) = &self.cache {
+            v.push(format!("--cache={c}"));
+        }
+        if let Some(a) = &self.aio {
+            v.push(format!("--aio={a}"));
+        }
+        v.push(self.file.clone());
+        v
+    }
+    fn needs_guard(&self) -> bool {
+        true
+    }
+    fn program(&self) -> &'static str {
+        "qemu-nbd"
+    }
+}
+
+/// The guard that stops a server when the owner exits: a POSIX sh loop,
+/// so it is visible in `ps` and needs nothing but the shell.
+pub fn guard_argv(owner: u32, server_pid: u32) -> Vec<String> {
+    vec![
+        "sh".into(),
+        "-c".into(),
+        "while kill -0 \"$1\" 2>/dev/null && kill -0 \"$2\" 2>/dev/null; do sleep 1; done; \
+         kill -TERM \"$2\" 2>/dev/null; sleep 3; kill -KILL \"$2\" 2>/dev/null; exit 0"
+            .into(),
+        "v2v-server-guard".into(),
+        owner.to_string(),
+        server_pid.to_string(),
+    ]
+}
+
+/// A running server.
+#[derive(Debug)]
+pub struct Server {
+    pub name: String,
+    pub pid: u32,
+    pub socket: PathBuf,
+    pub pidfile: PathBuf,
+    pub log: PathBuf,
+}
+
+impl Server {
+    /// The NBD URI of this server's socket.
+    pub fn uri(&self) -> String {
+        socket_uri(&self.socket)
+    }
+
+    /// Stop the server (SIGTERM, wait, SIGKILL) and remove its files.
+    pub fn stop(&self) {
+        stop_pidfile(&self.pidfile);
+        let _ = fs::remove_file(&self.socket);
+    }
+}
+
+/// `nbd+unix:///?socket=PATH`.
+pub fn socket_uri(socket: &Path) -> String {
+    format!("nbd+unix:///?socket={}", socket.display())
+}
+
+/// Start `spec` serving `DIR/<name>`; returns once the socket accepts
+/// connections.  On failure nothing is left running and the error quotes
+/// the tail of the server's log.
+pub fn start(
+    dir: &V2vDir,
+    step: Step,
+    name: &str,
+    spec: &dyn ServerSpec,
+    owner: u32,
+) -> Result<Server> {
+    let socket = dir.root().join(name);
+    let pidfile = dir.pidfile(name);
+    let log = dir.server_log(step, name);
+    let scratch = dir.scratch_dir();
+    fs::create_dir_all(&scratch)?;
+    fs::create_dir_all(dir.run_dir())?;
+    if socket.exists() {
+        return Err(Failure::contract(format!(
+            "{}: already exists (is a server from an earlier run still there? run helper-v2v-cleanup)",
+            socket.display()
+        )));
+    }
+    let _ = fs::remove_file(&pidfile);
+    let argv = spec.argv(&socket, &pidfile, owner);
+    trace!("start {name}: {}", helper_common::shell_quote(&argv));
+    let logf = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log)
+        .map_err(|e| Failure::failed(format!("{}: {e}", log.display())))?;
+    let mut cmd = Command::new(&argv[0]);
+    cmd.args(&argv[1..])
+        .stdin(Stdio::null())
+        .stdout(logf.try_clone()?)
+        .stderr(logf)
+        // The cow filter and qemu put temporary overlays in TMPDIR: keep
+        // them inside the private temp directory.
+        .env("TMPDIR", &scratch);
+    // SAFETY: umask is async-signal-safe; sockets and pidfiles become 0600.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::umask(0o077);
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().map_err(|e| {
+        Failure::external(format!(
+            "{}: cannot run: {e} (is it installed? see scripts/install-deps.sh)",
+            spec.program()
+        ))
+    })?;
+    if let Err(f) = wait_ready(&mut child, &socket, &pidfile, &log, spec.program(), name) {
+        let _ = child.kill();
+        let _ = child.wait();
+        let _ = fs::remove_file(&pidfile);
+        let _ = fs::remove_file(&socket);
+        return Err(f);
+    }
+    let pid = child.id();
+    // Some servers ignore the umask for their socket: make it private.
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = fs::set_permissions(&socket, fs::Permissions::from_mode(0o600));
+    }
+    if spec.needs_guard() {
+        let g = guard_argv(owner, pid);
+        let guard = Command::new(&g[0])
+            .args(&g[1..])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn();
+        match guard {
+            Ok(gc) => {
+                let _ = fs::write(dir.pidfile(&format!("{name}-guard")), format!("{}\n", gc.id()));
+            }
+            Err(e) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(Failure::external(format!("cannot start server guard: {e}")));
+            }
+        }
+    }
+    debug!("{name}: {} ready, pid {pid}, socket {}", spec.program(), socket.display());
+    // The child outlives us on purpose: it belongs to the run, not to this
+    // helper.  Dropping `Child` does not kill or wait for it.
+    drop(child);
+    Ok(Server {
+        name: name.into(),
+        pid,
+        socket,
+        pidfile,
+        log,
+    })
+}
+
+fn wait_ready(
+    child: &mut Child,
+    socket: &Path,
+    pidfile: &Path,
+    log: &Path,
+    program: &str,
+    name: &str,
+) -> Result<()> {
+    let t0 = Instant::now();
+    loop {
+        let pid_ok = fs::read_to_string(pidfile)
+            .map(|s| s.trim().parse::<u32>().is_ok())
+            .unwrap_or(false);
+        if pid_ok && socket.exists() {
+            return Ok(());
+        }
+        if let Ok(Some(st)) = child.try_wait() {
+            return Err(Failure::external(format!(
+                "{program} for {name} exited before it was ready ({st}): {}",
+                log_tail(log, 3)
+            ))
+            .cause(format!("log: {}", log.display())));
+        }
+        if t0.elapsed() > START_TIMEOUT {
+            return Err(Failure::external(format!(
+                "{program} for {name} not ready after {}s: {}",
+                START_TIMEOUT.as_secs(),
+                log_tail(log, 3)
+            )));
+        }
+        sleep(Duration::from_millis(20));
+    }
+}
+
+/// The last `n` non-empty lines of a log, joined with " / ".
+pub fn log_tail(log: &Path, n: usize) -> String {
+    let text = fs::read_to_string(log).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    let tail = &lines[lines.len().saturating_sub(n)..];
+    if tail.is_empty() {
+        "(no output)".into()
+    } else {
+        tail.join(" / ")
+    }
+}
+
+fn alive(pid: i32) -> bool {
+    // SAFETY: kill with signal 0 only checks for existence.
+    unsafe { libc::kill(pid, 0) == 0 }
+}
+
+/// Stop the process named in `pidfile`: SIGTERM, wait up to 5 s, SIGKILL;
+/// then remove the pidfile.  Returns true if a process was signalled.
+/// A missing or stale pidfile is not an error.
+pub fn stop_pidfile(pidfile: &Path) -> bool {
+    let pid = fs::read_to_string(pidfile)
+        .ok()
+        .and_then(|s| s.trim().parse::<i32>().ok())
+        .filter(|p| *p > 1);
+    let mut signalled = false;
+    if let Some(pid) = pid {
+        if alive(pid) {
+            debug!("stopping pid {pid} ({})", pidfile.display());
+            // SAFETY: plain signal delivery.
+            unsafe { libc::kill(pid, libc::SIGTERM) };
+            signalled = true;
+            let t0 = Instant::now();
+            while alive(pid) && !is_zombie(pid) && t0.elapsed() < Duration::from_secs(5) {
+                sleep(Duration::from_millis(20));
+            }
+            if alive(pid) && !is_zombie(pid) {
+                // SAFETY: plain signal delivery.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+        }
+    }
+    let _ = fs::remove_file(pidfile);
+    signalled
+}
+
+fn is_zombie(pid: i32) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| {
+            s.rsplit_once(')')
+                .map(|(_, rest)| rest.trim_start().starts_with('Z'))
+                .unwrap_or(false)
+        })
+        .unwrap_or(false)
+}
+
+/// Stop every server recorded in `DIR/run/` (guards first, so they do not
+/// race us), and remove the `inN`/`outN` sockets.  Returns how many
+/// processes were signalled.
+pub fn stop_all(dir: &V2vDir) -> usize {
+    let mut files = dir.pidfiles().unwrap_or_default();
+    files.sort_by_key(|p| !p.to_string_lossy().ends_with("-guard.pid"));
+    let n = files.iter().filter(|p| stop_pidfile(p)).count();
+    for prefix in ["in", "out"] {
+        for s in dir.sockets(prefix) {
+            let _ = fs::remove_file(s);
+        }
+    }
+    n
+}
+
+/// Create `DIR/tmp/overlayN.qcow2` backed by `src` (read-only), so a
+/// server can offer writes without ever touching the source.
+pub fn make_overlay(dir: &V2vDir, n: u32, src: &Path, format: &str) -> Result<PathBuf> {
+    fs::create_dir_all(dir.scratch_dir())?;
+    let ov = dir.scratch_dir().join(format!("overlay{n}.qcow2"));
+    let _ = fs::remove_file(&ov);
+    let src = helper_common::absolute(src);
+    helper_common::run_cmd(
+        "qemu-img",
+        &[
+            "create".as_ref(),
+            "-q".as_ref(),
+            "-f".as_ref(),
+            "qcow2".as_ref(),
+            "-F".as_ref(),
+            format.as_ref(),
+            "-b".as_ref(),
+            src.as_os_str(),
+            ov.as_os_str(),
+        ],
+    )
+    .map_err(|f| f.context(format!("disk {n}: creating overlay")).disk(n))?;
+    Ok(ov)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nbdkit_argv() {
+        let s = Nbdkit::new("file")
+            .filter("cow")
+            .param("file", "/src/a b.img")
+            .readonly(false);
+        let v = s.argv(Path::new("/d/in1"), Path::new("/d/run/in1.pid"), 77);
+        assert_eq!(
+            v,
+            [
+                "nbdkit",
+                "--foreground",
+                "--log=stderr",
+                "--unix=/d/in1",
+                "--pidfile=/d/run/in1.pid",
+                "--filter=exitwhen",
+                "--filter=cow",
+                "file",
+                "file=/src/a b.img",
+                "exit-when-process-exits=77",
+                "exit-when-poll=1"
+            ]
+        );
+        assert!(!s.needs_guard());
+        let v = Nbdkit::new("null").readonly(true).threads(4).argv(
+            Path::new("/s"),
+            Path::new("/p"),
+            1,
+        );
+        assert!(v.contains(&"--readonly".to_string()) && v.contains(&"--threads=4".to_string()));
+    }
+
+    #[test]
+    fn qemu_nbd_argv() {
+        let s = QemuNbd::new("/d/tmp/overlay1.qcow2", "qcow2").discard(true);
+        let v = s.argv(Path::new("/d/in1"), Path::new("/d/run/in1.pid"), 5);
+        assert_eq!(v[0], "qemu-nbd");
+        assert!(v.contains(&"--socket=/d/in1".to_string()));
+        assert!(v.contains(&"--pid-file=/d/run/in1.pid".to_string()));
+        assert!(v.contains(&"--format=qcow2".to_string()));
+        assert!(v.contains(&"--discard=unmap".to_string()));
+        assert_eq!(v.last().unwrap(), "/d/tmp/overlay1.qcow2");
+        assert!(s.needs_guard());
+        let g = guard_argv(10, 20);
+        assert_eq!(&g[g.len() - 2..], ["10", "20"]);
+    }
+
+    #[test]
+    fn tail_of_log() {
+        let t = tempfile::tempdir().unwrap();
+        let p = t.path().join("l");
+        fs::write(&p, "a\n\nb\nc\nd\n").unwrap();
+        assert_eq!(log_tail(&p, 2), "c / d");
+        assert_eq!(log_tail(&t.path().join("none"), 2), "(no output)");
+    }
+
+    #[test]
+    fn stale_pidfile_is_harmless() {
+        let t = tempfile::tempdir().unwrap();
+        let p = t.path().join("x.pid");
+        fs::write(&p, "999999999\n").unwrap();
+        assert!(!stop_pidfile(&p));
+        assert!(!p.exists());
+        fs::write(&p, "garbage").unwrap();
+        assert!(!stop_pidfile(&p));
+    }
+}
