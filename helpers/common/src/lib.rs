@@ -43,7 +43,7 @@ impl CommonArgs {
     /// The PID whose exit ends every server of the run.
     pub fn owner(&self) -> u32 {
         self.owner_pid
-            .unwrap_or_else(|| std::os::unix::process::parent_id())
+            .unwrap_or_else(std::os::unix::process::parent_id)
     }
 
     fn stderr_level(&self) -> log::Level {
@@ -170,6 +170,8 @@ pub fn run(
 }
 
 fn open_dir(dir: &Path, mode: DirMode) -> Result<V2vDir> {
+    // Servers need absolute socket paths (qemu-nbd refuses relative ones).
+    let dir = &absolute(dir);
     match mode {
         DirMode::Create => V2vDir::create(dir)
             .map_err(|e| Failure::contract(format!("{}: cannot create: {e}", dir.display()))),

@@ -107,10 +107,11 @@ pub fn probe(n: u32, path: &Path, format: Option<&str>) -> Result<Probe> {
         ))
         .disk(n));
     }
-    if p.format == "raw" && (p.virtual_size < 512 || p.virtual_size % 512 != 0) {
+    // qemu-img rounds a raw file's size up to a sector: look at the file.
+    let bytes = if meta.is_file() { meta.len() } else { p.virtual_size };
+    if p.format == "raw" && (bytes < 512 || bytes % 512 != 0) {
         return Err(Failure::unsupported(format!(
-            "disk {n}: {shown}: not a disk image ({} bytes, not a whole number of 512-byte sectors)",
-            p.virtual_size
+            "disk {n}: {shown}: not a disk image ({bytes} bytes, not a whole number of 512-byte sectors)"
         ))
         .disk(n));
     }

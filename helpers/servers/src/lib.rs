@@ -81,13 +81,11 @@ impl Nbdkit {
 
 impl ServerSpec for Nbdkit {
     fn argv(&self, socket: &Path, pidfile: &Path, owner: u32) -> Vec<String> {
-        let mut v: Vec<String> = vec![
-            "nbdkit".into(),
-            "--foreground".into(),
-            "--log=stderr".into(),
-        ];
-        // Not --exit-with-parent: the helper that starts a server exits long
-        // before the run ends.  The exitwhen filter ties it to the owner.
+        // Not --foreground: nbdkit 1.32 then sets PR_SET_PDEATHSIG and dies
+        // with the helper that started it, long before the run ends.  It
+        // daemonises instead (keeping stderr with --log=stderr), and the
+        // exitwhen filter ties it to the owner of the run.
+        let mut v: Vec<String> = vec!["nbdkit".into(), "--log=stderr".into()];
         v.push(format!("--unix={}", socket.display()));
         v.push(format!("--pidfile={}", pidfile.display()));
         if self.readonly {
@@ -300,11 +298,14 @@ pub fn start(
     if let Err(f) = wait_ready(&mut child, &socket, &pidfile, &log, spec.program(), name) {
         let _ = child.kill();
         let _ = child.wait();
-        let _ = fs::remove_file(&pidfile);
+        stop_pidfile(&pidfile);
         let _ = fs::remove_file(&socket);
         return Err(f);
     }
-    let pid = child.id();
+    let pid = fs::read_to_string(&pidfile)
+        .ok()
+        .and_then(|s| s.trim().parse::<u32>().ok())
+        .unwrap_or_else(|| child.id());
     // Some servers ignore the umask for their socket: make it private.
     {
         use std::os::unix::fs::PermissionsExt;
@@ -358,7 +359,18 @@ fn wait_ready(
         if pid_ok && socket.exists() {
             return Ok(());
         }
+        let pid_alive = || {
+            fs::read_to_string(pidfile)
+                .ok()
+                .and_then(|s| s.trim().parse::<i32>().ok())
+                .is_some_and(alive)
+        };
         if let Ok(Some(st)) = child.try_wait() {
+            // A daemonising server's first process exits 0 once it has forked.
+            if st.success() && (!pid_ok || pid_alive()) && t0.elapsed() <= START_TIMEOUT {
+                sleep(Duration::from_millis(20));
+                continue;
+            }
             return Err(Failure::external(format!(
                 "{program} for {name} exited before it was ready ({st}): {}",
                 log_tail(log, 3)
