@@ -151,7 +151,8 @@ impl V2vDir {
 
     /// `status/<step>.error.json`.
     pub fn error_file(&self, step: Step) -> PathBuf {
-        self.status_dir().join(format!("{}.error.json", step.name()))
+        self.status_dir()
+            .join(format!("{}.error.json", step.name()))
     }
 
     /// Scratch space a helper may use (overlays, unpacked files): `tmp/`.

@@ -42,7 +42,9 @@ pub enum ContractError {
     },
     #[error("{path}: has no \"version\" field (expected \"version\": {expected})")]
     NoVersion { path: PathBuf, expected: u32 },
-    #[error("{path}: contract version {found} is not supported (this program reads version {expected})")]
+    #[error(
+        "{path}: contract version {found} is not supported (this program reads version {expected})"
+    )]
     Version {
         path: PathBuf,
         found: u64,
@@ -156,7 +158,10 @@ mod tests {
         let e = from_json_str::<StepDone>(&p, r#"{"version":2,"step":"copy","seconds":2}"#)
             .unwrap_err();
         let msg = e.to_string();
-        assert!(msg.contains("version 2") && msg.contains("version 1"), "{msg}");
+        assert!(
+            msg.contains("version 2") && msg.contains("version 1"),
+            "{msg}"
+        );
         let e = from_json_str::<StepDone>(&p, r#"{"step":"copy","seconds":2}"#).unwrap_err();
         assert!(matches!(e, ContractError::NoVersion { .. }));
         let e = from_json_str::<StepDone>(&p, "{not json").unwrap_err();

@@ -120,7 +120,9 @@ mod tests {
         assert_eq!(f.disk, Some(2));
         assert_eq!(f.to_string(), "in2: nbdkit did not start");
         let r: std::result::Result<(), &str> = Err("boom");
-        let f = r.or_fail_with(Failure::contract, "metadata.in").unwrap_err();
+        let f = r
+            .or_fail_with(Failure::contract, "metadata.in")
+            .unwrap_err();
         assert_eq!((f.code, f.message.as_str()), (3, "metadata.in: boom"));
         let ce = v2v_meta::read_json::<v2v_meta::StepDone>(std::path::Path::new("/nonexistent/x"))
             .unwrap_err();

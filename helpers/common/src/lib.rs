@@ -254,12 +254,16 @@ fn die_with_owner(common: &CommonArgs) {
 /// quotes the end of its stderr.
 pub fn run_cmd<S: AsRef<OsStr>>(prog: &str, args: &[S]) -> Result<Output> {
     let argv: Vec<String> = std::iter::once(prog.to_string())
-        .chain(args.iter().map(|a| a.as_ref().to_string_lossy().into_owned()))
+        .chain(
+            args.iter()
+                .map(|a| a.as_ref().to_string_lossy().into_owned()),
+        )
         .collect();
     trace!("run: {}", shell_quote(&argv));
-    let out = Command::new(prog).args(args).output().map_err(|e| {
-        Failure::external(format!("{prog}: cannot run: {e} (is it installed?)"))
-    })?;
+    let out = Command::new(prog)
+        .args(args)
+        .output()
+        .map_err(|e| Failure::external(format!("{prog}: cannot run: {e} (is it installed?)")))?;
     let stderr = String::from_utf8_lossy(&out.stderr);
     if !stderr.trim().is_empty() {
         debug!("{prog} stderr: {}", stderr.trim_end());
@@ -283,8 +287,7 @@ pub fn shell_quote<S: AsRef<str>>(argv: &[S]) -> String {
         .map(|a| {
             let a = a.as_ref();
             if !a.is_empty()
-                && a
-                    .chars()
+                && a.chars()
                     .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c))
             {
                 a.to_string()
@@ -303,7 +306,9 @@ pub const TWO_LETTER_OPTIONS: [&str; 11] = [
 
 /// Rewrite virt-v2v style `-os X` / `-os=X` to `--os X` / `--os=X` so clap
 /// (which has one-letter shorts only) parses them as long options.
-pub fn virt_v2v_args<I: IntoIterator<Item = std::ffi::OsString>>(args: I) -> Vec<std::ffi::OsString> {
+pub fn virt_v2v_args<I: IntoIterator<Item = std::ffi::OsString>>(
+    args: I,
+) -> Vec<std::ffi::OsString> {
     let mut out = Vec::new();
     let mut after_dashdash = false;
     for a in args {
@@ -342,13 +347,26 @@ mod tests {
 
     #[test]
     fn two_letter_options() {
-        let v: Vec<std::ffi::OsString> = ["prog", "-os", "/x", "-of=qcow2", "-o", "local", "--", "-os"]
-            .iter()
-            .map(Into::into)
-            .collect();
+        let v: Vec<std::ffi::OsString> =
+            ["prog", "-os", "/x", "-of=qcow2", "-o", "local", "--", "-os"]
+                .iter()
+                .map(Into::into)
+                .collect();
         let got = virt_v2v_args(v);
         let got: Vec<&str> = got.iter().map(|s| s.to_str().unwrap()).collect();
-        assert_eq!(got, ["prog", "--os", "/x", "--of=qcow2", "-o", "local", "--", "-os"]);
+        assert_eq!(
+            got,
+            [
+                "prog",
+                "--os",
+                "/x",
+                "--of=qcow2",
+                "-o",
+                "local",
+                "--",
+                "-os"
+            ]
+        );
     }
 
     #[test]
@@ -385,17 +403,32 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         let d = t.path().join("d");
         let c = CommonArgs::default();
-        let code = run("helper-v2v-test", Step::Input, &d, DirMode::Create, &c, |_| Ok(()));
+        let code = run(
+            "helper-v2v-test",
+            Step::Input,
+            &d,
+            DirMode::Create,
+            &c,
+            |_| Ok(()),
+        );
         assert_eq!(code, ExitCode::SUCCESS);
         let v = V2vDir::new(&d);
         let done: StepDone = v2v_meta::read_json(&v.done_file(Step::Input)).unwrap();
         assert_eq!(done.step, "input");
-        let code = run("helper-v2v-test", Step::Copy, &d, DirMode::Existing, &c, |_| {
-            Err(Failure::external("nbdkit died").disk(2))
-        });
+        let code = run(
+            "helper-v2v-test",
+            Step::Copy,
+            &d,
+            DirMode::Existing,
+            &c,
+            |_| Err(Failure::external("nbdkit died").disk(2)),
+        );
         assert_eq!(code, ExitCode::from(4));
         let e: StepError = v2v_meta::read_json(&v.error_file(Step::Copy)).unwrap();
-        assert_eq!((e.exit_code, e.disk, e.kind.as_str()), (4, Some(2), "external"));
+        assert_eq!(
+            (e.exit_code, e.disk, e.kind.as_str()),
+            (4, Some(2), "external")
+        );
         let code = run(
             "helper-v2v-test",
             Step::Copy,

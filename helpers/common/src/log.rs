@@ -46,7 +46,13 @@ pub enum EventSink {
 
 /// Set up the logger once per process.  `log_file` may be `None` before the
 /// temp directory exists.
-pub fn init(program: &str, step: &str, stderr_level: Level, log_file: Option<File>, sink: EventSink) {
+pub fn init(
+    program: &str,
+    step: &str,
+    stderr_level: Level,
+    log_file: Option<File>,
+    sink: EventSink,
+) {
     let offset = std::env::var("V2V_RUN_START")
         .ok()
         .and_then(|s| s.parse::<f64>().ok())

@@ -77,7 +77,10 @@ pub fn probe(n: u32, path: &Path, format: Option<&str>) -> Result<Probe> {
         .disk(n)
     })?;
     if meta.is_dir() {
-        return Err(Failure::failed(format!("disk {n}: {shown}: is a directory, not a disk image")).disk(n));
+        return Err(Failure::failed(format!(
+            "disk {n}: {shown}: is a directory, not a disk image"
+        ))
+        .disk(n));
     }
     // Opening it proves it is readable by us (root bypasses mode bits, not
     // everything else: FIFOs, sockets, ...).
@@ -108,7 +111,11 @@ pub fn probe(n: u32, path: &Path, format: Option<&str>) -> Result<Probe> {
         .disk(n));
     }
     // qemu-img rounds a raw file's size up to a sector: look at the file.
-    let bytes = if meta.is_file() { meta.len() } else { p.virtual_size };
+    let bytes = if meta.is_file() {
+        meta.len()
+    } else {
+        p.virtual_size
+    };
     if p.format == "raw" && (bytes < 512 || bytes % 512 != 0) {
         return Err(Failure::unsupported(format!(
             "disk {n}: {shown}: not a disk image ({bytes} bytes, not a whole number of 512-byte sectors)"
@@ -138,10 +145,20 @@ pub fn serve_local_disk(ctx: &Ctx, n: u32, path: &Path, probe: &Probe) -> Result
         start(&ctx.dir, ctx.step, &name, &spec, ctx.owner())
     } else {
         let ov = make_overlay(&ctx.dir, n, &abs, &probe.format)?;
-        start(&ctx.dir, ctx.step, &name, &QemuNbd::new(&ov, "qcow2"), ctx.owner())
+        start(
+            &ctx.dir,
+            ctx.step,
+            &name,
+            &QemuNbd::new(&ov, "qcow2"),
+            ctx.owner(),
+        )
     }
     .map_err(|f| f.disk(n))?;
-    trace!("disk {n}: {} served on {}", abs.display(), srv.socket.display());
+    trace!(
+        "disk {n}: {} served on {}",
+        abs.display(),
+        srv.socket.display()
+    );
     Ok(SourceDisk {
         index: n,
         socket: name,
@@ -218,7 +235,12 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<()> {
     let mut disks = Vec::new();
     for (i, (d, p)) in args.disks.iter().zip(&probes).enumerate() {
         let n = i as u32 + 1;
-        message!("Opening the source: disk {n} {} ({}, {} bytes)", d.display(), p.format, p.virtual_size);
+        message!(
+            "Opening the source: disk {n} {} ({}, {} bytes)",
+            d.display(),
+            p.format,
+            p.virtual_size
+        );
         match serve_local_disk(ctx, n, d, p) {
             Ok(sd) => disks.push(sd),
             Err(f) => {

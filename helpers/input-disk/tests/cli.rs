@@ -52,7 +52,11 @@ fn serves_raw_and_qcow2_after_exit_and_dies_with_owner() {
         .arg(&qcow)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // The helper has exited: its servers must still be there.
     for n in 1..=2 {
         let sock = dir.join(format!("in{n}"));
@@ -62,7 +66,11 @@ fn serves_raw_and_qcow2_after_exit_and_dies_with_owner() {
             .arg(&raw)
             .output()
             .unwrap();
-        assert!(st.status.success(), "in{n}: {}", String::from_utf8_lossy(&st.stdout));
+        assert!(
+            st.status.success(),
+            "in{n}: {}",
+            String::from_utf8_lossy(&st.stdout)
+        );
     }
     let md: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("metadata.in")).unwrap()).unwrap();
@@ -93,7 +101,12 @@ fn bad_disks_fail_with_documented_codes_and_leave_nothing() {
     ];
     for (i, (bad, code, words)) in cases.iter().enumerate() {
         let dir = t.path().join(format!("v2v{i}"));
-        let out = Command::new(BIN).arg(&dir).arg(&good).arg(bad).output().unwrap();
+        let out = Command::new(BIN)
+            .arg(&dir)
+            .arg(&good)
+            .arg(bad)
+            .output()
+            .unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(*code), "{err}");
         let last = err.lines().last().unwrap();
@@ -103,9 +116,10 @@ fn bad_disks_fail_with_documented_codes_and_leave_nothing() {
         );
         assert!(!dir.join("in1").exists(), "in1 left behind");
         assert!(std::fs::read_dir(dir.join("run")).unwrap().next().is_none());
-        let e: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(dir.join("status/input.error.json")).unwrap())
-                .unwrap();
+        let e: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.join("status/input.error.json")).unwrap(),
+        )
+        .unwrap();
         assert_eq!(e["disk"], 2);
     }
     let out = Command::new(BIN).arg("--bogus").output().unwrap();

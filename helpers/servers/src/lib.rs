@@ -321,7 +321,10 @@ pub fn start(
             .spawn();
         match guard {
             Ok(gc) => {
-                let _ = fs::write(dir.pidfile(&format!("{name}-guard")), format!("{}\n", gc.id()));
+                let _ = fs::write(
+                    dir.pidfile(&format!("{name}-guard")),
+                    format!("{}\n", gc.id()),
+                );
             }
             Err(e) => {
                 let _ = child.kill();
@@ -330,7 +333,11 @@ pub fn start(
             }
         }
     }
-    debug!("{name}: {} ready, pid {pid}, socket {}", spec.program(), socket.display());
+    debug!(
+        "{name}: {} ready, pid {pid}, socket {}",
+        spec.program(),
+        socket.display()
+    );
     // The child outlives us on purpose: it belongs to the run, not to this
     // helper.  Dropping `Child` does not kill or wait for it.
     drop(child);
@@ -512,11 +519,11 @@ mod tests {
             ]
         );
         assert!(!s.needs_guard());
-        let v = Nbdkit::new("null").readonly(true).threads(4).argv(
-            Path::new("/s"),
-            Path::new("/p"),
-            1,
-        );
+        let v =
+            Nbdkit::new("null")
+                .readonly(true)
+                .threads(4)
+                .argv(Path::new("/s"), Path::new("/p"), 1);
         assert!(v.contains(&"--readonly".to_string()) && v.contains(&"--threads=4".to_string()));
     }
 

@@ -85,7 +85,14 @@ fn qemu_nbd_overlay_and_guard() {
     let before = std::fs::read(&img).unwrap();
     let ov = make_overlay(&dir, 1, &img, "qcow2").unwrap();
     let mut own = owner();
-    let srv = start(&dir, Step::Input, "in1", &QemuNbd::new(&ov, "qcow2"), own.id()).unwrap();
+    let srv = start(
+        &dir,
+        Step::Input,
+        "in1",
+        &QemuNbd::new(&ov, "qcow2"),
+        own.id(),
+    )
+    .unwrap();
     {
         let h = v2v_nbd::Handle::open(&srv.uri()).unwrap();
         assert_eq!(h.size().unwrap(), 4 << 20);
@@ -105,10 +112,22 @@ fn stop_all_stops_everything_and_is_idempotent() {
     let t = tempfile::tempdir().unwrap();
     let dir = V2vDir::create(t.path().join("d")).unwrap();
     let me = std::process::id();
-    let a = start(&dir, Step::OutputSetup, "out1", &Nbdkit::new("memory").param("size", "1M"), me)
-        .unwrap();
-    let b = start(&dir, Step::OutputSetup, "out2", &Nbdkit::new("memory").param("size", "1M"), me)
-        .unwrap();
+    let a = start(
+        &dir,
+        Step::OutputSetup,
+        "out1",
+        &Nbdkit::new("memory").param("size", "1M"),
+        me,
+    )
+    .unwrap();
+    let b = start(
+        &dir,
+        Step::OutputSetup,
+        "out2",
+        &Nbdkit::new("memory").param("size", "1M"),
+        me,
+    )
+    .unwrap();
     assert_eq!(stop_all(&dir), 2);
     assert!(wait_gone(a.pid, 5) && wait_gone(b.pid, 5));
     assert!(!a.socket.exists() && !b.socket.exists());
@@ -125,7 +144,11 @@ fn failed_start_reports_log_tail_and_leaves_nothing() {
     let e = start(&dir, Step::Input, "in1", &spec, std::process::id()).unwrap_err();
     assert_eq!(e.code, 4);
     assert!(e.message.contains("nbdkit for in1"), "{}", e.message);
-    assert!(e.message.contains("missing.img"), "log tail not quoted: {}", e.message);
+    assert!(
+        e.message.contains("missing.img"),
+        "log tail not quoted: {}",
+        e.message
+    );
     assert!(!dir.pidfile("in1").exists());
     assert!(!dir.in_socket(1).exists());
 }
