@@ -70,15 +70,15 @@ pub fn probe(n: u32, path: &Path, format: Option<&str>) -> Result<Probe> {
     let shown = path.display();
     let meta = std::fs::metadata(path).map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
-            Failure::usage(format!("disk {n}: {shown}: no such file"))
+            Failure::usage(format!("{shown}: no such file"))
         } else {
-            Failure::failed(format!("disk {n}: {shown}: {e}"))
+            Failure::failed(format!("{shown}: {e}"))
         }
         .disk(n)
     })?;
     if meta.is_dir() {
         return Err(Failure::failed(format!(
-            "disk {n}: {shown}: is a directory, not a disk image"
+            "{shown}: is a directory, not a disk image"
         ))
         .disk(n));
     }
@@ -86,12 +86,12 @@ pub fn probe(n: u32, path: &Path, format: Option<&str>) -> Result<Probe> {
     // everything else: FIFOs, sockets, ...).
     if !(meta.is_file() || is_block_device(&meta)) {
         return Err(Failure::unsupported(format!(
-            "disk {n}: {shown}: not a regular file or block device"
+            "{shown}: not a regular file or block device"
         ))
         .disk(n));
     }
     std::fs::File::open(path)
-        .map_err(|e| Failure::failed(format!("disk {n}: {shown}: cannot read: {e}")).disk(n))?;
+        .map_err(|e| Failure::failed(format!("{shown}: cannot read: {e}")).disk(n))?;
     let mut args: Vec<std::ffi::OsString> = vec!["info".into(), "--output=json".into()];
     if let Some(f) = format {
         args.push("-f".into());
@@ -99,12 +99,12 @@ pub fn probe(n: u32, path: &Path, format: Option<&str>) -> Result<Probe> {
     }
     args.push(path.as_os_str().to_owned());
     let out = helper_common::run_cmd("qemu-img", &args)
-        .map_err(|f| f.context(format!("disk {n}: {shown}")).disk(n))?;
+        .map_err(|f| f.context(shown.to_string()).disk(n))?;
     let p = parse_qemu_img_info(&String::from_utf8_lossy(&out.stdout))
-        .map_err(|e| Failure::external(format!("disk {n}: {shown}: {e}")).disk(n))?;
+        .map_err(|e| Failure::external(format!("{shown}: {e}")).disk(n))?;
     if !FORMATS.contains(&p.format.as_str()) {
         return Err(Failure::unsupported(format!(
-            "disk {n}: {shown}: format {} is not supported (supported: {})",
+            "{shown}: format {} is not supported (supported: {})",
             p.format,
             FORMATS.join(", ")
         ))
@@ -118,7 +118,7 @@ pub fn probe(n: u32, path: &Path, format: Option<&str>) -> Result<Probe> {
     };
     if p.format == "raw" && (bytes < 512 || bytes % 512 != 0) {
         return Err(Failure::unsupported(format!(
-            "disk {n}: {shown}: not a disk image ({bytes} bytes, not a whole number of 512-byte sectors)"
+            "{shown}: not a disk image ({bytes} bytes, not a whole number of 512-byte sectors)"
         ))
         .disk(n));
     }

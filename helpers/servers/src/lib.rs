@@ -258,7 +258,7 @@ pub fn start(
     let pidfile = dir.pidfile(name);
     let log = dir.server_log(step, name);
     let scratch = dir.scratch_dir();
-    fs::create_dir_all(&scratch)?;
+    make_private_dir(&scratch)?;
     fs::create_dir_all(dir.run_dir())?;
     if socket.exists() {
         return Err(Failure::contract(format!(
@@ -310,6 +310,7 @@ pub fn start(
     {
         use std::os::unix::fs::PermissionsExt;
         let _ = fs::set_permissions(&socket, fs::Permissions::from_mode(0o600));
+        let _ = fs::set_permissions(&pidfile, fs::Permissions::from_mode(0o600));
     }
     if spec.needs_guard() {
         let g = guard_argv(owner, pid);
@@ -466,10 +467,16 @@ pub fn stop_all(dir: &V2vDir) -> usize {
     n
 }
 
+/// Create a directory (mode 0700) if it is missing.
+pub fn make_private_dir(p: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    fs::DirBuilder::new().recursive(true).mode(0o700).create(p)
+}
+
 /// Create `DIR/tmp/overlayN.qcow2` backed by `src` (read-only), so a
 /// server can offer writes without ever touching the source.
 pub fn make_overlay(dir: &V2vDir, n: u32, src: &Path, format: &str) -> Result<PathBuf> {
-    fs::create_dir_all(dir.scratch_dir())?;
+    make_private_dir(&dir.scratch_dir())?;
     let ov = dir.scratch_dir().join(format!("overlay{n}.qcow2"));
     let _ = fs::remove_file(&ov);
     let src = helper_common::absolute(src);
@@ -487,7 +494,7 @@ pub fn make_overlay(dir: &V2vDir, n: u32, src: &Path, format: &str) -> Result<Pa
             ov.as_os_str(),
         ],
     )
-    .map_err(|f| f.context(format!("disk {n}: creating overlay")).disk(n))?;
+    .map_err(|f| f.context("creating overlay").disk(n))?;
     Ok(ov)
 }
 

@@ -1,0 +1,218 @@
+#!/bin/sh
+# virt-v2v.sh - virt-v2v's pipeline in plain POSIX sh, written only against the
+# documented temp-directory contract (docs/contract.md): the same steps in the
+# same order, the same cleanup, failure report and exit code as the virt-v2v
+# supervisor.  It is the proof that the contract is enough to write your own.
+#
+# usage: virt-v2v.sh [-v] [-x] [-q] [--machine-readable] [--keep-tmpdir]
+#                    [--no-convert] [--parallel N] [--root ROOT]
+#                    [-i TYPE] [-ic URI] [-it TRANSPORT] [-io OPT]... [-if FORMAT] [-ip FILE]
+#                    [-o TYPE] [-os STORAGE] [-of FORMAT] [-oa sparse|preallocated]
+#                    [-on NAME] [-oc URI] [-oo OPT]...   ARG...
+#        virt-v2v.sh --machine-readable      (capability list)
+#
+# Helpers are found on PATH.  Environment: VIRT_V2V_TMPDIR (default /var/tmp).
+# Exit status: 0, or the failed step's exit code (docs/exit-codes.md), 2 for a
+# usage error, 128+N when stopped by signal N.
+set -u
+me=virt-v2v
+t0=$(date +%s.%N)
+
+usage() { sed -n '/^# usage:/,/^[^#]/ s/^# \{0,1\}//p' "$0"; exit 0; }
+die_usage() { echo "$me: error: $*" >&2; exit 2; }
+# q WORD: WORD quoted for eval.
+q() { printf "'%s'" "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")"; }
+elapsed() { awk -v a="$(date +%s.%N)" -v b="$t0" 'BEGIN { printf "%.1f", a - b }'; }
+message() { [ -n "$quiet" ] || printf '[%6s] %s\n' "$(elapsed)" "$*" >&2; }
+json_str() { printf '%s' "$1" | sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/	/\\t/g'; }
+# event KIND [JSON-FIELDS]: one machine-readable event on stdout (--machine-readable).
+event() {
+  [ -n "$mr" ] || return 0
+  printf '{"version":1,"time":%s,"step":"virt-v2v","event":"%s"%s}\n' \
+    "$(date +%s.%N)" "$1" "${2:+,$2}"
+}
+
+# Capability list, as virt-v2v --machine-readable prints it.
+if [ $# -eq 1 ] && [ "$1" = --machine-readable ]; then
+  echo virt-v2v-2.0; echo v2v-helpers; echo contract:1
+  echo parallel-option; echo no-convert-option
+  for kind in input output; do
+    IFS=:
+    for d in $PATH; do
+      for f in "${d:-.}"/helper-v2v-$kind-*; do
+        t=${f##*/helper-v2v-$kind-}
+        case $t in *[!A-Za-z0-9_-]*|'') continue ;; esac
+        [ -f "$f" ] && [ -x "$f" ] && echo "$kind:$t"
+      done
+    done
+    unset IFS
+  done | sort -u
+  command -v helper-v2v-convert >/dev/null 2>&1 && echo convert:linux
+  exit 0
+fi
+
+itype=libvirt otype=libvirt
+iopts= oopts= inargs= common= os=
+no_convert= keep= mr= quiet= xtrace= parallel= root=
+need() { [ $# -ge 2 ] || die_usage "option $1 needs an argument"; }
+while [ $# -gt 0 ]; do
+  case $1 in
+    -i) need "$@"; itype=$2; shift ;;
+    -o) need "$@"; otype=$2; shift ;;
+    -if) need "$@"; ifmt=$2; shift ;;
+    -ic|-it|-io|-ip) need "$@"; iopts="$iopts $1 $(q "$2")"; shift ;;
+    -os) need "$@"; os=$2; oopts="$oopts $1 $(q "$2")"; shift ;;
+    -of|-oa|-on|-oc|-oo) need "$@"; oopts="$oopts $1 $(q "$2")"; shift ;;
+    -v|--verbose) common="$common -v" ;;
+    -x) common="$common -x"; xtrace=1 ;;
+    -q|--quiet) common="$common -q"; quiet=1 ;;
+    --machine-readable) common="$common --machine-readable"; mr=1 ;;
+    --no-convert) no_convert=1 ;;
+    --keep-tmpdir) keep=1 ;;
+    --parallel) need "$@"; parallel=$2; shift ;;
+    --parallel=*) parallel=${1#*=} ;;
+    --root) need "$@"; root=$2; shift ;;
+    --root=*) root=${1#*=} ;;
+    -h|--help) usage ;;
+    --) shift; break ;;
+    -*) die_usage "unknown option $1 (see $0 --help)" ;;
+    *) inargs="$inargs $(q "$1")" ;;
+  esac
+  shift
+done
+for a in "$@"; do inargs="$inargs $(q "$a")"; done
+if [ -n "${ifmt:-}" ]; then
+  # helper-v2v-input-disk spells it --format; other input types take -if.
+  if [ "$itype" = disk ]; then iopts="$iopts --format $(q "$ifmt")"
+  else iopts="$iopts -if $(q "$ifmt")"; fi
+fi
+
+# Find every helper before anything starts (a missing one is a usage error).
+valid_type() { case $1 in ''|*[!A-Za-z0-9_-]*) return 1 ;; esac; }
+valid_type "$itype" || die_usage "-i $itype: not a valid input type"
+valid_type "$otype" || die_usage "-o $otype: not a valid output type"
+input=helper-v2v-input-$itype output=helper-v2v-output-$otype
+command -v "$input" >/dev/null 2>&1 ||
+  die_usage "unknown input type ‘-i $itype’: there is no program $input on PATH"
+[ -n "$inargs" ] ||
+  die_usage "-i $itype: nothing to convert: give the source after the options (for -i disk: the disk images)"
+command -v "$output" >/dev/null 2>&1 ||
+  die_usage "unknown output type ‘-o $otype’: there is no program $output on PATH"
+[ "$otype" != local ] || [ -n "$os" ] ||
+  die_usage "-o local: output directory was not specified, use ‘-os /dir’"
+if [ -z "$no_convert" ]; then
+  command -v helper-v2v-convert >/dev/null 2>&1 || die_usage \
+    "helper-v2v-convert is not installed (not on PATH); install it, or use --no-convert to copy the disks unchanged"
+fi
+for h in helper-v2v-copy helper-v2v-cleanup; do
+  command -v $h >/dev/null 2>&1 || die_usage "$h is not installed (not on PATH)"
+done
+
+# The temp directory (docs/contract.md).  Helpers create log/ run/ status/.
+tmpbase=${VIRT_V2V_TMPDIR:-/var/tmp}
+dir=$(mktemp -d "$tmpbase/v2v.XXXXXX" 2>/dev/null) || {
+  echo "$me: error: cannot make a temporary directory in $tmpbase (set VIRT_V2V_TMPDIR to a writable directory)" >&2
+  exit 1
+}
+chmod 0700 "$dir"
+V2V_RUN_START=$t0; export V2V_RUN_START
+child= sig= failed=
+
+on_signal() {  # remember the signal; pass it on to the running helper
+  [ -n "$sig" ] || sig=$1
+  # (A background job of a non-interactive shell ignores SIGINT: send TERM.)
+  [ -z "$child" ] || kill -TERM "$child" 2>/dev/null
+}
+signum() { case $1 in HUP) echo 1 ;; INT) echo 2 ;; TERM) echo 15 ;; esac; }
+stop_on_signal() {
+  [ -n "$sig" ] || return 0
+  n=$(signum "$sig")
+  event error "\"message\":\"interrupted by SIG$sig; cleaned up\",\"exit_code\":$((128 + n))"
+  echo "$me: error: interrupted by SIG$sig; cleaned up" >&2
+  exit $((128 + n))
+}
+
+on_exit() {
+  rc=$?
+  trap '' INT TERM HUP
+  set +x
+  # Always: stop the servers, remove a partial target (helper-v2v-cleanup).
+  # shellcheck disable=SC2086
+  helper-v2v-cleanup $common --owner-pid $$ "$dir" ||
+    echo "$me: warning: step cleanup failed (exit $?); see $dir/log/06-cleanup.log" >&2
+  for pf in "$dir"/run/*.pid; do   # anything a pidfile still names
+    [ -f "$pf" ] || continue
+    pid=$(cat "$pf"); rm -f "$pf"
+    if [ -r "/proc/$pid/cmdline" ] && tr '\0' ' ' < "/proc/$pid/cmdline" | grep -qF "$dir"; then
+      echo "$me: warning: stopping leftover server pid $pid ($pf)" >&2
+      kill -TERM "$pid" 2>/dev/null; sleep 1; kill -KILL "$pid" 2>/dev/null
+    fi
+  done
+  if [ -n "$keep" ]; then
+    message "temporary directory kept: $dir"
+  elif [ -n "$failed" ]; then
+    # Keep log/ and status/: the error message points there.
+    find "$dir" -mindepth 1 -maxdepth 1 ! -name log ! -name status -exec rm -rf {} +
+  else
+    rm -rf "$dir"
+  fi
+  if [ "$rc" = 0 ]; then
+    event step-finished "\"seconds\":$(elapsed)"
+    message "Finishing off"
+  fi
+  exit "$rc"
+}
+trap on_exit EXIT
+trap 'on_signal INT' INT
+trap 'on_signal TERM' TERM
+trap 'on_signal HUP' HUP
+[ -z "$xtrace" ] || set -x
+event step-started
+
+# run_step STEP NN PROGRAM PHASE ARGS: run one helper as
+# `PROGRAM [PHASE] COMMON --owner-pid PID ARGS` (ARGS is a string for eval;
+# PHASE is an output's setup/final); on failure print the report and exit
+# with the helper's code.
+run_step() {
+  step=$1 nn=$2 prog=$3 phase=$4 args=$5
+  stop_on_signal
+  event message "\"message\":\"step $step: running $prog\""
+  eval "\"\$prog\" $phase $common --owner-pid $$ $args &"
+  child=$!
+  wait "$child"; rc=$?
+  # A trapped signal interrupts wait; wait again for the helper's own status.
+  while kill -0 "$child" 2>/dev/null; do wait "$child"; rc=$?; done
+  child=
+  stop_on_signal
+  [ "$rc" -ne 0 ] || return 0
+  failed=$step
+  echo "$me: step $step failed (exit $rc); see $dir/log/$nn-$step.log" >&2
+  ef=$dir/status/$step.error.json msg= disk=
+  if [ -f "$ef" ] && command -v jq >/dev/null 2>&1; then
+    if [ "$(jq -r '.version' "$ef" 2>/dev/null)" = 1 ]; then
+      msg=$(jq -r '.message // empty' "$ef" 2>/dev/null)
+      disk=$(jq -r '.disk // empty' "$ef" 2>/dev/null)
+    fi
+  elif [ -f "$ef" ] && grep -q '"version": *1[,}]*$' "$ef"; then
+    msg=$(sed -n 's/^ *"message": *"\(.*\)",\{0,1\}$/\1/p' "$ef" | sed 's/\\"/"/g; s/\\\\/\\/g')
+    disk=$(sed -n 's/^ *"disk": *\([0-9]*\),\{0,1\}$/\1/p' "$ef")
+  fi
+  [ -n "$msg" ] ||
+    msg="$prog exited with status $rc without writing a valid status/$step.error.json"
+  line="$step: $msg"
+  if [ -n "$disk" ]; then
+    case $msg in "disk $disk"*) ;; *) line="$step: disk $disk: $msg" ;; esac
+  fi
+  event error "\"message\":\"$(json_str "$line")\",\"exit_code\":$rc${disk:+,\"disk\":$disk}"
+  echo "$me: error: $line" >&2
+  exit "$rc"
+}
+
+qdir=$(q "$dir")
+run_step input 01 "$input" "" "$iopts $qdir $inargs"
+[ -n "$no_convert" ] ||
+  run_step convert 02 helper-v2v-convert "" "${root:+--root $(q "$root")} $qdir"
+run_step output-setup 03 "$output" setup "$qdir $oopts"
+run_step copy 04 helper-v2v-copy "" "${parallel:+--parallel $(q "$parallel")} $qdir"
+run_step output-final 05 "$output" final "$qdir"
+exit 0

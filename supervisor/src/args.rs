@@ -1,0 +1,274 @@
+//! virt-v2v's command line.
+
+use clap::Parser;
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+/// Convert a guest to run on KVM, by running the v2v helper programs in
+/// order: input, convert, output setup, copy, output final, cleanup.
+#[derive(Debug, Parser)]
+#[command(
+    name = "virt-v2v",
+    version,
+    after_help = "Two-letter options (-ic -it -io -if -ip -oc -of -oa -on -oo -os) \
+                  are written with one dash, as in virt-v2v.\n\
+                  Input and output types are programs: -i NAME runs helper-v2v-input-NAME, \
+                  -o NAME runs helper-v2v-output-NAME (found next to virt-v2v, then on PATH).\n\
+                  See docs/virt-v2v.md and docs/contract.md."
+)]
+pub struct Args {
+    /// Input type: disk, libvirtxml, libvirt, ova, vmx, or NAME for a
+    /// helper-v2v-input-NAME program.
+    #[arg(short = 'i', value_name = "TYPE", default_value = "libvirt")]
+    pub input: String,
+    /// Input connection URI (-i libvirt).
+    #[arg(long = "ic", value_name = "URI")]
+    pub input_conn: Option<String>,
+    /// Input transport (-i vmx: ssh).
+    #[arg(long = "it", value_name = "TRANSPORT")]
+    pub input_transport: Option<String>,
+    /// Input option, passed to the input helper (repeatable).
+    #[arg(long = "io", value_name = "OPTION")]
+    pub input_options: Vec<String>,
+    /// Input disk format (-i disk), e.g. raw or qcow2 (default: probed).
+    #[arg(long = "if", value_name = "FORMAT")]
+    pub input_format: Option<String>,
+    /// Input password file (-i vmx -it ssh).
+    #[arg(long = "ip", value_name = "FILE")]
+    pub input_password: Option<PathBuf>,
+
+    /// Output type: local, null, or NAME for a helper-v2v-output-NAME program.
+    #[arg(short = 'o', value_name = "TYPE", default_value = "libvirt")]
+    pub output: String,
+    /// Output connection URI.
+    #[arg(long = "oc", value_name = "URI")]
+    pub output_conn: Option<String>,
+    /// Output disk format: raw or qcow2.
+    #[arg(long = "of", value_name = "FORMAT")]
+    pub output_format: Option<String>,
+    /// Output allocation: sparse or preallocated.
+    #[arg(long = "oa", value_name = "ALLOCATION")]
+    pub output_alloc: Option<String>,
+    /// Name of the converted guest (default: the source's name).
+    #[arg(long = "on", value_name = "NAME")]
+    pub output_name: Option<String>,
+    /// Output option, passed to the output helper (repeatable).
+    #[arg(long = "oo", value_name = "OPTION")]
+    pub output_options: Vec<String>,
+    /// Output storage (-o local: the directory the disks and XML go to).
+    #[arg(long = "os", value_name = "STORAGE")]
+    pub output_storage: Option<String>,
+
+    /// Copy the disks unchanged: do not run helper-v2v-convert.
+    #[arg(long = "no-convert")]
+    pub no_convert: bool,
+    /// Print the source guest's metadata and stop (JSON with --machine-readable).
+    #[arg(long = "print-source")]
+    pub print_source: bool,
+    /// Root filesystem to convert when the guest has several: ask, single,
+    /// first or a device (passed to helper-v2v-convert).
+    #[arg(long = "root", value_name = "ROOT")]
+    pub root: Option<String>,
+    /// Copy at most N disks at a time (passed to helper-v2v-copy).
+    #[arg(long = "parallel", value_name = "N")]
+    pub parallel: Option<u32>,
+    /// Keep the temporary directory after the run (its path is printed).
+    #[arg(long = "keep-tmpdir")]
+    pub keep_tmpdir: bool,
+
+    /// Print debug messages (passed to every helper).
+    #[arg(short = 'v', long = "verbose")]
+    pub verbose: bool,
+    /// Trace every helper and external command (passed to every helper).
+    #[arg(short = 'x')]
+    pub trace: bool,
+    /// Quiet: only warnings and errors.
+    #[arg(short = 'q', long = "quiet")]
+    pub quiet: bool,
+    /// Alone: print the capability list.  In a run: print one JSON event
+    /// per line on stdout.
+    #[arg(long = "machine-readable")]
+    pub machine_readable: bool,
+
+    /// Input arguments: the disk images (-i disk), the XML file (-i
+    /// libvirtxml), the guest name (-i libvirt), the OVA (-i ova) or the
+    /// VMX file or ssh:// URI (-i vmx).
+    #[arg(value_name = "ARG")]
+    pub args: Vec<OsString>,
+}
+
+impl Args {
+    /// Parse the process's arguments (turning `-os X` into `--os X` first).
+    pub fn from_env() -> Self {
+        Args::parse_from(helper_common::virt_v2v_args(std::env::args_os()))
+    }
+
+    /// The flags every helper gets (`-v -x -q --machine-readable`), without
+    /// `--owner-pid`.
+    pub fn common_flags(&self) -> Vec<OsString> {
+        let mut v = Vec::new();
+        for (on, flag) in [
+            (self.verbose, "-v"),
+            (self.trace, "-x"),
+            (self.quiet, "-q"),
+            (self.machine_readable, "--machine-readable"),
+        ] {
+            if on {
+                v.push(OsString::from(flag));
+            }
+        }
+        v
+    }
+
+    /// Arguments for `helper-v2v-input-TYPE` after DIR has been inserted:
+    /// returns (options, positional arguments).
+    pub fn input_options(&self) -> Vec<OsString> {
+        let mut v: Vec<OsString> = Vec::new();
+        let mut push = |flag: &str, val: &OsString| {
+            v.push(flag.into());
+            v.push(val.clone());
+        };
+        if let Some(f) = &self.input_format {
+            // input-disk spells it --format; other types get virt-v2v's -if.
+            let flag = if self.input == "disk" {
+                "--format"
+            } else {
+                "-if"
+            };
+            push(flag, &f.into());
+        }
+        if let Some(x) = &self.input_conn {
+            push("-ic", &x.into());
+        }
+        if let Some(x) = &self.input_transport {
+            push("-it", &x.into());
+        }
+        if let Some(x) = &self.input_password {
+            push("-ip", &x.into());
+        }
+        for o in &self.input_options {
+            push("-io", &o.into());
+        }
+        v
+    }
+
+    /// Options for `helper-v2v-output-TYPE setup DIR ...`, in virt-v2v's
+    /// spelling (the helpers accept it).
+    pub fn output_options(&self) -> Vec<OsString> {
+        let mut v: Vec<OsString> = Vec::new();
+        let mut push = |flag: &str, val: &OsString| {
+            v.push(flag.into());
+            v.push(val.clone());
+        };
+        for (flag, val) in [
+            ("-os", &self.output_storage),
+            ("-of", &self.output_format),
+            ("-oa", &self.output_alloc),
+            ("-on", &self.output_name),
+            ("-oc", &self.output_conn),
+        ] {
+            if let Some(x) = val {
+                push(flag, &x.into());
+            }
+        }
+        for o in &self.output_options {
+            push("-oo", &o.into());
+        }
+        v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Args {
+        let argv = std::iter::once("virt-v2v")
+            .chain(args.iter().copied())
+            .map(OsString::from);
+        Args::try_parse_from(helper_common::virt_v2v_args(argv)).unwrap()
+    }
+
+    #[test]
+    fn two_letter_options() {
+        let a = parse(&[
+            "-i", "disk", "-if", "qcow2", "/a.img", "-o", "local", "-os", "/out", "-of", "raw",
+            "-oa", "sparse", "-on", "new", "-oo", "x=1", "-oo", "y=2",
+        ]);
+        assert_eq!(a.input, "disk");
+        assert_eq!(a.args, vec![OsString::from("/a.img")]);
+        assert_eq!(a.output, "local");
+        assert_eq!(a.output_storage.as_deref(), Some("/out"));
+        assert_eq!(
+            a.output_options(),
+            [
+                "-os", "/out", "-of", "raw", "-oa", "sparse", "-on", "new", "-oo", "x=1", "-oo",
+                "y=2"
+            ]
+            .map(OsString::from)
+            .to_vec()
+        );
+        assert_eq!(
+            a.input_options(),
+            ["--format", "qcow2"].map(OsString::from).to_vec()
+        );
+    }
+
+    #[test]
+    fn other_inputs_get_virt_v2v_spelling() {
+        let a = parse(&[
+            "-i",
+            "vmx",
+            "-it",
+            "ssh",
+            "-ip",
+            "/pw",
+            "ssh://h/g.vmx",
+            "-o",
+            "null",
+        ]);
+        assert_eq!(
+            a.input_options(),
+            ["-it", "ssh", "-ip", "/pw"].map(OsString::from).to_vec()
+        );
+        let a = parse(&["-i", "libvirt", "-ic", "qemu:///system", "guest"]);
+        assert_eq!(
+            a.input_options(),
+            ["-ic", "qemu:///system"].map(OsString::from).to_vec()
+        );
+        assert_eq!(a.output, "libvirt");
+    }
+
+    /// Every option is documented in docs/virt-v2v.md.
+    #[test]
+    fn every_option_is_documented() {
+        use clap::CommandFactory;
+        let doc =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/virt-v2v.md"))
+                .unwrap();
+        for a in Args::command().get_arguments() {
+            let name = match (a.get_long(), a.get_short()) {
+                (Some(l), _) if helper_common::TWO_LETTER_OPTIONS.contains(&l) => format!("`-{l} "),
+                (Some(l), _) => format!("`--{l}"),
+                (None, Some(s)) => format!("`-{s}"),
+                (None, None) => continue,
+            };
+            assert!(
+                doc.contains(&name),
+                "{name}` is not documented in docs/virt-v2v.md"
+            );
+        }
+    }
+
+    #[test]
+    fn common_flags() {
+        let a = parse(&["-v", "-x", "--machine-readable", "-i", "disk", "a"]);
+        assert_eq!(
+            a.common_flags(),
+            ["-v", "-x", "--machine-readable"]
+                .map(OsString::from)
+                .to_vec()
+        );
+        assert!(parse(&["-q", "a"]).common_flags() == vec![OsString::from("-q")]);
+    }
+}

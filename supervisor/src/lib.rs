@@ -1,0 +1,574 @@
+//! virt-v2v: virt-v2v's command line on top of the v2v helper programs.
+//!
+//! It makes a temporary directory, runs `helper-v2v-input-TYPE`,
+//! `helper-v2v-convert` (unless `--no-convert`), `helper-v2v-output-TYPE
+//! setup`, `helper-v2v-copy`, `helper-v2v-output-TYPE final` in order, and
+//! always `helper-v2v-cleanup`, whatever happened (success, a failed step,
+//! SIGINT, SIGTERM).  A failed step is reported as the step, the disk and
+//! the message from `status/<step>.error.json`, and the run exits with that
+//! step's exit code.  See docs/virt-v2v.md.
+
+pub mod args;
+pub mod find;
+mod signals;
+pub mod source;
+
+use args::Args;
+use helper_common::log::{self, Level};
+use helper_common::{debug, message, shell_quote, trace, warning};
+use std::ffi::{OsStr, OsString};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitCode, ExitStatus};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use v2v_meta::{exit_code, EventKind, MetadataIn, Step, StepError, V2vDir};
+
+/// Entry point of the `virt-v2v` binary.
+pub fn main() -> ExitCode {
+    let raw: Vec<OsString> = std::env::args_os().collect();
+    if raw.len() == 2 && raw[1] == "--machine-readable" {
+        for c in find::capabilities(&find::search_dirs()) {
+            println!("{c}");
+        }
+        return ExitCode::SUCCESS;
+    }
+    let args = Args::from_env();
+    let level = if args.trace {
+        Level::Trace
+    } else if args.verbose {
+        Level::Debug
+    } else if args.quiet {
+        Level::Warning
+    } else {
+        Level::Message
+    };
+    // With --print-source, stdout carries the source document only.
+    let sink = if args.machine_readable && !args.print_source {
+        log::EventSink::Stdout
+    } else {
+        log::EventSink::None
+    };
+    log::init("virt-v2v", "virt-v2v", level, None, sink);
+    ExitCode::from(run(&args))
+}
+
+/// The helper programs a run needs, found before anything starts.
+#[derive(Debug)]
+pub struct Plan {
+    pub input: PathBuf,
+    pub convert: Option<PathBuf>,
+    /// `None` with `--print-source`.
+    pub output: Option<PathBuf>,
+    pub copy: Option<PathBuf>,
+    pub cleanup: PathBuf,
+}
+
+fn valid_type(t: &str) -> bool {
+    !t.is_empty()
+        && t.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+fn need(what: &str, hint: &str) -> Result<PathBuf, String> {
+    find::helper(what).ok_or_else(|| {
+        format!("helper-v2v-{what} is not installed (not next to virt-v2v nor on PATH){hint}")
+    })
+}
+
+/// Check the command line and find every helper; a usage error (exit 2)
+/// otherwise.
+pub fn plan(args: &Args) -> Result<Plan, String> {
+    if !valid_type(&args.input) {
+        return Err(format!("-i {}: not a valid input type", args.input));
+    }
+    let input = find::helper(&format!("input-{}", args.input)).ok_or_else(|| {
+        format!(
+            "unknown input type ‘-i {t}’: there is no program helper-v2v-input-{t} next to \
+             virt-v2v or on PATH (see virt-v2v --machine-readable for the types installed)",
+            t = args.input
+        )
+    })?;
+    if args.args.is_empty() {
+        return Err(format!(
+            "-i {}: nothing to convert: give the source after the options (for -i disk: the disk images)",
+            args.input
+        ));
+    }
+    let cleanup = need("cleanup", "")?;
+    if args.print_source {
+        return Ok(Plan {
+            input,
+            convert: None,
+            output: None,
+            copy: None,
+            cleanup,
+        });
+    }
+    if !valid_type(&args.output) {
+        return Err(format!("-o {}: not a valid output type", args.output));
+    }
+    let output = find::helper(&format!("output-{}", args.output)).ok_or_else(|| {
+        format!(
+            "unknown output type ‘-o {t}’: there is no program helper-v2v-output-{t} next to \
+             virt-v2v or on PATH (see virt-v2v --machine-readable for the types installed)",
+            t = args.output
+        )
+    })?;
+    if args.output == "local" && args.output_storage.is_none() {
+        return Err("-o local: output directory was not specified, use ‘-os /dir’".into());
+    }
+    let convert = if args.no_convert {
+        None
+    } else {
+        Some(need(
+            "convert",
+            "; install it, or use --no-convert to copy the disks unchanged",
+        )?)
+    };
+    let copy = need("copy", "")?;
+    Ok(Plan {
+        input,
+        convert,
+        output: Some(output),
+        copy: Some(copy),
+        cleanup,
+    })
+}
+
+/// Why a run stopped early.
+#[derive(Debug, PartialEq, Eq)]
+enum Stop {
+    /// A helper failed (already reported) with this exit code.
+    Step(Step, u8),
+    /// The supervisor itself failed.
+    Fatal(String),
+    /// SIGINT / SIGTERM / SIGHUP.
+    Signal(i32),
+}
+
+fn now_epoch() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+/// The parent directory for the run's temp dir: `$VIRT_V2V_TMPDIR`, else `/var/tmp`.
+pub fn tmp_parent() -> PathBuf {
+    std::env::var_os("VIRT_V2V_TMPDIR")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/var/tmp"))
+}
+
+fn make_tmpdir() -> Result<V2vDir, String> {
+    let parent = tmp_parent();
+    let t = tempfile::Builder::new()
+        .prefix("v2v.")
+        .tempdir_in(&parent)
+        .map_err(|e| {
+            format!(
+                "cannot make a temporary directory in {} (set VIRT_V2V_TMPDIR to a writable directory): {e}",
+                parent.display()
+            )
+        })?;
+    let root = t.keep();
+    V2vDir::create(&root).map_err(|e| format!("{}: {e}", root.display()))
+}
+
+fn status_code(st: ExitStatus) -> u8 {
+    use std::os::unix::process::ExitStatusExt;
+    match (st.code(), st.signal()) {
+        (Some(c), _) => u8::try_from(c).unwrap_or(exit_code::FAILED),
+        (None, Some(s)) => u8::try_from(128 + s).unwrap_or(exit_code::FAILED),
+        _ => exit_code::FAILED,
+    }
+}
+
+fn file_name(p: &Path) -> String {
+    p.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| p.display().to_string())
+}
+
+/// One run: the temp directory and what every helper gets.
+struct Runner {
+    dir: V2vDir,
+    /// `-v -x -q --machine-readable` as given.
+    common: Vec<OsString>,
+    run_start: f64,
+}
+
+impl Runner {
+    /// `PROG [PHASE] COMMON --owner-pid PID ARGS...`: an output's phase
+    /// word (`setup`, `final`) comes first, as its helper takes the common
+    /// flags after it.
+    fn command(&self, prog: &Path, phase: Option<&str>, args: &[OsString]) -> Command {
+        let mut cmd = Command::new(prog);
+        cmd.args(phase)
+            .args(&self.common)
+            .arg("--owner-pid")
+            .arg(std::process::id().to_string())
+            .args(args)
+            .env("V2V_RUN_START", format!("{:.6}", self.run_start));
+        let argv: Vec<String> = std::iter::once(prog.as_os_str())
+            .chain(cmd.get_args())
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        trace!("run: {}", shell_quote(&argv));
+        cmd
+    }
+
+    /// Run one step, forwarding SIGINT/SIGTERM to it.
+    fn step(
+        &self,
+        step: Step,
+        prog: &Path,
+        phase: Option<&str>,
+        args: Vec<OsString>,
+    ) -> Result<(), Stop> {
+        if let Some(sig) = signals::pending() {
+            return Err(Stop::Signal(sig));
+        }
+        debug!("step {step}: {}", file_name(prog));
+        log::event(EventKind::Message {
+            message: format!("step {step}: running {}", file_name(prog)),
+        });
+        let mut child = self
+            .command(prog, phase, &args)
+            .spawn()
+            .map_err(|e| Stop::Fatal(format!("{}: cannot run: {e}", prog.display())))?;
+        let status = wait_forwarding(&mut child)
+            .map_err(|e| Stop::Fatal(format!("waiting for {}: {e}", prog.display())))?;
+        if let Some(sig) = signals::pending() {
+            return Err(Stop::Signal(sig));
+        }
+        let code = status_code(status);
+        if code == 0 {
+            return Ok(());
+        }
+        self.report(step, prog, code);
+        Err(Stop::Step(step, code))
+    }
+
+    /// The failure report, identical in scripts/virt-v2v.sh:
+    /// `virt-v2v: step S failed (exit N); see DIR/log/NN-S.log`, then
+    /// `virt-v2v: error: S: [disk N: ]MESSAGE`.
+    fn report(&self, step: Step, prog: &Path, code: u8) {
+        let (msg, disk) = match v2v_meta::read_json::<StepError>(&self.dir.error_file(step)) {
+            Ok(e) => (e.message, e.disk),
+            Err(e) => {
+                debug!("{e}");
+                (
+                    format!(
+                        "{} exited with status {code} without writing a valid status/{step}.error.json",
+                        file_name(prog)
+                    ),
+                    None,
+                )
+            }
+        };
+        let line = failure_line(step, disk, &msg);
+        eprintln!(
+            "virt-v2v: step {step} failed (exit {code}); see {}",
+            self.dir.step_log(step).display()
+        );
+        log::event(EventKind::Error {
+            message: line.clone(),
+            exit_code: code,
+            disk,
+        });
+        log::log(Level::Error, &line);
+    }
+
+    /// Run helper-v2v-cleanup (never interrupted by signals), then stop
+    /// whatever a pidfile still names.
+    fn cleanup(&self, prog: &Path) {
+        let dir = self.dir.root().as_os_str().to_owned();
+        match self.command(prog, None, &[dir]).status() {
+            Ok(st) if st.success() => {}
+            Ok(st) => warning!(
+                "step cleanup failed (exit {}); see {}",
+                status_code(st),
+                self.dir.step_log(Step::Cleanup).display()
+            ),
+            Err(e) => warning!("{}: cannot run: {e}", prog.display()),
+        }
+        stop_leftovers(&self.dir);
+    }
+
+    fn pipeline(&self, args: &Args, plan: &Plan) -> Result<(), Stop> {
+        let dir: OsString = self.dir.root().as_os_str().to_owned();
+
+        let mut a = args.input_options();
+        a.push(dir.clone());
+        a.extend(args.args.iter().cloned());
+        self.step(Step::Input, &plan.input, None, a)?;
+
+        if args.print_source {
+            let m: MetadataIn = v2v_meta::read_json(&self.dir.metadata_in())
+                .map_err(|e| Stop::Fatal(e.to_string()))?;
+            if args.machine_readable {
+                let text =
+                    serde_json::to_string_pretty(&m).map_err(|e| Stop::Fatal(e.to_string()))?;
+                println!("{text}");
+            } else {
+                print!("{}", source::human(&m.source));
+            }
+            return Ok(());
+        }
+
+        if let Some(convert) = &plan.convert {
+            let mut a: Vec<OsString> = Vec::new();
+            if let Some(r) = &args.root {
+                a.extend(["--root".into(), r.into()]);
+            }
+            a.push(dir.clone());
+            self.step(Step::Convert, convert, None, a)?;
+        }
+
+        let output = plan.output.as_deref().expect("output helper planned");
+        let mut a: Vec<OsString> = vec![dir.clone()];
+        a.extend(args.output_options());
+        self.step(Step::OutputSetup, output, Some("setup"), a)?;
+
+        let mut a: Vec<OsString> = Vec::new();
+        if let Some(n) = args.parallel {
+            a.extend(["--parallel".into(), n.to_string().into()]);
+        }
+        a.push(dir.clone());
+        self.step(
+            Step::Copy,
+            plan.copy.as_deref().expect("copy planned"),
+            None,
+            a,
+        )?;
+
+        self.step(Step::OutputFinal, output, Some("final"), vec![dir])?;
+        Ok(())
+    }
+}
+
+/// `S: [disk N: ]MESSAGE` (the disk is not repeated when the message
+/// already starts with it).
+pub fn failure_line(step: Step, disk: Option<u32>, msg: &str) -> String {
+    match disk {
+        Some(n) if !msg.starts_with(&format!("disk {n}")) => format!("{step}: disk {n}: {msg}"),
+        _ => format!("{step}: {msg}"),
+    }
+}
+
+/// Wait for a child; on SIGINT/SIGTERM pass the signal on, and SIGKILL it
+/// if it is still there 15 s later.
+fn wait_forwarding(child: &mut Child) -> std::io::Result<ExitStatus> {
+    let mut forwarded: Option<Instant> = None;
+    loop {
+        if let Some(st) = child.try_wait()? {
+            return Ok(st);
+        }
+        match (signals::pending(), forwarded) {
+            (Some(sig), None) => {
+                debug!(
+                    "forwarding signal {} to pid {}",
+                    signals::name(sig),
+                    child.id()
+                );
+                // SAFETY: kill(2) on our own child's pid.
+                unsafe { libc::kill(child.id() as libc::pid_t, sig) };
+                forwarded = Some(Instant::now());
+            }
+            (_, Some(t)) if t.elapsed() > Duration::from_secs(15) => {
+                let _ = child.kill();
+            }
+            _ => {}
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn alive(pid: libc::pid_t) -> bool {
+    // SAFETY: signal 0 only checks for existence.
+    unsafe { libc::kill(pid, 0) == 0 }
+}
+
+/// Stop every server a pidfile still names (if its command line mentions
+/// the temp directory, so a recycled pid is never hit): SIGTERM, wait up to
+/// 5 s, SIGKILL.  helper-v2v-cleanup normally leaves nothing to do here.
+fn stop_leftovers(dir: &V2vDir) {
+    let root = dir.root().to_string_lossy().into_owned();
+    for pf in dir.pidfiles().unwrap_or_default() {
+        let pid = fs::read_to_string(&pf)
+            .ok()
+            .and_then(|s| s.trim().parse::<libc::pid_t>().ok());
+        let _ = fs::remove_file(&pf);
+        let Some(pid) = pid.filter(|p| *p > 1) else {
+            continue;
+        };
+        let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        if !String::from_utf8_lossy(&cmdline).contains(&root) {
+            continue;
+        }
+        warning!("stopping leftover server pid {pid} ({})", pf.display());
+        // SAFETY: kill(2) with a pid checked above.
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+        let t = Instant::now();
+        while alive(pid) && t.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        if alive(pid) {
+            // SAFETY: as above.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+    }
+}
+
+/// After a failed step: remove everything but `log/` and `status/`, so the
+/// log named in the error message can still be read.
+fn prune_to_logs(dir: &V2vDir) {
+    if let Ok(rd) = fs::read_dir(dir.root()) {
+        for e in rd.flatten() {
+            let name = e.file_name();
+            if name == OsStr::new("log") || name == OsStr::new("status") {
+                continue;
+            }
+            let p = e.path();
+            let _ = if p.is_dir() && !p.is_symlink() {
+                fs::remove_dir_all(&p)
+            } else {
+                fs::remove_file(&p)
+            };
+        }
+    }
+}
+
+/// Run the whole conversion; returns the exit code.
+pub fn run(args: &Args) -> u8 {
+    let plan = match plan(args) {
+        Ok(p) => p,
+        Err(msg) => {
+            log::log(Level::Error, &msg);
+            return exit_code::USAGE;
+        }
+    };
+    let run_start = now_epoch();
+    let dir = match make_tmpdir() {
+        Ok(d) => d,
+        Err(msg) => {
+            log::log(Level::Error, &msg);
+            return exit_code::FAILED;
+        }
+    };
+    if let Ok(f) = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.log_dir().join("00-virt-v2v.log"))
+    {
+        log::set_log_file(f);
+    }
+    signals::install();
+    log::event(EventKind::StepStarted);
+    debug!(
+        "virt-v2v {}: temporary directory {}",
+        env!("CARGO_PKG_VERSION"),
+        dir.root().display()
+    );
+    let mut common = args.common_flags();
+    if args.print_source {
+        // stdout carries the source document only.
+        common.retain(|f| f != "--machine-readable");
+    }
+    let runner = Runner {
+        dir,
+        common,
+        run_start,
+    };
+    let outcome = runner.pipeline(args, &plan);
+    runner.cleanup(&plan.cleanup);
+
+    let dir = &runner.dir;
+    let root = dir.root().display().to_string();
+    let code = match &outcome {
+        Ok(()) => 0,
+        Err(Stop::Step(_, code)) => *code,
+        Err(Stop::Fatal(msg)) => {
+            log::event(EventKind::Error {
+                message: msg.clone(),
+                exit_code: exit_code::FAILED,
+                disk: None,
+            });
+            log::log(Level::Error, msg);
+            exit_code::FAILED
+        }
+        Err(Stop::Signal(sig)) => {
+            let msg = format!("interrupted by SIG{}; cleaned up", signals::name(*sig));
+            log::event(EventKind::Error {
+                message: msg.clone(),
+                exit_code: (128 + sig) as u8,
+                disk: None,
+            });
+            log::log(Level::Error, &msg);
+            (128 + sig) as u8
+        }
+    };
+    if args.keep_tmpdir {
+        message!("temporary directory kept: {root}");
+    } else if matches!(outcome, Err(Stop::Step(..)) | Err(Stop::Fatal(_))) {
+        // The failure report (printed last) names the log kept here.
+        prune_to_logs(dir);
+    } else if let Err(e) = fs::remove_dir_all(dir.root()) {
+        warning!("cannot remove {root}: {e}");
+    }
+    if code == 0 {
+        let seconds = now_epoch() - run_start;
+        log::event(EventKind::StepFinished { seconds });
+        if !args.print_source {
+            message!("Finishing off");
+        }
+    }
+    code
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failure_line_names_step_and_disk_once() {
+        assert_eq!(
+            failure_line(Step::Copy, Some(2), "nbd error"),
+            "copy: disk 2: nbd error"
+        );
+        assert_eq!(
+            failure_line(Step::Copy, Some(2), "disk 2: nbd error"),
+            "copy: disk 2: nbd error"
+        );
+        assert_eq!(failure_line(Step::Input, None, "x"), "input: x");
+    }
+
+    #[test]
+    fn exit_status_codes() {
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(status_code(ExitStatus::from_raw(3 << 8)), 3);
+        assert_eq!(status_code(ExitStatus::from_raw(libc::SIGKILL)), 137);
+    }
+
+    #[test]
+    fn type_names() {
+        assert!(valid_type("disk") && valid_type("my-type_2"));
+        assert!(!valid_type("") && !valid_type("../x") && !valid_type("a b"));
+    }
+
+    #[test]
+    fn prune_keeps_logs_and_status() {
+        let t = tempfile::tempdir().unwrap();
+        let d = V2vDir::create(t.path().join("d")).unwrap();
+        fs::write(d.metadata_in(), "{}").unwrap();
+        fs::create_dir_all(d.scratch_dir()).unwrap();
+        fs::write(d.scratch_dir().join("overlay"), "x").unwrap();
+        fs::write(d.step_log(Step::Input), "log").unwrap();
+        prune_to_logs(&d);
+        assert!(d.step_log(Step::Input).exists());
+        assert!(d.status_dir().is_dir());
+        assert!(!d.metadata_in().exists() && !d.scratch_dir().exists() && !d.run_dir().exists());
+    }
+}

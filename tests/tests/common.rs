@@ -1,0 +1,149 @@
+//! Shared steps of the e2e tests.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use v2v_tests::*;
+
+/// A finished run: its (kept) temp directory, output directory, output.json.
+pub struct Done {
+    pub run: Run,
+    pub dir: PathBuf,
+    pub out: PathBuf,
+}
+
+impl Done {
+    /// Target disk paths, from output.json.
+    pub fn targets(&self) -> Vec<PathBuf> {
+        let o: serde_json::Value =
+            serde_json::from_str(&fs::read_to_string(self.dir.join("output.json")).unwrap())
+                .unwrap();
+        o["disks"]
+            .as_array()
+            .expect("output.json disks")
+            .iter()
+            .map(|d| PathBuf::from(d["path"].as_str().expect("disk path")))
+            .collect()
+    }
+}
+
+/// Run `runner ARGS... -o local -os OUT --keep-tmpdir --machine-readable`
+/// in a fresh temp dir parent; asserts success, validates every JSON file
+/// and event; returns the run.
+pub fn run_local(sb: &Sandbox, mut runner: Command, args: &[&str], out: &Path) -> Done {
+    // A temp dir parent of its own, so earlier runs' kept directories stay.
+    let parent = sb.path(&format!(
+        "tmp-{}",
+        out.file_name().unwrap().to_string_lossy()
+    ));
+    fs::create_dir_all(&parent).unwrap();
+    fs::create_dir_all(out).unwrap();
+    runner
+        .env("VIRT_V2V_TMPDIR", &parent)
+        .args(["--keep-tmpdir", "--machine-readable"])
+        .args(args)
+        .args(["-o", "local", "-os"])
+        .arg(out);
+    let r = run(&mut runner);
+    r.assert_ok();
+    let dirs: Vec<_> = fs::read_dir(&parent)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert_eq!(dirs.len(), 1, "expected one kept run directory: {dirs:?}");
+    let dir = dirs[0].clone();
+    let n = validate_run_dir(&dir);
+    assert!(n >= 4, "only {n} contract files in {}", dir.display());
+    let ev = events(&r.stdout);
+    let first = ev.first().expect("events on stdout");
+    assert_eq!(
+        (first["step"].as_str(), first["event"].as_str()),
+        (Some("virt-v2v"), Some("step-started")),
+        "{}",
+        r.stdout
+    );
+    let last = ev.last().unwrap();
+    assert_eq!(
+        (last["step"].as_str(), last["event"].as_str()),
+        (Some("virt-v2v"), Some("step-finished")),
+        "{}",
+        r.stdout
+    );
+    Done {
+        run: r,
+        dir,
+        out: out.to_path_buf(),
+    }
+}
+
+/// Two runs of the same conversion agree: contract files equal after
+/// redacting their temp and output directories, the same output files,
+/// target disks with equal checksums (or, with `same_disks` false, only
+/// equal in number and size).
+pub fn assert_same_result(a: &Done, b: &Done, same_disks: bool) {
+    let da = a.dir.to_string_lossy().into_owned();
+    let oa = a.out.to_string_lossy().into_owned();
+    let db = b.dir.to_string_lossy().into_owned();
+    let ob = b.out.to_string_lossy().into_owned();
+    let sa = [(da.as_str(), "[TMPDIR]"), (oa.as_str(), "[OUT]")];
+    let sb = [(db.as_str(), "[TMPDIR]"), (ob.as_str(), "[OUT]")];
+    for name in ["metadata.in", "metadata.out", "output.json"] {
+        let (pa, pb) = (a.dir.join(name), b.dir.join(name));
+        assert_eq!(pa.exists(), pb.exists(), "{name} in one run only");
+        if pa.exists() {
+            assert_eq!(
+                json_redacted(&pa, &sa),
+                json_redacted(&pb, &sb),
+                "{name} differs between the runs"
+            );
+        }
+    }
+    let names = |d: &Path| {
+        let mut v: Vec<String> = fs::read_dir(d)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(names(&a.out), names(&b.out), "output directories differ");
+    let targets = a.targets();
+    for name in names(&a.out) {
+        let (fa, fb) = (a.out.join(&name), b.out.join(&name));
+        if targets.contains(&fa) {
+            if same_disks {
+                assert_eq!(sha256(&fa), sha256(&fb), "{name}: disks differ");
+            } else {
+                assert_eq!(
+                    fs::metadata(&fa).unwrap().len(),
+                    fs::metadata(&fb).unwrap().len(),
+                    "{name}: sizes differ"
+                );
+            }
+        } else {
+            let ta = redact(&fs::read_to_string(&fa).unwrap(), &sa);
+            let tb = redact(&fs::read_to_string(&fb).unwrap(), &sb);
+            assert_eq!(ta, tb, "{name} differs between the runs");
+        }
+    }
+}
+
+/// Steps that wrote `status/<step>.done`.
+pub fn done_steps(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = fs::read_dir(dir.join("status"))
+        .map(|rd| {
+            rd.flatten()
+                .filter_map(|e| {
+                    e.file_name()
+                        .to_str()
+                        .and_then(|n| n.strip_suffix(".done"))
+                        .map(str::to_string)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}

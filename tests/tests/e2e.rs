@@ -1,0 +1,10 @@
+//! Cross-binary and end-to-end tests: virt-v2v, scripts/virt-v2v.sh and the
+//! helpers run together on real nbdkit / qemu-nbd / libguestfs.  One test
+//! binary (like ripgrep's tests/tests.rs); see docs/testing.md.
+
+mod bad_input;
+mod cli;
+mod common;
+mod convert;
+mod copy;
+mod signals;

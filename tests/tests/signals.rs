@@ -1,0 +1,141 @@
+//! Stopping a run in the middle of the copy: SIGKILL leaves no server
+//! behind (they watch the owner's pid); SIGINT / SIGTERM are forwarded,
+//! cleaned up (servers, partial target, temp dir) and exit 128+N.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+use v2v_tests::*;
+
+/// A 2 GiB sparse disk with 1 MiB of data every 8 MiB (256 MiB of data),
+/// so the copy is still running when the test stops it.
+fn big_disk(sb: &Sandbox) -> PathBuf {
+    let p = sb.path("big.raw");
+    std::fs::File::create(&p).unwrap().set_len(2 << 30).unwrap();
+    for i in 0..256u64 {
+        write_noise(&p, i * (8 << 20), 1 << 20, 1000 + i);
+    }
+    p
+}
+
+/// Start `cmd` with --machine-readable on stdout and return once the copy
+/// has started (a `disk-started` event).
+fn start_until_copying(mut cmd: Command) -> (Child, mpsc::Receiver<String>) {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let (tx, rx) = mpsc::channel();
+    let out = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut seen = Vec::new();
+    loop {
+        match rx.recv_timeout(Duration::from_secs(120)) {
+            Ok(l) if l.contains("\"disk-started\"") => return (child, rx),
+            Ok(l) => seen.push(l),
+            Err(_) => {
+                let _ = child.kill();
+                let o = child.wait_with_output().unwrap();
+                panic!(
+                    "the copy never started; events:\n{}\nstderr:\n{}",
+                    seen.join("\n"),
+                    String::from_utf8_lossy(&o.stderr)
+                );
+            }
+        }
+    }
+}
+
+fn copy_args(cmd: &mut Command, src: &Path, out: &Path) {
+    std::fs::create_dir_all(out).unwrap();
+    cmd.args(["--machine-readable", "--no-convert", "-i", "disk"])
+        .arg(src)
+        .args(["-o", "local", "-os"])
+        .arg(out);
+}
+
+#[test]
+fn sigkill_of_the_supervisor_leaves_no_server() {
+    let sb = Sandbox::new("sigkill");
+    let src = big_disk(&sb);
+    let mut cmd = sb.virt_v2v();
+    copy_args(&mut cmd, &src, &sb.path("out"));
+    let (mut child, _rx) = start_until_copying(cmd);
+    let tmp = sb.tmpdir().to_string_lossy().into_owned();
+    assert!(
+        !servers_mentioning(&tmp).is_empty(),
+        "no servers seen while copying"
+    );
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let left = wait_no_servers(&tmp, Duration::from_secs(10));
+    assert!(
+        left.is_empty(),
+        "servers outlived a SIGKILLed virt-v2v: {left:?}"
+    );
+    let t = std::time::Instant::now();
+    while !processes_mentioning(&tmp).is_empty() && t.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let left = processes_mentioning(&tmp);
+    assert!(
+        left.is_empty(),
+        "helpers outlived a SIGKILLed virt-v2v: {left:?}"
+    );
+}
+
+/// Send `sig` during the copy: exit 128+sig, no server, no temp dir, no
+/// partial target.
+fn interrupted(sb: &Sandbox, mut cmd: Command, sig: i32) {
+    let src = big_disk(sb);
+    let out = sb.path("out");
+    copy_args(&mut cmd, &src, &out);
+    let (child, _rx) = start_until_copying(cmd);
+    // SAFETY: kill(2) of our own child.
+    unsafe { libc::kill(child.id() as i32, sig) };
+    let o = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(
+        o.status.code(),
+        Some(128 + sig),
+        "status {:?} (signal {:?})\n{stderr}",
+        o.status,
+        o.status.signal()
+    );
+    assert!(stderr.contains("interrupted by SIG"), "{stderr}");
+    let tmp = sb.tmpdir().to_string_lossy().into_owned();
+    assert!(wait_no_servers(&tmp, Duration::from_secs(5)).is_empty());
+    assert!(
+        sb.run_dirs().is_empty(),
+        "temp dir left: {:?}",
+        sb.run_dirs()
+    );
+    let left: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert!(left.is_empty(), "partial target left: {left:?}");
+}
+
+#[test]
+fn sigint_to_the_supervisor_cleans_up() {
+    let sb = Sandbox::new("sigint");
+    interrupted(&sb, sb.virt_v2v(), libc::SIGINT);
+}
+
+#[test]
+fn sigterm_to_the_script_cleans_up() {
+    let sb = Sandbox::new("sigterm");
+    interrupted(&sb, sb.script(), libc::SIGTERM);
+}
