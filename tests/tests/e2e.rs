@@ -7,4 +7,5 @@ mod cli;
 mod common;
 mod convert;
 mod copy;
+mod docs;
 mod signals;
