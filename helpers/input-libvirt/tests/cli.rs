@@ -1,0 +1,130 @@
+//! helper-v2v-input-libvirt run as a program against libvirt's test
+//! driver (`test:///path/node.xml`): a node file of the test's own
+//! defines a shut-off guest (`<test:runstate>5</test:runstate>`) with a
+//! file disk and a pool volume, and a running guest.
+
+#[path = "../../input-libvirtxml/tests/support/mod.rs"]
+mod support;
+
+use std::path::Path;
+use support::*;
+
+const BIN: &str = env!("CARGO_BIN_EXE_helper-v2v-input-libvirt");
+
+fn node(dir: &Path) -> String {
+    let d = dir.display();
+    format!(
+        r#"<node>
+  <domain type='test' xmlns:test='http://libvirt.org/schemas/domain/test/1.0'>
+    <name>stopped</name>
+    <memory unit='MiB'>768</memory>
+    <vcpu>2</vcpu>
+    <os><type>hvm</type></os>
+    <devices>
+      <disk type='file' device='disk'>
+        <driver name='qemu' type='raw'/>
+        <source file='{d}/disk1.raw'/>
+        <target dev='sda' bus='scsi'/>
+        <address type='drive' controller='0' bus='0' target='0' unit='0'/>
+      </disk>
+      <disk type='volume' device='disk'>
+        <driver name='qemu' type='qcow2'/>
+        <source pool='images' volume='disk2.qcow2'/>
+        <target dev='vdb' bus='virtio'/>
+      </disk>
+      <controller type='scsi' index='0' model='virtio-scsi'/>
+      <interface type='network'>
+        <mac address='52:54:00:aa:bb:cc'/>
+        <source network='default'/>
+        <model type='virtio'/>
+      </interface>
+    </devices>
+    <test:runstate>5</test:runstate>
+  </domain>
+  <domain type='test'>
+    <name>running</name>
+    <memory>524288</memory>
+    <os><type>hvm</type></os>
+  </domain>
+  <pool type='dir'>
+    <name>images</name>
+    <target><path>{d}</path></target>
+    <volume type='file'>
+      <name>disk2.qcow2</name>
+      <key>{d}/disk2.qcow2</key>
+      <capacity unit='MiB'>2</capacity>
+      <target><path>{d}/disk2.qcow2</path></target>
+    </volume>
+  </pool>
+</node>"#
+    )
+}
+
+#[test]
+fn test_driver_guests() {
+    require("virsh");
+    let t = tempfile::tempdir().unwrap();
+    let raw1 = t.path().join("disk1.raw");
+    let raw2 = t.path().join("disk2.raw");
+    let qcow = t.path().join("disk2.qcow2");
+    make_raw(&raw1, 4, "libvirt-1");
+    make_raw(&raw2, 2, "libvirt-2");
+    sh(&format!(
+        "qemu-img convert -f raw -O qcow2 {} {}",
+        raw2.display(),
+        qcow.display()
+    ));
+    let nodefile = t.path().join("node.xml");
+    std::fs::write(&nodefile, node(t.path())).unwrap();
+    let uri = format!("test://{}", nodefile.display());
+    let sums = [sha256(&raw1), sha256(&qcow)];
+    let owner = Owner::new();
+
+    // A running guest is refused (exit 5), nothing started.
+    let dir = t.path().join("running");
+    let out = run(BIN, &owner, &[&"-ic", &uri, &dir, &"running"]);
+    assert_fails(&out, 5, "guest running is running: shut it down first");
+    assert_nothing_left(&dir);
+
+    // An unknown guest: virsh fails (exit 4), naming it.
+    let dir = t.path().join("nosuch");
+    let out = run(BIN, &owner, &[&"-ic", &uri, &dir, &"nosuch"]);
+    assert_fails(&out, 4, "nosuch");
+    assert_nothing_left(&dir);
+
+    // A remote URI is refused before virsh is asked anything.
+    let dir = t.path().join("remote");
+    let out = run(
+        BIN,
+        &owner,
+        &[&"-ic", &"qemu+ssh://root@host/system", &dir, &"g"],
+    );
+    assert_fails(&out, 5, "remote connections");
+
+    // The shut-off guest is served, its volume resolved through the pool.
+    let dir = t.path().join("stopped");
+    let out = run(BIN, &owner, &[&"-ic", &uri, &dir, &"stopped"]);
+    assert_ok(&out);
+    assert_serves(&dir, 1, &raw1);
+    assert_serves(&dir, 2, &raw2);
+    let md = metadata_in(&dir);
+    let s = &md["source"];
+    assert_eq!(s["name"], "stopped");
+    assert_eq!(s["origin"]["input_type"], "libvirt");
+    assert_eq!(s["origin"]["location"], serde_json::json!([uri, "stopped"]));
+    assert_eq!(s["memory_bytes"], 768u64 << 20);
+    assert_eq!(s["vcpus"], 2);
+    assert_eq!(s["disks"][0]["bus"], "virtio-scsi");
+    assert_eq!(s["disks"][0]["unit"], 0);
+    assert_eq!(s["disks"][1]["bus"], "virtio-blk");
+    assert_eq!(s["disks"][1]["format"], "qcow2");
+    assert_eq!(s["disks"][1]["source"], qcow.display().to_string());
+    assert_eq!(s["nics"][0]["mac"], "52:54:00:aa:bb:cc");
+    cleanup(&dir);
+    assert_eq!([sha256(&raw1), sha256(&qcow)], sums, "source modified");
+}
+
+#[test]
+fn every_flag_is_documented() {
+    assert_documented(BIN);
+}

@@ -1,0 +1,192 @@
+//! Serving source disks as `DIR/inN`, shared by the input helpers that
+//! read a guest description (libvirtxml, libvirt, ova, vmx).
+//!
+//! Every disk is served through a copy-on-write layer: nbdkit's cow filter,
+//! or qemu-nbd on a qcow2 overlay in `DIR/tmp`.  The source is opened
+//! read-only and never written.
+
+use crate::meta::{new_disk, Slot};
+use helper_common::{debug, message, Ctx, Failure, Result};
+use std::path::Path;
+use v2v_meta::{MetadataIn, Source, SourceDisk, CONTRACT_VERSION};
+use v2v_servers::{make_overlay, start, Nbdkit, QemuNbd, ServerSpec};
+
+/// The name of disk N's socket (`inN`).
+pub fn socket_name(index: u32) -> String {
+    format!("in{index}")
+}
+
+/// Virtual size of what a socket serves, asked over NBD.
+pub fn served_size(ctx: &Ctx, index: u32) -> Result<u64> {
+    let sock = ctx.dir.in_socket(index);
+    let h = v2v_nbd::Handle::new().map_err(|e| Failure::external(e.to_string()))?;
+    h.connect_unix(&sock)
+        .and_then(|_| h.size())
+        .map_err(|e| Failure::external(format!("{}: {e}", sock.display())).disk(index))
+}
+
+/// Serve a local file or block device named by a guest description (the
+/// format probed when `None`), exactly as `helper-v2v-input-disk` does.
+/// A missing file is a contract error here (exit 3): the description
+/// names it, the user did not.
+pub fn serve_local(ctx: &Ctx, index: u32, path: &Path, format: Option<&str>) -> Result<SourceDisk> {
+    let probe = input_disk::probe(index, path, format).map_err(|mut f| {
+        if f.code == v2v_meta::exit_code::USAGE {
+            f.code = v2v_meta::exit_code::CONTRACT;
+        }
+        undouble_disk(f, index)
+    })?;
+    input_disk::serve_local_disk(ctx, index, path, &probe).map_err(|f| undouble_disk(f, index))
+}
+
+/// `helper_common::run` prefixes the last error line with `disk N: ` when
+/// a failure names its disk: drop the same prefix from the message.
+fn undouble_disk(mut f: Failure, index: u32) -> Failure {
+    let prefix = format!("disk {index}: ");
+    if f.disk == Some(index) {
+        if let Some(rest) = f.message.strip_prefix(&prefix) {
+            f.message = rest.to_string();
+        }
+    }
+    f
+}
+
+/// Serve what an nbdkit plugin reads (raw guest data); the spec must not
+/// contain the cow filter: it is added here, next to the plugin, so every
+/// write lands in the overlay and none reaches the plugin.
+pub fn serve_nbdkit_raw(ctx: &Ctx, index: u32, spec: Nbdkit, source: &str) -> Result<SourceDisk> {
+    let spec = spec.filter("cow").readonly(false);
+    start_disk(ctx, index, &spec, "raw", source)
+}
+
+/// Serve an image qemu can open from `backing` (an absolute path, an NBD
+/// URI, or a `json:{...}` filename) in `format`, through a qcow2 overlay
+/// in `DIR/tmp` served by qemu-nbd.
+pub fn serve_qemu_backing(
+    ctx: &Ctx,
+    index: u32,
+    backing: &str,
+    format: &str,
+    source: &str,
+) -> Result<SourceDisk> {
+    let ov = if backing.starts_with("json:") || backing.contains("://") {
+        overlay_on(ctx, index, backing, format)?
+    } else {
+        make_overlay(&ctx.dir, index, Path::new(backing), format)?
+    };
+    let spec = QemuNbd::new(&ov, "qcow2").shared(8).readonly(false);
+    start_disk(ctx, index, &spec, format, source)
+}
+
+/// Start `spec` on `DIR/in<index>` and describe what it serves (its size
+/// asked over NBD).
+fn start_disk(
+    ctx: &Ctx,
+    index: u32,
+    spec: &dyn ServerSpec,
+    format: &str,
+    source: &str,
+) -> Result<SourceDisk> {
+    let name = socket_name(index);
+    start(&ctx.dir, ctx.step, &name, spec, ctx.owner()).map_err(|f| f.disk(index))?;
+    let size = served_size(ctx, index)?;
+    debug!(
+        "disk {index}: {source} ({format}) served by {}, {size} bytes",
+        spec.program()
+    );
+    Ok(new_disk(
+        index,
+        format,
+        size,
+        Slot::default(),
+        source.into(),
+    ))
+}
+
+/// `DIR/tmp/overlayN.qcow2` on a backing qemu names by URI or `json:`
+/// ([`make_overlay`] takes local paths only).
+fn overlay_on(ctx: &Ctx, index: u32, backing: &str, format: &str) -> Result<std::path::PathBuf> {
+    let ov = ctx.dir.scratch_dir().join(format!("overlay{index}.qcow2"));
+    std::fs::create_dir_all(ctx.dir.scratch_dir())?;
+    let _ = std::fs::remove_file(&ov);
+    let args = ["create", "-q", "-f", "qcow2", "-F", format, "-b", backing];
+    let mut args: Vec<&std::ffi::OsStr> = args.iter().map(std::ffi::OsStr::new).collect();
+    args.push(ov.as_os_str());
+    helper_common::run_cmd("qemu-img", &args)
+        .map_err(|f| f.context("creating overlay").disk(index))?;
+    Ok(ov)
+}
+
+/// `json:` filename for qemu: an image of `format` stored at `offset`
+/// (`size` bytes) inside the local file `file` (e.g. a disk in an OVA).
+pub fn json_at_offset(format: &str, file: &Path, offset: u64, size: u64) -> String {
+    let v = serde_json::json!({
+        "driver": format,
+        "file": {
+            "driver": "raw",
+            "offset": offset,
+            "size": size,
+            "file": { "driver": "file", "filename": helper_common::absolute(file) }
+        }
+    });
+    format!("json:{v}")
+}
+
+/// `json:` filename for qemu: an image of `format` read from the NBD
+/// server on the Unix socket `socket` (e.g. nbdkit's ssh plugin).
+pub fn json_over_nbd(format: &str, socket: &Path) -> String {
+    let v = serde_json::json!({
+        "driver": format,
+        "file": {
+            "driver": "nbd",
+            "server": { "type": "unix", "path": socket }
+        }
+    });
+    format!("json:{v}")
+}
+
+/// Serve every disk of `source` with `serve(i)` (0-based position), keep
+/// what the description said about each disk (bus, controller, unit) and
+/// take what serving found (socket, format, size, where the data is read
+/// from), then write
+/// `DIR/metadata.in`.  On any failure every server started so far is
+/// stopped, so nothing is left running.
+pub fn serve_and_write(
+    ctx: &Ctx,
+    mut source: Source,
+    mut serve: impl FnMut(usize, &SourceDisk) -> Result<SourceDisk>,
+) -> Result<Source> {
+    let n = source.disks.len();
+    let result = (|| {
+        for i in 0..n {
+            let d = &source.disks[i];
+            message!("Opening the source disk {}/{n}: {}", i + 1, d.source);
+            let served = serve(i, d).map_err(|f| {
+                if f.disk.is_none() {
+                    f.disk(i as u32 + 1)
+                } else {
+                    f
+                }
+            })?;
+            let d = &mut source.disks[i];
+            d.socket = served.socket;
+            d.format = served.format;
+            d.size = served.size;
+            d.allocated = served.allocated.or(d.allocated);
+            d.source = served.source;
+        }
+        let meta = MetadataIn {
+            version: CONTRACT_VERSION,
+            source: source.clone(),
+        };
+        v2v_meta::write_json(&ctx.dir.metadata_in(), &meta)?;
+        Ok(())
+    })();
+    match result {
+        Ok(()) => Ok(source),
+        Err(f) => {
+            v2v_servers::stop_all(&ctx.dir);
+            Err(f)
+        }
+    }
+}

@@ -1,0 +1,290 @@
+//! helper-v2v-input-ova: a guest packaged as an OVA (a tar file) or an
+//! unpacked OVF directory.  Verifies the manifest first, then serves each
+//! disk as `DIR/inN` straight out of the archive (qemu's raw `offset`
+//! layer, or nbdkit's offset filter), unpacking only compressed disks into
+//! `DIR/tmp`.  See `docs/helpers/helper-v2v-input-ova.md`.
+
+pub mod manifest;
+pub mod ovf;
+pub mod tar;
+
+use helper_common::{debug, message, CommonArgs, Ctx, Failure, Result};
+use input_libvirtxml::{safe, serve};
+use input_vmx::vmdk;
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use v2v_meta::Origin;
+use v2v_servers::Nbdkit;
+
+/// Command line of `helper-v2v-input-ova`.
+#[derive(Debug, clap::Parser)]
+#[command(
+    name = "helper-v2v-input-ova",
+    version,
+    about = "Serve the disks of an OVA (tar) or OVF directory as DIR/inN and write DIR/metadata.in"
+)]
+pub struct Args {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// The run's temp directory (created if missing).
+    pub dir: PathBuf,
+    /// The .ova file, or a directory holding the .ovf, .mf and disks.
+    pub source: PathBuf,
+}
+
+/// Where the package's files are.
+pub enum Package {
+    /// A tar file and its members.
+    Tar {
+        path: PathBuf,
+        members: Vec<tar::Member>,
+    },
+    /// A directory.
+    Dir(PathBuf),
+}
+
+/// One file of the package, opened for reading: (reader limited to the
+/// file, its size).
+impl Package {
+    pub fn open(path: &Path) -> Result<Package> {
+        let path = helper_common::absolute(path);
+        if path.is_dir() {
+            return Ok(Package::Dir(path));
+        }
+        let mut f = File::open(&path)
+            .map_err(|e| Failure::contract(format!("OVA {}: {e}", path.display())))?;
+        let members = tar::list(&mut f)
+            .map_err(|e| Failure::unsupported(format!("OVA {}: {e}", path.display())))?;
+        Ok(Package::Tar { path, members })
+    }
+
+    /// Names of the files in the package.
+    pub fn names(&self) -> Result<Vec<String>> {
+        match self {
+            Package::Tar { members, .. } => Ok(members.iter().map(|m| m.name.clone()).collect()),
+            Package::Dir(d) => {
+                let mut v = Vec::new();
+                for e in std::fs::read_dir(d)? {
+                    let e = e?;
+                    let ft = e.file_type()?;
+                    if ft.is_file() {
+                        v.push(e.file_name().to_string_lossy().into_owned());
+                    }
+                }
+                v.sort();
+                Ok(v)
+            }
+        }
+    }
+
+    /// Where a file's bytes are: (file on disk, offset, size).
+    pub fn locate(&self, name: &str) -> Result<(PathBuf, u64, u64)> {
+        tar::check_path(name).map_err(Failure::unsupported)?;
+        match self {
+            Package::Tar { path, members } => members
+                .iter()
+                .find(|m| m.name == name)
+                .map(|m| (path.clone(), m.offset, m.size))
+                .ok_or_else(|| {
+                    Failure::contract(format!("OVA {}: no member {name:?}", path.display()))
+                }),
+            Package::Dir(d) => {
+                let p = d.join(name);
+                let md = std::fs::symlink_metadata(&p)
+                    .map_err(|e| Failure::contract(format!("{}: {e}", p.display())))?;
+                if !md.is_file() {
+                    return Err(Failure::unsupported(format!(
+                        "{}: not a regular file (links are refused)",
+                        p.display()
+                    )));
+                }
+                Ok((p, 0, md.len()))
+            }
+        }
+    }
+
+    /// A reader over one file's bytes.
+    pub fn reader(&self, name: &str) -> Result<impl Read> {
+        let (p, off, size) = self.locate(name)?;
+        let mut f =
+            File::open(&p).map_err(|e| Failure::contract(format!("{}: {e}", p.display())))?;
+        f.seek(SeekFrom::Start(off))?;
+        Ok(f.take(size))
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Package::Tar { path, .. } | Package::Dir(path) => path.display().to_string(),
+        }
+    }
+}
+
+/// The helper's body.
+pub fn run(ctx: &Ctx, args: &Args) -> Result<()> {
+    let pkg = Package::open(&args.source)?;
+    let what = pkg.describe();
+    let names = pkg.names()?;
+    let ovfs: Vec<&String> = names
+        .iter()
+        .filter(|n| n.to_ascii_lowercase().ends_with(".ovf"))
+        .collect();
+    let ovf_name = match ovfs.as_slice() {
+        [one] => (*one).clone(),
+        [] => return Err(Failure::contract(format!("OVA {what}: no .ovf file"))),
+        _ => {
+            return Err(Failure::unsupported(format!(
+                "OVA {what}: more than one .ovf file"
+            )))
+        }
+    };
+    // Verify the manifest before anything else.
+    for mf in names
+        .iter()
+        .filter(|n| n.to_ascii_lowercase().ends_with(".mf"))
+    {
+        let text = safe::read_bounded_from(pkg.reader(mf)?, &format!("manifest {mf}"))?;
+        let entries = manifest::parse(&text)
+            .map_err(|e| Failure::contract(format!("OVA {what}: manifest {mf}: {e}")))?;
+        message!("Verifying the manifest {mf} ({} files)", entries.len());
+        for e in &entries {
+            manifest::verify(e, pkg.reader(&e.file)?)
+                .map_err(|m| Failure::contract(format!("OVA {what}: manifest {mf}: {m}")))?;
+        }
+    }
+    let text = safe::read_bounded_from(pkg.reader(&ovf_name)?, &format!("OVF {ovf_name}"))?;
+    let origin = Origin {
+        input_type: "ova".into(),
+        location: vec![what.clone()],
+    };
+    let parsed = ovf::parse_ovf(&text, origin)
+        .map_err(|e| Failure::contract(format!("OVF {ovf_name} in {what}: {e}")))?;
+    message!(
+        "Source guest {}: {} disk(s)",
+        parsed.source.name,
+        parsed.files.len()
+    );
+    let files = parsed.files;
+    serve::serve_and_write(ctx, parsed.source, |i, _| {
+        let index = i as u32 + 1;
+        serve_disk(ctx, &pkg, index, &files[i])
+    })?;
+    Ok(())
+}
+
+/// What the first bytes of a disk file say it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    SparseVmdk,
+    Qcow2,
+    Descriptor,
+    Gzip,
+    Raw,
+}
+
+pub fn sniff(head: &[u8]) -> Kind {
+    if head.starts_with(vmdk::SPARSE_MAGIC) {
+        Kind::SparseVmdk
+    } else if head.starts_with(b"QFI\xfb") {
+        Kind::Qcow2
+    } else if head.starts_with(&[0x1f, 0x8b]) {
+        Kind::Gzip
+    } else if head.starts_with(b"# Disk DescriptorFile") {
+        Kind::Descriptor
+    } else {
+        Kind::Raw
+    }
+}
+
+fn serve_disk(
+    ctx: &Ctx,
+    pkg: &Package,
+    index: u32,
+    f: &ovf::DiskFile,
+) -> Result<v2v_meta::SourceDisk> {
+    let (file, off, size) = pkg.locate(&f.href)?;
+    let mut head = Vec::new();
+    pkg.reader(&f.href)?.take(512).read_to_end(&mut head)?;
+    let kind = sniff(&head);
+    debug!(
+        "disk {index}: {} is {kind:?} ({size} bytes at offset {off})",
+        f.href
+    );
+    let label = format!("{}:{}", pkg.describe(), f.href);
+    if kind == Kind::Gzip || f.compression.is_some() {
+        // Cannot be served in place: unpack into DIR/tmp.
+        let tmp = ctx.dir.scratch_dir();
+        std::fs::create_dir_all(&tmp)?;
+        let out = tmp.join(format!("disk{index}.unpacked"));
+        message!(
+            "Unpacking compressed disk {} into {}",
+            f.href,
+            out.display()
+        );
+        let mut gz = std::process::Command::new("gzip")
+            .arg("-dc")
+            .stdin(std::process::Stdio::piped())
+            .stdout(File::create(&out)?)
+            .spawn()
+            .map_err(|e| Failure::external(format!("gzip: {e}")))?;
+        std::io::copy(&mut pkg.reader(&f.href)?, gz.stdin.as_mut().unwrap())?;
+        drop(gz.stdin.take());
+        let st = gz.wait()?;
+        if !st.success() {
+            return Err(Failure::external(format!("gzip -dc {}: {st}", f.href)));
+        }
+        return serve::serve_local(ctx, index, &out, None);
+    }
+    let tar = matches!(pkg, Package::Tar { .. });
+    match kind {
+        Kind::SparseVmdk | Kind::Qcow2 => {
+            let fmt = if kind == Kind::Qcow2 { "qcow2" } else { "vmdk" };
+            if tar {
+                let json = serve::json_at_offset(fmt, &file, off, size);
+                serve::serve_qemu_backing(ctx, index, &json, fmt, &label)
+            } else {
+                serve::serve_local(ctx, index, &file, Some(fmt))
+            }
+        }
+        Kind::Descriptor => {
+            let text = safe::read_bounded_from(pkg.reader(&f.href)?, &label)?;
+            let d = vmdk::parse_descriptor(&text)
+                .map_err(|e| Failure::contract(format!("{label}: {e}")))?;
+            if d.has_parent() {
+                return Err(Failure::unsupported(format!(
+                    "{label}: a snapshot disk (has a parent)"
+                )));
+            }
+            let flat = d.single_flat_extent().ok_or_else(|| {
+                Failure::unsupported(format!(
+                    "{label}: VMDK with several extents is not supported in an OVA"
+                ))
+            })?;
+            serve_raw(ctx, pkg, index, flat, &label)
+        }
+        _ => serve_raw(ctx, pkg, index, &f.href, &label),
+    }
+}
+
+fn serve_raw(
+    ctx: &Ctx,
+    pkg: &Package,
+    index: u32,
+    name: &str,
+    label: &str,
+) -> Result<v2v_meta::SourceDisk> {
+    let (file, off, size) = pkg.locate(name)?;
+    match pkg {
+        Package::Dir(_) => serve::serve_local(ctx, index, &file, Some("raw")),
+        Package::Tar { .. } => {
+            let spec = Nbdkit::new("file")
+                .filter("offset")
+                .param("file", &file)
+                .param("offset", off.to_string())
+                .param("range", size.to_string());
+            let mut d = serve::serve_nbdkit_raw(ctx, index, spec, label)?;
+            d.allocated = Some(size);
+            Ok(d)
+        }
+    }
+}

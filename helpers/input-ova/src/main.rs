@@ -1,0 +1,15 @@
+use clap::Parser;
+use helper_common::DirMode;
+use v2v_meta::Step;
+
+fn main() -> std::process::ExitCode {
+    let args = input_ova::Args::parse_from(helper_common::virt_v2v_args(std::env::args_os()));
+    helper_common::run(
+        "helper-v2v-input-ova",
+        Step::Input,
+        &args.dir,
+        DirMode::Create,
+        &args.common,
+        |ctx| input_ova::run(ctx, &args),
+    )
+}
