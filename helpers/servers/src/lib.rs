@@ -513,7 +513,6 @@ mod tests {
             v,
             [
                 "nbdkit",
-                "--foreground",
                 "--log=stderr",
                 "--unix=/d/in1",
                 "--pidfile=/d/run/in1.pid",
