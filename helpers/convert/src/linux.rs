@@ -1,0 +1,1215 @@
+//! Linux conversion, after virt-v2v's `convert_linux.ml` (what it does, not
+//! how): gather [`Facts`] from the mounted guest through [`GuestFs`], then
+//! compute a [`Plan`] with pure functions ([`plan`]), then apply it
+//! (`crate::apply`).
+//!
+//! Families: Debian/Ubuntu (dpkg, initramfs-tools, update-grub),
+//! RHEL/Fedora/CentOS/Rocky/Alma/Oracle (rpm, dracut, grub2-mkconfig,
+//! grubby) and SUSE (rpm/zypper, dracut or mkinitrd, grub2-mkconfig).
+
+use crate::devices::{remap_text, stale_names, DeviceMap};
+use crate::guest::{sh_quote, GuestFs};
+use helper_common::{Failure, Result};
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, BTreeSet};
+use v2v_meta::{Change, Nic, SourceDisk};
+
+/// A Linux distribution family we can convert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    Debian,
+    Rhel,
+    Suse,
+}
+
+impl Family {
+    /// The family of a libguestfs distro name, or `None` (not convertible).
+    pub fn of(distro: &str) -> Option<Family> {
+        Some(match distro {
+            "debian" | "ubuntu" | "linuxmint" | "kalilinux" => Family::Debian,
+            "rhel" | "centos" | "fedora" | "rocky" | "almalinux" | "oraclelinux"
+            | "scientificlinux" | "redhat-based" | "circle" | "openeuler" | "kylin" => Family::Rhel,
+            "sles" | "suse-based" | "opensuse" => Family::Suse,
+            _ => return None,
+        })
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            Family::Debian => "Debian/Ubuntu",
+            Family::Rhel => "RHEL/Fedora",
+            Family::Suse => "SUSE",
+        }
+    }
+}
+
+/// Modules the initramfs must carry so the guest finds its disks on virtio.
+pub const INITRAMFS_VIRTIO: &[&str] = &["virtio_pci", "virtio_blk", "virtio_scsi", "virtio_net"];
+
+/// An installed kernel and the modules it has (loadable or built in;
+/// names normalised with `_`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KernelInfo {
+    pub version: String,
+    pub vmlinuz: String,
+    /// The initramfs path (existing, or where the family puts it).
+    pub initrd: String,
+    pub initrd_exists: bool,
+    pub modules: BTreeSet<String>,
+}
+
+impl KernelInfo {
+    pub fn has(&self, module: &str) -> bool {
+        self.modules.contains(&module.replace('-', "_"))
+    }
+    /// virtio-blk and virtio-net drivers: the guest can boot on virtio.
+    pub fn virtio(&self) -> bool {
+        self.has("virtio_blk") && self.has("virtio_net")
+    }
+    fn is_debug(&self) -> bool {
+        self.version.contains("debug") || self.version.ends_with("+debug")
+    }
+    fn is_xen_only(&self) -> bool {
+        self.version.ends_with("xen") || self.version.contains("xenU")
+    }
+    /// (major, minor) of the kernel version.
+    pub fn major_minor(&self) -> (u32, u32) {
+        let mut it = self
+            .version
+            .split(|c: char| !c.is_ascii_digit())
+            .filter(|s| !s.is_empty())
+            .map(|s| s.parse().unwrap_or(0));
+        (it.next().unwrap_or(0), it.next().unwrap_or(0))
+    }
+}
+
+/// Compare version strings chunk by chunk (digits numerically).
+pub fn compare_versions(a: &str, b: &str) -> Ordering {
+    fn chunks(s: &str) -> Vec<(bool, &str)> {
+        let mut v = Vec::new();
+        let mut start = 0;
+        let b = s.as_bytes();
+        for i in 1..=b.len() {
+            if i == b.len() || b[i].is_ascii_digit() != b[start].is_ascii_digit() {
+                v.push((b[start].is_ascii_digit(), &s[start..i]));
+                start = i;
+            }
+        }
+        v
+    }
+    let (ca, cb) = (chunks(a), chunks(b));
+    for (x, y) in ca.iter().zip(cb.iter()) {
+        let o = match (x.0, y.0) {
+            (true, true) => {
+                let (p, q) = (x.1.trim_start_matches('0'), y.1.trim_start_matches('0'));
+                p.len().cmp(&q.len()).then(p.cmp(q))
+            }
+            _ => x.1.cmp(y.1),
+        };
+        if o != Ordering::Equal {
+            return o;
+        }
+    }
+    ca.len().cmp(&cb.len())
+}
+
+/// The kernel to boot: the newest with virtio drivers, preferring non-debug
+/// and non-Xen-only kernels.
+pub fn choose_kernel(kernels: &[KernelInfo]) -> Option<&KernelInfo> {
+    kernels.iter().filter(|k| k.virtio()).max_by(|a, b| {
+        (!a.is_debug() && !a.is_xen_only())
+            .cmp(&(!b.is_debug() && !b.is_xen_only()))
+            .then_with(|| compare_versions(&a.version, &b.version))
+    })
+}
+
+fn module_name(path: &str) -> Option<String> {
+    let base = path.rsplit('/').next()?;
+    let stem = base.split(".ko").next()?;
+    if stem.len() == base.len() {
+        return None;
+    }
+    Some(stem.replace('-', "_"))
+}
+
+/// Module names from `modules.dep` (or `modules.builtin`) text.
+pub fn parse_module_list(text: &str) -> BTreeSet<String> {
+    text.lines()
+        .filter_map(|l| module_name(l.split(':').next()?.trim()))
+        .collect()
+}
+
+/// Where the family keeps the initramfs of kernel `ver`.
+pub fn initrd_candidates(ver: &str) -> Vec<String> {
+    vec![
+        format!("/boot/initrd.img-{ver}"),
+        format!("/boot/initramfs-{ver}.img"),
+        format!("/boot/initrd-{ver}"),
+        format!("/boot/initrd-{ver}.img"),
+    ]
+}
+
+fn default_initrd(family: Family, ver: &str) -> String {
+    match family {
+        Family::Debian => format!("/boot/initrd.img-{ver}"),
+        Family::Rhel => format!("/boot/initramfs-{ver}.img"),
+        Family::Suse => format!("/boot/initrd-{ver}"),
+    }
+}
+
+/// List the installed kernels and their modules.
+pub fn list_kernels(g: &dyn GuestFs, family: Family) -> Result<Vec<KernelInfo>> {
+    let mut v = Vec::new();
+    for vmlinuz in g.glob("/boot/vmlinuz-*")? {
+        let version = vmlinuz.trim_start_matches("/boot/vmlinuz-").to_string();
+        if version.ends_with(".hmac") || version.contains("rescue") {
+            continue;
+        }
+        let mut moddir = None;
+        for d in [
+            format!("/lib/modules/{version}"),
+            format!("/usr/lib/modules/{version}"),
+        ] {
+            if g.exists(&d)? {
+                moddir = Some(d);
+                break;
+            }
+        }
+        let Some(moddir) = moddir else {
+            helper_common::debug!("{vmlinuz}: no modules directory; ignored");
+            continue;
+        };
+        let mut modules = BTreeSet::new();
+        if let Some(dep) = g.read_string(&format!("{moddir}/modules.dep"))? {
+            modules.extend(parse_module_list(&dep));
+        } else {
+            for p in g.glob(&format!("{moddir}/kernel/drivers/*/virtio*"))? {
+                modules.extend(module_name(&p));
+            }
+            for p in g.glob(&format!("{moddir}/kernel/drivers/virtio/*"))? {
+                modules.extend(module_name(&p));
+            }
+        }
+        if let Some(b) = g.read_string(&format!("{moddir}/modules.builtin"))? {
+            modules.extend(parse_module_list(&b));
+        }
+        let mut initrd = None;
+        for c in initrd_candidates(&version) {
+            if g.exists(&c)? {
+                initrd = Some(c);
+                break;
+            }
+        }
+        v.push(KernelInfo {
+            initrd_exists: initrd.is_some(),
+            initrd: initrd.unwrap_or_else(|| default_initrd(family, &version)),
+            version,
+            vmlinuz,
+            modules,
+        });
+    }
+    v.sort_by(|a, b| compare_versions(&a.version, &b.version));
+    Ok(v)
+}
+
+/// Everything the plan depends on, read from the guest.
+#[derive(Debug, Clone)]
+pub struct Facts {
+    pub family: Family,
+    pub distro: String,
+    pub major: i32,
+    pub arch: String,
+    /// Installed package names.
+    pub packages: Vec<String>,
+    pub kernels: Vec<KernelInfo>,
+    /// Contents of the configuration files that exist (see [`FILES`], [`GLOBS`]).
+    pub files: BTreeMap<String, String>,
+    /// Programs found in the guest's PATH (see [`TOOLS`]).
+    pub tools: BTreeSet<String>,
+    /// Uninstall scripts of tarball-installed guest tools that exist.
+    pub uninstallers: Vec<String>,
+    pub disks: Vec<SourceDisk>,
+    pub nics: Vec<Nic>,
+    /// The firmware the target boots with is UEFI.
+    pub uefi: bool,
+}
+
+/// Configuration files read (when present).
+pub const FILES: &[&str] = &[
+    "/etc/fstab",
+    "/etc/crypttab",
+    "/etc/default/grub",
+    "/boot/grub/grub.cfg",
+    "/boot/grub2/grub.cfg",
+    "/boot/grub/menu.lst",
+    "/boot/grub/grub.conf",
+    "/boot/grub/device.map",
+    "/boot/grub2/device.map",
+    "/boot/grub2/grubenv",
+    "/etc/initramfs-tools/modules",
+    "/etc/initramfs-tools/conf.d/resume",
+    "/etc/sysconfig/bootloader",
+    "/etc/sysconfig/kernel",
+    "/etc/network/interfaces",
+    "/etc/selinux/config",
+    "/etc/inittab",
+    "/etc/securetty",
+    "/etc/modprobe.conf",
+    "/etc/modules.conf",
+];
+
+/// Configuration file globs read (when present).
+pub const GLOBS: &[&str] = &[
+    "/etc/modprobe.d/*.conf",
+    "/etc/default/grub.d/*.cfg",
+    "/etc/network/interfaces.d/*",
+    "/etc/systemd/network/*.network",
+    "/etc/sysconfig/network-scripts/ifcfg-*",
+    "/etc/sysconfig/network/ifcfg-*",
+    "/etc/NetworkManager/system-connections/*.nmconnection",
+    "/etc/netplan/*.yaml",
+    "/boot/loader/entries/*.conf",
+    "/boot/efi/EFI/*/grub.cfg",
+];
+
+/// Programs whose presence changes the plan.
+pub const TOOLS: &[&str] = &[
+    "update-initramfs",
+    "update-grub",
+    "grub-mkconfig",
+    "grub2-mkconfig",
+    "grubby",
+    "dracut",
+    "mkinitrd",
+    "dpkg",
+    "apt-get",
+    "rpm",
+    "zypper",
+    "systemctl",
+    "restorecon",
+];
+
+/// Uninstallers of tools installed from tarballs.
+pub const UNINSTALLER_GLOBS: &[&str] = &[
+    "/usr/bin/vmware-uninstall-tools.pl",
+    "/opt/VBoxGuestAdditions-*/uninstall.sh",
+    "/usr/lib/parallels-tools/install",
+];
+
+/// Read the facts from a mounted guest.
+#[allow(clippy::too_many_arguments)]
+pub fn gather(
+    g: &dyn GuestFs,
+    family: Family,
+    distro: &str,
+    major: i32,
+    arch: &str,
+    disks: &[SourceDisk],
+    nics: &[Nic],
+    uefi: bool,
+) -> Result<Facts> {
+    let path = "PATH=/usr/sbin:/usr/bin:/sbin:/bin; export PATH; ";
+    let tools_out = g.sh(&format!(
+        "{path}for t in {}; do command -v \"$t\" || true; done",
+        TOOLS.join(" ")
+    ))?;
+    let tools: BTreeSet<String> = tools_out
+        .lines()
+        .filter_map(|l| l.trim().rsplit('/').next())
+        .filter(|t| TOOLS.contains(t))
+        .map(String::from)
+        .collect();
+    let packages = if family == Family::Debian || tools.contains("dpkg") && !tools.contains("rpm") {
+        let out = g.sh(&format!(
+            "{path}dpkg-query -W -f='${{db:Status-Abbrev}} ${{Package}}\\n'"
+        ))?;
+        parse_dpkg_query(&out)
+    } else {
+        let out = g.sh(&format!("{path}rpm -qa --qf '%{{NAME}}\\n'"))?;
+        out.lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(String::from)
+            .collect()
+    };
+    let files = g.read_many(FILES, GLOBS)?;
+    let mut uninstallers = Vec::new();
+    for pat in UNINSTALLER_GLOBS {
+        uninstallers.extend(g.glob(pat)?);
+    }
+    Ok(Facts {
+        family,
+        distro: distro.into(),
+        major,
+        arch: arch.into(),
+        packages,
+        kernels: list_kernels(g, family)?,
+        files,
+        tools,
+        uninstallers,
+        disks: disks.to_vec(),
+        nics: nics.to_vec(),
+        uefi,
+    })
+}
+
+/// Installed packages from `dpkg-query -W -f='${db:Status-Abbrev} ${Package}\n'`.
+pub fn parse_dpkg_query(out: &str) -> Vec<String> {
+    out.lines()
+        .filter_map(|l| {
+            let (status, name) = l.trim().split_once(' ')?;
+            // Second letter: the package's state; n = not installed,
+            // c = only config files left.
+            match status.chars().nth(1) {
+                Some('n') | Some('c') | None => None,
+                _ => Some(name.trim().split(':').next()?.to_string()),
+            }
+        })
+        .collect()
+}
+
+/// Other hypervisors' guest tools, by package name: (prefix or exact name,
+/// whose tools).  A name ending in `*` is a prefix.
+pub const FOREIGN_PACKAGES: &[(&str, &str)] = &[
+    ("open-vm-tools*", "VMware Tools"),
+    ("open-vm-toolbox*", "VMware Tools"),
+    ("vmware-tools*", "VMware Tools"),
+    ("VMwareTools*", "VMware Tools"),
+    ("kmod-vmware-tools*", "VMware Tools"),
+    ("vmware-open-vm-tools*", "VMware Tools"),
+    ("libvmtools*", "VMware Tools"),
+    ("virtualbox-guest-*", "VirtualBox Guest Additions"),
+    ("VirtualBox-guest-*", "VirtualBox Guest Additions"),
+    ("virtualbox-kmp-*", "VirtualBox Guest Additions"),
+    ("kmod-VirtualBox*", "VirtualBox Guest Additions"),
+    ("kmod-xenpv*", "Xen PV drivers"),
+    ("xen-kmp-*", "Xen PV drivers"),
+    ("xenpv-*", "Xen PV drivers"),
+    ("xe-guest-utilities*", "Xen guest utilities"),
+    ("hyperv-daemons*", "Hyper-V daemons"),
+    ("hypervkvpd", "Hyper-V daemons"),
+    ("hypervvssd", "Hyper-V daemons"),
+    ("hypervfcopyd", "Hyper-V daemons"),
+    ("hyperv-tools", "Hyper-V daemons"),
+    ("hv-kvp-daemon-init", "Hyper-V daemons"),
+    ("microsoft-hyper-v*", "Hyper-V daemons"),
+    ("kmod-microsoft-hyper-v*", "Hyper-V daemons"),
+    ("parallels-tools*", "Parallels Tools"),
+    ("prl-tools*", "Parallels Tools"),
+];
+
+/// The installed packages to remove, each with whose tools it is.
+pub fn foreign_packages(installed: &[String]) -> Vec<(String, &'static str)> {
+    let mut v = Vec::new();
+    for p in installed {
+        for (pat, what) in FOREIGN_PACKAGES {
+            let m = match pat.strip_suffix('*') {
+                Some(prefix) => p.starts_with(prefix),
+                None => p == pat,
+            };
+            if m {
+                v.push((p.clone(), *what));
+                break;
+            }
+        }
+    }
+    v.sort();
+    v.dedup();
+    v
+}
+
+/// What to do when an action fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnError {
+    Fail,
+    Warn,
+}
+
+/// One step of the plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Run a shell command inside the guest.  After it, every file in
+    /// `verify` is checked for old device names (a regenerated boot loader
+    /// config), which are fixed with a warning.
+    Run {
+        script: String,
+        change: Change,
+        on_error: OnError,
+        verify: Vec<String>,
+    },
+    /// Write a file (creating its directory if needed).
+    Write {
+        path: String,
+        content: String,
+        change: Change,
+    },
+    /// Create an empty file.
+    Touch { path: String, change: Change },
+}
+
+impl Action {
+    pub fn change(&self) -> &Change {
+        match self {
+            Action::Run { change, .. }
+            | Action::Write { change, .. }
+            | Action::Touch { change, .. } => change,
+        }
+    }
+}
+
+/// The conversion plan for one guest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    pub kernel: KernelInfo,
+    pub actions: Vec<Action>,
+    pub warnings: Vec<String>,
+    pub device_map: DeviceMap,
+}
+
+impl Plan {
+    /// The shell commands, in order (for tests and logs).
+    pub fn scripts(&self) -> Vec<&str> {
+        self.actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Run { script, .. } => Some(script.as_str()),
+                _ => None,
+            })
+            .collect()
+    }
+    /// The new content of a file the plan writes.
+    pub fn file(&self, path: &str) -> Option<&str> {
+        self.actions.iter().find_map(|a| match a {
+            Action::Write {
+                path: p, content, ..
+            } if p == path => Some(content.as_str()),
+            _ => None,
+        })
+    }
+}
+
+fn change(kind: &str, target: &str, detail: impl Into<String>) -> Change {
+    Change {
+        kind: kind.into(),
+        target: target.into(),
+        detail: detail.into(),
+    }
+}
+
+/// Edits of text files, merged per file, in first-edit order.
+#[derive(Default)]
+struct Edits {
+    order: Vec<String>,
+    text: BTreeMap<String, (String, Vec<String>, bool)>,
+}
+
+impl Edits {
+    fn current<'a>(&'a self, files: &'a BTreeMap<String, String>, path: &str) -> Option<&'a str> {
+        self.text
+            .get(path)
+            .map(|(t, _, _)| t.as_str())
+            .or_else(|| files.get(path).map(String::as_str))
+    }
+    fn set(&mut self, path: &str, text: String, detail: String, created: bool) {
+        match self.text.get_mut(path) {
+            Some((t, d, _)) => {
+                *t = text;
+                d.push(detail);
+            }
+            None => {
+                self.order.push(path.to_string());
+                self.text
+                    .insert(path.to_string(), (text, vec![detail], created));
+            }
+        }
+    }
+    fn into_actions(mut self) -> Vec<Action> {
+        self.order
+            .iter()
+            .map(|p| {
+                let (content, details, _) = self.text.remove(p).unwrap();
+                Action::Write {
+                    path: p.clone(),
+                    content,
+                    change: change("file", p, details.join("; ")),
+                }
+            })
+            .collect()
+    }
+}
+
+/// Files whose block device names are remapped.
+fn is_remap_target(path: &str) -> bool {
+    matches!(
+        path,
+        "/etc/fstab"
+            | "/etc/crypttab"
+            | "/etc/default/grub"
+            | "/boot/grub/grub.cfg"
+            | "/boot/grub2/grub.cfg"
+            | "/boot/grub/menu.lst"
+            | "/boot/grub/grub.conf"
+            | "/boot/grub/device.map"
+            | "/boot/grub2/device.map"
+            | "/etc/initramfs-tools/conf.d/resume"
+            | "/etc/sysconfig/bootloader"
+    ) || path.starts_with("/etc/default/grub.d/")
+        || path.starts_with("/boot/loader/entries/")
+        || (path.starts_with("/boot/efi/EFI/") && path.ends_with("/grub.cfg"))
+}
+
+/// Files carrying a kernel command line (console fix).
+fn has_cmdline(path: &str) -> bool {
+    matches!(
+        path,
+        "/etc/default/grub"
+            | "/boot/grub/grub.cfg"
+            | "/boot/grub2/grub.cfg"
+            | "/boot/grub/menu.lst"
+            | "/boot/grub/grub.conf"
+            | "/etc/sysconfig/bootloader"
+    ) || path.starts_with("/etc/default/grub.d/")
+        || path.starts_with("/boot/loader/entries/")
+        || (path.starts_with("/boot/efi/EFI/") && path.ends_with("/grub.cfg"))
+}
+
+/// Rewrite Xen/Hyper-V console names to the serial console ttyS0.
+pub fn fix_console_text(text: &str) -> (String, usize) {
+    let mut n = 0;
+    let mut out = text.to_string();
+    for old in ["console=xvc0", "console=hvc0"] {
+        n += out.matches(old).count();
+        out = out.replace(old, "console=ttyS0");
+    }
+    (out, n)
+}
+
+/// Drivers of other hypervisors' emulated disks/NICs named in modprobe
+/// aliases.
+const FOREIGN_BLOCK_DRIVERS: &[&str] = &[
+    "mptspi",
+    "mptscsih",
+    "mptsas",
+    "vmw_pvscsi",
+    "BusLogic",
+    "ata_piix",
+    "ahci",
+    "megaraid_sas",
+    "xenblk",
+    "xen_blkfront",
+    "xen-vbd",
+    "hv_storvsc",
+    "sym53c8xx",
+    "lsi_sas",
+];
+const FOREIGN_NET_DRIVERS: &[&str] = &[
+    "vmxnet3",
+    "vmxnet",
+    "e1000",
+    "e1000e",
+    "pcnet32",
+    "xennet",
+    "xen_netfront",
+    "xen-vnif",
+    "hv_netvsc",
+    "8139cp",
+    "8139too",
+    "ne2k_pci",
+    "rtl8139",
+];
+
+/// Point `alias scsi_hostadapter*` and `alias ethN` at virtio drivers.
+pub fn fix_modprobe_aliases(text: &str) -> (String, Vec<String>) {
+    let mut done = Vec::new();
+    let lines: Vec<String> = text
+        .lines()
+        .map(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            if w.len() == 3 && w[0] == "alias" {
+                let new = if w[1].starts_with("scsi_hostadapter")
+                    && FOREIGN_BLOCK_DRIVERS.contains(&w[2])
+                {
+                    Some("virtio_blk")
+                } else if w[1].starts_with("eth") && FOREIGN_NET_DRIVERS.contains(&w[2]) {
+                    Some("virtio_net")
+                } else {
+                    None
+                };
+                if let Some(new) = new {
+                    done.push(format!("{} {} → {new}", w[1], w[2]));
+                    return format!("alias {} {new}", w[1]);
+                }
+            }
+            l.to_string()
+        })
+        .collect();
+    let mut out = lines.join("\n");
+    if text.ends_with('\n') {
+        out.push('\n');
+    }
+    (out, done)
+}
+
+/// Interface names the guest's network configuration refers to, one set
+/// per configuration unit (a stanza or file).
+pub fn configured_interfaces(files: &BTreeMap<String, String>) -> Vec<(String, Vec<String>)> {
+    let mut units = Vec::new();
+    let ok =
+        |n: &str| n != "lo" && !n.is_empty() && !n.contains(['*', '?', '[', '!', '/', '=', ':']);
+    for (path, text) in files {
+        let mut names: Vec<String> = Vec::new();
+        if path == "/etc/network/interfaces" || path.starts_with("/etc/network/interfaces.d/") {
+            for l in text.lines() {
+                let w: Vec<&str> = l.split_whitespace().collect();
+                if w.len() >= 2 && w[0] == "iface" && ok(w[1]) {
+                    units.push((path.clone(), vec![w[1].to_string()]));
+                }
+            }
+            continue;
+        } else if path.starts_with("/etc/systemd/network/") && path.ends_with(".network") {
+            let mut in_match = false;
+            for l in text.lines() {
+                let l = l.trim();
+                if l.starts_with('[') {
+                    in_match = l == "[Match]";
+                } else if in_match {
+                    if let Some(v) = l.strip_prefix("Name=") {
+                        names.extend(v.split_whitespace().filter(|n| ok(n)).map(String::from));
+                    }
+                }
+            }
+        } else if path.contains("/ifcfg-") {
+            let dev = text
+                .lines()
+                .find_map(|l| l.trim().strip_prefix("DEVICE="))
+                .map(|v| v.trim_matches(['"', '\'']).to_string())
+                .unwrap_or_else(|| path.rsplit("ifcfg-").next().unwrap_or("").to_string());
+            if ok(&dev) {
+                names.push(dev);
+            }
+        } else if path.ends_with(".nmconnection") {
+            if let Some(v) = text
+                .lines()
+                .find_map(|l| l.trim().strip_prefix("interface-name="))
+            {
+                if ok(v.trim()) {
+                    names.push(v.trim().to_string());
+                }
+            }
+        } else if path.starts_with("/etc/netplan/") {
+            // Keys one level below `ethernets:` (their ids; a `match:`
+            // inside makes the id a mere label, still good enough).
+            let mut eth: Option<(usize, Option<usize>)> = None;
+            for l in text.lines() {
+                let indent = l.len() - l.trim_start().len();
+                let t = l.trim();
+                if t.is_empty() || t.starts_with('#') {
+                    continue;
+                }
+                if t == "ethernets:" {
+                    eth = Some((indent, None));
+                    continue;
+                }
+                if let Some((base, child)) = eth {
+                    if indent <= base {
+                        eth = None;
+                        continue;
+                    }
+                    let child = child.unwrap_or(indent);
+                    eth = Some((base, Some(child)));
+                    if indent == child {
+                        if let Some(name) = t.strip_suffix(':') {
+                            if ok(name) && !name.contains(' ') {
+                                names.push(name.to_string());
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if !names.is_empty() {
+            units.push((path.clone(), names));
+        }
+    }
+    units
+}
+
+/// The name most configuration units accept (ties: first seen), and the
+/// units it does not satisfy.
+pub fn primary_interface(units: &[(String, Vec<String>)]) -> Option<(String, Vec<String>)> {
+    let mut order: Vec<&str> = Vec::new();
+    for (_, names) in units {
+        for n in names {
+            if !order.contains(&n.as_str()) {
+                order.push(n);
+            }
+        }
+    }
+    let best = order
+        .iter()
+        .max_by_key(|n| {
+            let count = units
+                .iter()
+                .filter(|(_, ns)| ns.iter().any(|x| x == *n))
+                .count();
+            // max_by_key keeps the last maximum: reverse the position.
+            (
+                count,
+                usize::MAX - order.iter().position(|o| o == *n).unwrap(),
+            )
+        })?
+        .to_string();
+    let unmet = units
+        .iter()
+        .filter(|(_, ns)| !ns.contains(&best))
+        .map(|(p, ns)| format!("{p} ({})", ns.join(" ")))
+        .collect();
+    Some((best, unmet))
+}
+
+/// The systemd `.link` file that gives the virtio NIC its old name.
+pub fn link_file(name: &str, mac: Option<&str>) -> String {
+    let m = match mac {
+        Some(mac) => format!("MACAddress={mac}"),
+        None => "Driver=virtio_net".to_string(),
+    };
+    format!(
+        "# Written by helper-v2v-convert: the guest's network configuration names\n\
+         # this interface {name}; on KVM it is a virtio NIC, which would get another\n\
+         # name.  Keep the old one.\n\
+         [Match]\n{m}\n\n[Link]\nName={name}\n"
+    )
+}
+
+/// SELinux is enabled (enforcing or permissive) in `/etc/selinux/config`.
+pub fn selinux_enabled(config: &str) -> bool {
+    config.lines().any(|l| {
+        let l = l.trim();
+        matches!(
+            l.strip_prefix("SELINUX=")
+                .map(|v| v.trim().trim_matches('"')),
+            Some("enforcing") | Some("permissive")
+        )
+    })
+}
+
+/// Compute the conversion plan.  Fails (exit 5) when no kernel has virtio.
+pub fn plan(f: &Facts) -> Result<Plan> {
+    let Some(kernel) = choose_kernel(&f.kernels).cloned() else {
+        let list = if f.kernels.is_empty() {
+            "no kernels found in /boot".to_string()
+        } else {
+            f.kernels
+                .iter()
+                .map(|k| k.version.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        return Err(Failure::unsupported(format!(
+            "no installed kernel has virtio drivers (virtio_blk and virtio_net): {list}; \
+             install a kernel with virtio support in the guest first"
+        )));
+    };
+    let mut actions = Vec::new();
+    let mut warnings = Vec::new();
+    let path = "PATH=/usr/sbin:/usr/bin:/sbin:/bin; export PATH; ";
+    let has = |t: &str| f.tools.contains(t);
+
+    // 1. Other hypervisors' tools.
+    let foreign = foreign_packages(&f.packages);
+    if !foreign.is_empty() {
+        let names: Vec<&str> = foreign.iter().map(|(p, _)| p.as_str()).collect();
+        let mut whats: Vec<&str> = foreign.iter().map(|(_, w)| *w).collect();
+        whats.dedup();
+        let words = names
+            .iter()
+            .map(|n| sh_quote(n))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let (script, how) = match f.family {
+            Family::Debian => (
+                format!("{path}DEBIAN_FRONTEND=noninteractive dpkg --purge {words}"),
+                "dpkg --purge",
+            ),
+            Family::Rhel => (format!("{path}rpm -e {words}"), "rpm -e"),
+            Family::Suse if has("zypper") => (
+                format!("{path}zypper --non-interactive --no-refresh remove {words}"),
+                "zypper remove",
+            ),
+            Family::Suse => (format!("{path}rpm -e {words}"), "rpm -e"),
+        };
+        actions.push(Action::Run {
+            script,
+            change: change(
+                "package",
+                &names.join(" "),
+                format!("removed {} with {how}", whats.join(", ")),
+            ),
+            on_error: OnError::Warn,
+            verify: vec![],
+        });
+    }
+    for u in &f.uninstallers {
+        let (script, what) = if u.ends_with("vmware-uninstall-tools.pl") {
+            (format!("{path}{u}"), "VMware Tools (tarball install)")
+        } else if u.contains("VBoxGuestAdditions") {
+            (format!("{path}{u}"), "VirtualBox Guest Additions")
+        } else {
+            (format!("{path}{u} --uninstall"), "Parallels Tools")
+        };
+        actions.push(Action::Run {
+            script,
+            change: change("package", u, format!("ran the uninstaller of {what}")),
+            on_error: OnError::Warn,
+            verify: vec![],
+        });
+    }
+
+    // 2. File edits: device names, console, modprobe aliases, initramfs
+    //    module list, network names.
+    let map = DeviceMap::for_disks(&f.disks);
+    let mut edits = Edits::default();
+    for (p, text) in &f.files {
+        if is_remap_target(p) {
+            let before = stale_names(text, &map);
+            let (new, n) = remap_text(text, &map);
+            if n > 0 {
+                let pairs: Vec<String> = before
+                    .iter()
+                    .map(|o| format!("{o} → {}", remap_text(o, &map).0))
+                    .collect();
+                edits.set(
+                    p,
+                    new,
+                    format!("renamed block devices: {}", pairs.join(", ")),
+                    false,
+                );
+            }
+        }
+    }
+    for (p, _) in f.files.iter() {
+        if has_cmdline(p) {
+            let cur = edits.current(&f.files, p).unwrap().to_string();
+            let (new, n) = fix_console_text(&cur);
+            if n > 0 {
+                edits.set(p, new, "serial console: xvc0/hvc0 → ttyS0".into(), false);
+            }
+        }
+    }
+    if let Some(t) = f.files.get("/etc/inittab") {
+        if t.contains("xvc0") || t.contains("hvc0") {
+            let new = t.replace("xvc0", "ttyS0").replace("hvc0", "ttyS0");
+            edits.set(
+                "/etc/inittab",
+                new,
+                "serial console getty on ttyS0".into(),
+                false,
+            );
+        }
+    }
+    if let Some(t) = f.files.get("/etc/securetty") {
+        if (t.contains("xvc0") || t.contains("hvc0")) && !t.lines().any(|l| l.trim() == "ttyS0") {
+            let mut new = t.clone();
+            if !new.ends_with('\n') {
+                new.push('\n');
+            }
+            new.push_str("ttyS0\n");
+            edits.set(
+                "/etc/securetty",
+                new,
+                "root may log in on ttyS0".into(),
+                false,
+            );
+        }
+    }
+    for (p, text) in &f.files {
+        if p == "/etc/modprobe.conf"
+            || p == "/etc/modules.conf"
+            || p.starts_with("/etc/modprobe.d/")
+        {
+            let (new, done) = fix_modprobe_aliases(text);
+            if !done.is_empty() {
+                edits.set(
+                    p,
+                    new,
+                    format!("module aliases: {}", done.join(", ")),
+                    false,
+                );
+            }
+        }
+    }
+    let wanted: Vec<&str> = INITRAMFS_VIRTIO
+        .iter()
+        .copied()
+        .filter(|m| kernel.has(m))
+        .collect();
+    if f.family == Family::Debian {
+        let p = "/etc/initramfs-tools/modules";
+        let cur = f.files.get(p).cloned().unwrap_or_default();
+        let present: BTreeSet<&str> = cur
+            .lines()
+            .filter_map(|l| l.split_whitespace().next())
+            .filter(|w| !w.starts_with('#'))
+            .collect();
+        let missing: Vec<&str> = wanted
+            .iter()
+            .copied()
+            .filter(|m| !present.contains(m))
+            .collect();
+        if !missing.is_empty() {
+            let mut new = cur.clone();
+            if !new.is_empty() && !new.ends_with('\n') {
+                new.push('\n');
+            }
+            new.push_str("# virtio drivers, added by helper-v2v-convert\n");
+            for m in &missing {
+                new.push_str(m);
+                new.push('\n');
+            }
+            edits.set(
+                p,
+                new,
+                format!("added {} to the initramfs module list", missing.join(", ")),
+                !f.files.contains_key(p),
+            );
+        }
+    }
+    if f.family == Family::Suse && !has("dracut") {
+        if let Some(t) = f.files.get("/etc/sysconfig/kernel") {
+            if let Some(new) = add_suse_initrd_modules(t, &wanted) {
+                edits.set(
+                    "/etc/sysconfig/kernel",
+                    new,
+                    format!("INITRD_MODULES += {}", wanted.join(" ")),
+                    false,
+                );
+            }
+        }
+    }
+    let default_grub_changed = edits
+        .order
+        .iter()
+        .any(|p| p == "/etc/default/grub" || p.starts_with("/etc/default/grub.d/"));
+    actions.extend(edits.into_actions());
+
+    // Network interface names.
+    let units = configured_interfaces(&f.files);
+    if let Some((name, unmet)) = primary_interface(&units) {
+        if !has("systemctl") {
+            warnings.push(format!(
+                "the guest's network configuration names interface {name}; the virtio NIC \
+                 will probably get another name (no systemd to keep it): check the network \
+                 configuration after the first boot"
+            ));
+        } else if f.nics.len() > 1 {
+            warnings.push(format!(
+                "the guest has {} NICs and its network configuration names {name}: NIC names \
+                 may change on virtio; check the network configuration after the first boot",
+                f.nics.len()
+            ));
+        } else {
+            let mac = f.nics.first().and_then(|n| n.mac.as_deref());
+            let path = format!("/etc/systemd/network/70-v2v-{name}.link");
+            actions.push(Action::Write {
+                content: link_file(name.as_str(), mac),
+                change: change(
+                    "file",
+                    &path,
+                    format!(
+                        "network: the virtio NIC keeps the name {name} ({})",
+                        match mac {
+                            Some(m) => format!("matched by MAC {m}"),
+                            None => "matched by driver virtio_net".into(),
+                        }
+                    ),
+                ),
+                path,
+            });
+            for u in unmet {
+                warnings.push(format!(
+                    "network configuration {u} names another interface than {name}; it will not match on KVM"
+                ));
+            }
+        }
+    }
+
+    // Default kernel.
+    let ver = &kernel.version;
+    let newest = f
+        .kernels
+        .iter()
+        .max_by(|a, b| compare_versions(&a.version, &b.version));
+    if newest.map(|k| &k.version) != Some(&kernel.version) {
+        if has("grubby") {
+            actions.push(Action::Run {
+                script: format!("{path}grubby --set-default={}", sh_quote(&kernel.vmlinuz)),
+                change: change(
+                    "bootloader",
+                    &kernel.vmlinuz,
+                    format!("default kernel set to {ver} (the newest with virtio)"),
+                ),
+                on_error: OnError::Warn,
+                verify: vec![],
+            });
+        } else {
+            warnings.push(format!(
+                "the newest kernel has no virtio drivers; choose kernel {ver} in the boot menu \
+                 (or make it the default) after conversion"
+            ));
+        }
+    }
+
+    // 3. Initramfs with virtio.
+    let initrd = &kernel.initrd;
+    let drivers = wanted.join(" ");
+    let dracut = format!(
+        "{path}dracut -f --add-drivers {} {} {}",
+        sh_quote(&format!("virtio virtio_ring {drivers}")),
+        sh_quote(initrd),
+        sh_quote(ver)
+    );
+    let initramfs = match f.family {
+        Family::Debian => Some((
+            format!(
+                "{path}update-initramfs -{} -k {}",
+                if kernel.initrd_exists { "u" } else { "c" },
+                sh_quote(ver)
+            ),
+            "update-initramfs",
+        )),
+        _ if has("dracut") => Some((dracut, "dracut")),
+        Family::Rhel if has("mkinitrd") => Some((
+            format!(
+                "{path}mkinitrd -f {} {} {}",
+                wanted
+                    .iter()
+                    .map(|m| format!("--with={m}"))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                sh_quote(initrd),
+                sh_quote(ver)
+            ),
+            "mkinitrd",
+        )),
+        Family::Suse if has("mkinitrd") => Some((
+            format!(
+                "{path}mkinitrd -m {} -i {} -k {}",
+                sh_quote(&drivers),
+                sh_quote(initrd),
+                sh_quote(&kernel.vmlinuz)
+            ),
+            "mkinitrd",
+        )),
+        _ => None,
+    };
+    match initramfs {
+        Some((script, how)) => actions.push(Action::Run {
+            script,
+            change: change(
+                "initramfs",
+                initrd,
+                format!("rebuilt with {how} for kernel {ver}, with {drivers}"),
+            ),
+            on_error: OnError::Fail,
+            verify: vec![],
+        }),
+        None => {
+            return Err(Failure::unsupported(format!(
+                "cannot rebuild the initramfs of {} {}: no update-initramfs, dracut or mkinitrd in the guest",
+                f.distro, f.major
+            )))
+        }
+    }
+
+    // 4. Boot loader: regenerated config.
+    let grub_cfg = grub_config_path(f);
+    if default_grub_changed {
+        let regen = match f.family {
+            Family::Debian if has("update-grub") => Some(format!("{path}update-grub")),
+            Family::Debian if has("grub-mkconfig") => {
+                Some(format!("{path}grub-mkconfig -o {}", sh_quote(&grub_cfg)))
+            }
+            _ if has("grub2-mkconfig") => {
+                Some(format!("{path}grub2-mkconfig -o {}", sh_quote(&grub_cfg)))
+            }
+            _ => None,
+        };
+        if let Some(script) = regen {
+            actions.push(Action::Run {
+                script,
+                change: change(
+                    "bootloader",
+                    &grub_cfg,
+                    "regenerated from /etc/default/grub and checked for old device names",
+                ),
+                on_error: OnError::Warn,
+                verify: vec![grub_cfg.clone()],
+            });
+        }
+    }
+
+    // 5. SELinux relabel on first boot.
+    if f.files
+        .get("/etc/selinux/config")
+        .is_some_and(|c| selinux_enabled(c))
+    {
+        actions.push(Action::Touch {
+            path: "/.autorelabel".into(),
+            change: change(
+                "relabel",
+                "/.autorelabel",
+                "SELinux relabels the filesystems on the first boot",
+            ),
+        });
+    }
+
+    Ok(Plan {
+        kernel,
+        actions,
+        warnings,
+        device_map: map,
+    })
+}
+
+/// The grub2 configuration file the boot loader reads.
+pub fn grub_config_path(f: &Facts) -> String {
+    if f.uefi {
+        // A real config on the ESP (not the small stub RHEL 9 puts there).
+        if let Some((p, _)) = f.files.iter().find(|(p, t)| {
+            p.starts_with("/boot/efi/EFI/") && p.ends_with("/grub.cfg") && !t.contains("configfile")
+        }) {
+            return p.clone();
+        }
+    }
+    if f.family == Family::Debian {
+        "/boot/grub/grub.cfg".into()
+    } else {
+        "/boot/grub2/grub.cfg".into()
+    }
+}
+
+/// Add modules to SUSE's `INITRD_MODULES="..."` (for mkinitrd).
+pub fn add_suse_initrd_modules(text: &str, modules: &[&str]) -> Option<String> {
+    let mut changed = false;
+    let lines: Vec<String> = text
+        .lines()
+        .map(|l| {
+            if let Some(v) = l.strip_prefix("INITRD_MODULES=") {
+                let cur: Vec<&str> = v.trim_matches('"').split_whitespace().collect();
+                let mut all: Vec<&str> = cur.clone();
+                for m in modules {
+                    if !all.contains(m) {
+                        all.push(m);
+                        changed = true;
+                    }
+                }
+                format!("INITRD_MODULES=\"{}\"", all.join(" "))
+            } else {
+                l.to_string()
+            }
+        })
+        .collect();
+    changed.then(|| lines.join("\n") + "\n")
+}
+
+#[cfg(test)]
+mod tests;
