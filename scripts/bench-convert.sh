@@ -14,7 +14,8 @@
 # (from --machine-readable events), and the ratio ours/theirs.
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
-DISK=${1:-${V2V_FIXTURE:-/var/tmp/v2v-fixture/out/foreign-guest.raw}}
+DISK=${1:-${V2V_FIXTURE:-}}
+[ -n "$DISK" ] || DISK=$(sh "$top/scripts/make-test-guest.sh" | tail -n 1)/foreign-guest.raw
 RUNS=${RUNS:-1}
 OF=${OF:-qcow2}
 B=${BENCH_DIR:-/var/tmp/v2v-bench-convert}

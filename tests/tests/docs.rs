@@ -23,7 +23,10 @@ fn long_flags(help: &str) -> Vec<String> {
     let mut v: Vec<String> = help
         .split(|c: char| c.is_whitespace() || c == ',' || c == '=' || c == '[' || c == '<')
         .filter(|w| w.starts_with("--") && w.len() > 2)
-        .map(|w| w.trim_end_matches(|c: char| !c.is_ascii_alphanumeric()).to_string())
+        .map(|w| {
+            w.trim_end_matches(|c: char| !c.is_ascii_alphanumeric())
+                .to_string()
+        })
         .filter(|w| w != "--help" && w != "--version")
         .collect();
     v.sort();

@@ -4,6 +4,7 @@
 //! converted, a disk without an OS) and boots the fixture twice under TCG,
 //! all in ONE test function so the launches are not multiplied.
 
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -250,24 +251,20 @@ impl Drop for Served {
 }
 
 fn validate_schema(file: &Path) {
-    need("python3");
-    let schema =
+    let schema_path =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../schema/metadata.out.schema.json");
-    let o = Command::new("python3")
-        .args([
-            "-c",
-            "import json,sys,jsonschema; jsonschema.validate(json.load(open(sys.argv[1])), json.load(open(sys.argv[2])))",
-        ])
-        .arg(file)
-        .arg(&schema)
-        .output()
-        .unwrap();
+    let schema: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&schema_path).unwrap()).unwrap();
+    let value: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(file).unwrap()).unwrap();
+    let v = jsonschema::validator_for(&schema).expect("schema compiles");
+    let errors: Vec<String> = v.iter_errors(&value).map(|e| e.to_string()).collect();
     assert!(
-        o.status.success(),
-        "{} does not validate against {} (python3-jsonschema needed): {}",
+        errors.is_empty(),
+        "{} does not validate against {}:\n  {}",
         file.display(),
-        schema.display(),
-        String::from_utf8_lossy(&o.stderr)
+        schema_path.display(),
+        errors.join("\n  ")
     );
 }
 
@@ -369,10 +366,7 @@ fn fixture_guest_converts_and_boots_on_virtio() {
     ] {
         need(t);
     }
-    let fixture = PathBuf::from(
-        std::env::var("V2V_FIXTURE")
-            .unwrap_or_else(|_| "/var/tmp/v2v-fixture/out/foreign-guest.raw".into()),
-    );
+    let fixture = fixture_raw();
     assert!(
         fixture.exists(),
         "fixture guest {} not found: build it with scripts/make-test-guest.sh \
@@ -561,4 +555,38 @@ fn fixture_guest_converts_and_boots_on_virtio() {
     assert!(last.contains("no operating system was found"), "{last}");
     drop(s);
     eprintln!("fixture test total: {:.0}s", t_all.elapsed().as_secs_f64());
+}
+
+/// The test guest: `V2V_FIXTURE` (a file), else `V2V_FIXTURE_DIR/foreign-guest.raw`
+/// (set by scripts/test.sh), else what scripts/make-test-guest.sh builds or has cached.
+fn fixture_raw() -> PathBuf {
+    if let Some(f) = std::env::var_os("V2V_FIXTURE") {
+        return PathBuf::from(f);
+    }
+    let dir = match std::env::var_os("V2V_FIXTURE_DIR") {
+        Some(d) => PathBuf::from(d),
+        None => {
+            let script =
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/make-test-guest.sh");
+            let out = std::process::Command::new("sh")
+                .arg(&script)
+                .stdin(std::process::Stdio::null())
+                .output()
+                .expect("sh");
+            assert!(
+                out.status.success(),
+                "{} failed: {}",
+                script.display(),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            PathBuf::from(
+                String::from_utf8_lossy(&out.stdout)
+                    .lines()
+                    .last()
+                    .unwrap_or("")
+                    .trim(),
+            )
+        }
+    };
+    dir.join("foreign-guest.raw")
 }

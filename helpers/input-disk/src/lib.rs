@@ -77,18 +77,14 @@ pub fn probe(n: u32, path: &Path, format: Option<&str>) -> Result<Probe> {
         .disk(n)
     })?;
     if meta.is_dir() {
-        return Err(Failure::failed(format!(
-            "{shown}: is a directory, not a disk image"
-        ))
-        .disk(n));
+        return Err(Failure::failed(format!("{shown}: is a directory, not a disk image")).disk(n));
     }
     // Opening it proves it is readable by us (root bypasses mode bits, not
     // everything else: FIFOs, sockets, ...).
     if !(meta.is_file() || is_block_device(&meta)) {
-        return Err(Failure::unsupported(format!(
-            "{shown}: not a regular file or block device"
-        ))
-        .disk(n));
+        return Err(
+            Failure::unsupported(format!("{shown}: not a regular file or block device")).disk(n),
+        );
     }
     std::fs::File::open(path)
         .map_err(|e| Failure::failed(format!("{shown}: cannot read: {e}")).disk(n))?;
