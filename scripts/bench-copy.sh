@@ -5,6 +5,8 @@
 # Usage:  scripts/bench-copy.sh setup            # make the images (~17 GB of disk, sparse)
 #         scripts/bench-copy.sh run              # cases, rows, rounds from the environment
 #         scripts/bench-copy.sh par2             # two disks of A: parallel vs serial
+#         scripts/bench-copy.sh all              # run + par2, then the issue-4 targets, in one run
+#         scripts/bench-copy.sh targets          # the targets again, from the logs of the last runs
 #         scripts/bench-copy.sh clean
 # Environment:
 #   BENCH=/var/tmp/v2v-bench-copy   images, targets, logs
@@ -125,11 +127,13 @@ start_src() { # FILE FMT SOCK: nbdkit file (+cow) for raw, qemu-nbd --snapshot o
   esac
   PIDS+=($!); wait_ready "$3.pid" "$3"
 }
-start_dst() { # FILE FMT SOCK: nbdkit file for raw, qemu-nbd for qcow2
+start_dst() { # FILE FMT SOCK: nbdkit file for raw, qemu-nbd for qcow2 (flags as helper-v2v-output-local)
   rm -f "$3" "$3.pid"
   case $2 in
     raw) nbdkit -f -U "$3" --pidfile "$3.pid" file file="$1" cache=$SRV_CACHE & ;;
-    *) qemu-nbd -t --shared=0 -f "$2" -k "$3" --pid-file "$3.pid" "$1" & ;;
+    # as helper-v2v-output-local serves a qcow2 target
+    *) qemu-nbd -t --shared=0 -f "$2" --cache=none --aio=native --discard=unmap --detect-zeroes=unmap \
+         -k "$3" --pid-file "$3.pid" "$1" & ;;
   esac
   PIDS+=($!); wait_ready "$3.pid" "$3"
 }
@@ -184,14 +188,15 @@ run() {
       "$(cut -d' ' -f5 "$f" | sort -u | tr '\n' ' ')"
   done; done
   if [[ " $ROWS " == *" ours "* ]]; then
-    printf '\n%-5s %-14s %-14s %-16s\n' case ours/nbdcopy ours/qemu-img "ours/faster-peer"
+    printf '\n%-5s %-14s %-14s %-16s %s\n' case ours/nbdcopy ours/qemu-img "ours/faster-peer" "ours peak rss MiB"
     for c in $CASES; do
-      local o n q; o=$(cut -d' ' -f1 "$LOGS/$c.ours" | med)
-      n=$( [ -f "$LOGS/$c.nbdcopy" ] && cut -d' ' -f1 "$LOGS/$c.nbdcopy" | med || echo 0)
-      q=$( [ -f "$LOGS/$c.qemu-img" ] && cut -d' ' -f1 "$LOGS/$c.qemu-img" | med || echo 0)
-      awk -v c="$c" -v o="$o" -v n="$n" -v q="$q" 'BEGIN{
+      local o n q rss; o=$(cut -d' ' -f1 "$LOGS/$c.ours" | med)
+      n=$( [[ " $ROWS " == *" nbdcopy "* ]] && cut -d' ' -f1 "$LOGS/$c.nbdcopy" | med || echo 0)
+      q=$( [[ " $ROWS " == *" qemu-img "* ]] && cut -d' ' -f1 "$LOGS/$c.qemu-img" | med || echo 0)
+      rss=$(cut -d' ' -f3 "$LOGS/$c.ours" | sort -g | tail -1)
+      awk -v c="$c" -v o="$o" -v n="$n" -v q="$q" -v r="$rss" 'BEGIN{
         f = (n>0 && (q==0 || n<q)) ? n : q
-        printf "%-5s %-14s %-14s %-16s\n", c, (n>0)?sprintf("%.2f",o/n):"-", (q>0)?sprintf("%.2f",o/q):"-", (f>0)?sprintf("%.2f",o/f):"-" }'
+        printf "%-5s %-14s %-14s %-16s %s\n", c, (n>0)?sprintf("%.2f",o/n):"-", (q>0)?sprintf("%.2f",o/q):"-", (f>0)?sprintf("%.2f",o/f):"-", r }'
     done
     if [ -f "$LOGS/B4.ours" ] && [ -f "$LOGS/B64.ours" ]; then
       awk -v a="$(cut -d' ' -f1 "$LOGS/B4.ours" | med)" -v b="$(cut -d' ' -f1 "$LOGS/B64.ours" | med)" \
@@ -243,6 +248,25 @@ par2() {
     'BEGIN{printf "parallel/serial: %.2f\n", p/s}'
 }
 
+# The issue-4 targets from the logs of the last run/par2.
+targets() {
+  local f=$LOGS ok=1
+  m() { [ -f "$f/$1" ] && cut -d' ' -f1 "$f/$1" | med || echo 0; }
+  check() { # NAME VALUE LIMIT
+    awk -v n="$1" -v v="$2" -v l="$3" 'BEGIN{ if (v+0 == 0) { printf "%-34s %-6s <= %-5s %s\n", n, "-", l, "not run"; exit 0 }
+      printf "%-34s %-6.2f <= %-5s %s\n", n, v, l, (v <= l) ? "met" : "NOT met" }'
+  }
+  faster() { awk -v a="$(m "$1.nbdcopy")" -v b="$(m "$1.qemu-img")" 'BEGIN{print (a>0 && (b==0 || a<b)) ? a : b}'; }
+  ratio() { awk -v a="$1" -v b="$2" 'BEGIN{print (a>0 && b>0) ? a/b : 0}'; }
+  printf '\n%-34s %-6s    %-5s %s\n' target value limit verdict
+  check "A: ours/nbdcopy" "$(ratio "$(m A.ours)" "$(m A.nbdcopy)")" 0.67
+  local c; for c in B C D; do check "$c: ours/faster peer" "$(ratio "$(m $c.ours)" "$(faster $c)")" 1.00; done
+  check "B64/B4 (ours)" "$(ratio "$(m B64.ours)" "$(m B4.ours)")" 1.20
+  check "par2: parallel/serial" "$(ratio "$(m par2.par)" "$(m par2.ser)")" 0.85
+  check "peak RSS of ours, MiB" "$(cat "$f"/*.ours "$f"/par2.par "$f"/par2.ser 2>/dev/null | cut -d' ' -f3 | sort -g | tail -1)" 64
+  grep -l FAIL "$f"/*.ours "$f"/*.nbdcopy "$f"/*.qemu-img "$f"/par2.* 2>/dev/null | sed 's/^/verify FAILED: /' || echo "every output verified identical (qemu-img compare)"
+}
+
 trap stop_servers EXIT
 cmd=${1:-run}; shift || true
 case $cmd in
@@ -250,6 +274,10 @@ case $cmd in
   run) run ;;
   run1) run1 "$@" ;;
   par2) par2 ;;
+  all) echo "bench-copy all: $(date -u '+%F %H:%M UTC'), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
+       run; par2; targets
+       echo "load at end: $(cut -d' ' -f1-3 /proc/loadavg)" ;;
+  targets) targets ;;
   clean) rm -rf "$OUT" "$BENCH"/*.raw "$BENCH"/*.qcow2 ;;
-  *) sed -n '2,30p' "$0"; exit 2 ;;
+  *) sed -n '2,29p' "$0"; exit 2 ;;
 esac

@@ -14,7 +14,9 @@ cd "$(dirname "$0")/.."
 sh scripts/install-deps.sh
 cargo build --release --workspace --bins
 PATH=${CARGO_TARGET_DIR:-$PWD/target}/release:$PATH
-export LIBGUESTFS_BACKEND=direct LIBGUESTFS_BACKEND_SETTINGS=force_tcg
+# helper-v2v-convert uses KVM where it works and falls back to TCG by itself
+# (a bounded probe) where KVM is present but hangs, as on nested hosts.
+export LIBGUESTFS_BACKEND=${LIBGUESTFS_BACKEND:-direct}
 
 work=$(mktemp -d /var/tmp/v2v-demo.XXXXXX)
 out=$work/converted

@@ -52,6 +52,21 @@ pub enum ContractError {
     },
 }
 
+/// Disk letters as the kernel and libvirt name disks: `0 → a`, `25 → z`,
+/// `26 → aa` (used for target names `NAME-sdX` and device names `vdX`).
+pub fn drive_letters(mut i: usize) -> String {
+    let mut s = Vec::new();
+    loop {
+        s.push(b'a' + (i % 26) as u8);
+        if i < 26 {
+            break;
+        }
+        i = i / 26 - 1;
+    }
+    s.reverse();
+    String::from_utf8(s).expect("ASCII")
+}
+
 /// Read a contract JSON file: refuse a missing file, invalid JSON, a missing
 /// version or an unknown major version; ignore unknown fields.
 pub fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T, ContractError> {
@@ -168,6 +183,15 @@ mod tests {
         assert!(matches!(e, ContractError::Json { .. }));
         let e = read_json::<StepDone>(&d.path().join("nope.json")).unwrap_err();
         assert!(matches!(e, ContractError::Missing { .. }));
+    }
+
+    #[test]
+    fn drive_letter_names() {
+        assert_eq!(drive_letters(0), "a");
+        assert_eq!(drive_letters(25), "z");
+        assert_eq!(drive_letters(26), "aa");
+        assert_eq!(drive_letters(27), "ab");
+        assert_eq!(drive_letters(26 + 26 * 26), "aaa");
     }
 
     #[test]

@@ -10,19 +10,7 @@ pub struct DeviceMap {
     pub map: BTreeMap<String, String>,
 }
 
-/// `0 → a`, `25 → z`, `26 → aa` (the kernel's disk suffixes).
-pub fn drive_letters(mut i: usize) -> String {
-    let mut s = Vec::new();
-    loop {
-        s.push(b'a' + (i % 26) as u8);
-        if i < 26 {
-            break;
-        }
-        i = i / 26 - 1;
-    }
-    s.reverse();
-    String::from_utf8(s).unwrap()
-}
+pub use v2v_meta::drive_letters;
 
 impl DeviceMap {
     /// The map for the source disks, in order: disk N becomes `vd<N>`.

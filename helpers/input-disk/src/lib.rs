@@ -137,6 +137,9 @@ pub fn serve_local_disk(ctx: &Ctx, n: u32, path: &Path, probe: &Probe) -> Result
             .filter("cow")
             .param("file", &abs)
             .param("cache", "none")
+            // A copy reads the disk front to back: more readahead (case D
+            // of scripts/bench-copy.sh, median of 5: 2.87 s vs 3.27 s).
+            .param("fadvise", "sequential")
             .verbose(ctx.common.verbose);
         start(&ctx.dir, ctx.step, &name, &spec, ctx.owner())
     } else {

@@ -98,17 +98,8 @@ pub fn run(ctx: &Ctx, cmd: &Cmd) -> Result<()> {
 }
 
 /// Disk device name for index `i` (0-based): `sda`, ..., `sdz`, `sdaa`, ...
-pub fn drive_name(prefix: &str, mut i: usize) -> String {
-    let mut s = Vec::new();
-    loop {
-        s.push(b'a' + (i % 26) as u8);
-        if i < 26 {
-            break;
-        }
-        i = i / 26 - 1;
-    }
-    s.reverse();
-    format!("{prefix}{}", String::from_utf8(s).unwrap())
+pub fn drive_name(prefix: &str, i: usize) -> String {
+    format!("{prefix}{}", v2v_meta::drive_letters(i))
 }
 
 /// A guest name must be usable as a file name and a libvirt name.
