@@ -123,8 +123,3 @@ fn test_driver_guests() {
     cleanup(&dir);
     assert_eq!([sha256(&raw1), sha256(&qcow)], sums, "source modified");
 }
-
-#[test]
-fn every_flag_is_documented() {
-    assert_documented(BIN);
-}

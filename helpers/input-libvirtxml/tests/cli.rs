@@ -149,8 +149,3 @@ fn bad_descriptions_are_refused_and_leave_nothing_running() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
-
-#[test]
-fn every_flag_is_documented() {
-    assert_documented(BIN);
-}

@@ -215,8 +215,3 @@ fn tampered_and_hostile_packages_are_refused() {
     std::fs::write(&junk, vec![b'j'; 2048]).unwrap();
     refuse("junk", &junk, 5, "not a tar file");
 }
-
-#[test]
-fn every_flag_is_documented() {
-    assert_documented(BIN);
-}

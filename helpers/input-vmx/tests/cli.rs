@@ -286,8 +286,3 @@ fn vmx_over_ssh_copies_correctly() {
     cleanup(&dir);
     drop(sshd);
 }
-
-#[test]
-fn every_flag_is_documented() {
-    assert_documented(BIN);
-}
