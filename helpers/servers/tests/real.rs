@@ -100,7 +100,11 @@ fn qemu_nbd_overlay_and_guard() {
         h.flush().unwrap();
     }
     assert_eq!(std::fs::read(&img).unwrap(), before, "source modified");
-    assert!(dir.pidfile("in1-guard").exists());
+    use std::os::unix::fs::PermissionsExt;
+    for p in [dir.pidfile("in1"), dir.pidfile("in1-guard")] {
+        let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{} must be private", p.display());
+    }
     own.kill().unwrap();
     own.wait().unwrap();
     assert!(wait_gone(srv.pid, 10), "qemu-nbd outlived its owner");
