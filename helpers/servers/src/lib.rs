@@ -322,10 +322,10 @@ pub fn start(
             .spawn();
         match guard {
             Ok(gc) => {
-                let _ = fs::write(
-                    dir.pidfile(&format!("{name}-guard")),
-                    format!("{}\n", gc.id()),
-                );
+                let gp = dir.pidfile(&format!("{name}-guard"));
+                let _ = fs::write(&gp, format!("{}\n", gc.id()));
+                use std::os::unix::fs::PermissionsExt;
+                let _ = fs::set_permissions(&gp, fs::Permissions::from_mode(0o600));
             }
             Err(e) => {
                 let _ = child.kill();
