@@ -15,7 +15,9 @@
 #                             scattered data; C the same as qcow2 -> qcow2; D 4 GiB of written
 #                             zeros with 64 MiB of data; B4/B64 = B at 4/64 GiB virtual
 #   ROWS="ours nbdcopy qemu-img"   rows to run (ours, nbdcopy, qemu-img; ours-* variants below)
-#   ROUNDS=3                  runs per cell; rows alternate inside each round
+#   ROUNDS=5                  runs per cell; rows alternate inside each round
+#   FLOORS="A"                cases that also get the rows read-floor (source -> nbdkit null)
+#                             and write-floor (nbdkit pattern -> target): what the disk allows
 #   OURS_FLAGS=""             extra flags for our copier (e.g. --request-size 1M)
 #   SRV_CACHE=none            nbdkit file plugin cache= on both raw servers (virt-v2v: none)
 #   SRC_FADVISE=sequential    nbdkit file plugin fadvise= on the source (virt-v2v: sequential)
@@ -34,7 +36,8 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 COPIER=${COPIER:-$HERE/../target/release/helper-v2v-copy}
 CASES=${CASES:-A B C D}
 ROWS=${ROWS:-ours nbdcopy qemu-img}
-ROUNDS=${ROUNDS:-3}
+ROUNDS=${ROUNDS:-5}
+FLOORS=${FLOORS-A}
 OURS_FLAGS=${OURS_FLAGS:-}
 SRV_CACHE=${SRV_CACHE:-none}
 SRC_FADVISE=${SRC_FADVISE:-sequential}
@@ -60,8 +63,12 @@ row_cmd() { # row -> command template ({src} {dst} are NBD URIs)
   case $1 in
     ours) echo "$COPIER -q $OURS_FLAGS {src} {dst}" ;;
     ours-rs256k) echo "$COPIER -q --request-size 256K {src} {dst}" ;;
+    ours-rs2m) echo "$COPIER -q --request-size 2M {src} {dst}" ;;
     ours-rs1m) echo "$COPIER -q --request-size 1M {src} {dst}" ;;
     ours-rs4m) echo "$COPIER -q --request-size 4M {src} {dst}" ;;
+    ours-rs8m) echo "$COPIER -q --request-size 8M {src} {dst}" ;;
+    ours-tz) echo "$COPIER -q --target-is-zero {src} {dst}" ;;
+    read-floor|write-floor) echo "$COPIER -q {src} {dst}" ;;
     ours-c1) echo "$COPIER -q --connections 1 {src} {dst}" ;;
     ours-c2) echo "$COPIER -q --connections 2 {src} {dst}" ;;
     ours-q64m) echo "$COPIER -q --queue-size 64M {src} {dst}" ;;
@@ -137,6 +144,9 @@ start_dst() { # FILE FMT SOCK: nbdkit file for raw, qemu-nbd for qcow2 (flags as
   esac
   PIDS+=($!); wait_ready "$3.pid" "$3"
 }
+start_other() { # SOCK PLUGIN ARGS...: an nbdkit server with no disk behind it (floors)
+  local sock=$1; shift; rm -f "$sock" "$sock.pid"
+  nbdkit -f -U "$sock" --pidfile "$sock.pid" "$@" & PIDS+=($!); wait_ready "$sock.pid" "$sock"; }
 srv_cpu() { # sum of utime+stime (s) of the running servers
   local p t=0; for p in "${PIDS[@]}"; do
     t=$(awk -v t="$t" '{print t + ($14 + $15) / 100}' "/proc/$p/stat" 2>/dev/null || echo "$t"); done; echo "$t"; }
@@ -153,14 +163,23 @@ run1() {
   read -r sfile sfmt dfmt < <(case_def "$c"); sfile=$BENCH/$sfile
   size=$(vsize "$sfile" "$sfmt"); dst=$OUT/$c.$row.$dfmt; sd=$(mktemp -d /tmp/bc.XXXXXX)
   new_target "$dst" "$dfmt" "$size"; sync; evict "$sfile"
-  start_src "$sfile" "$sfmt" "$sd/in"; start_dst "$dst" "$dfmt" "$sd/out"
+  case $row in
+    # Floors: the same copy with one side replaced by a server that costs no disk I/O:
+    # read-floor = source -> nbdkit null (reads only), write-floor = nbdkit pattern -> target
+    # (writes only; a dense source, so meaningful for case A).  The copy can't beat the slower.
+    read-floor) start_src "$sfile" "$sfmt" "$sd/in"; start_other "$sd/out" null size="$size" ;;
+    write-floor) start_other "$sd/in" pattern size="$size"; start_dst "$dst" "$dfmt" "$sd/out" ;;
+    *) start_src "$sfile" "$sfmt" "$sd/in"; start_dst "$dst" "$dfmt" "$sd/out" ;;
+  esac
   tmpl=$(row_cmd "$row"); cmd=${tmpl//\{src\}/nbd+unix:///?socket=$sd/in}; cmd=${cmd//\{dst\}/nbd+unix:///?socket=$sd/out}
   echo "$cmd" > "$LOGS/$c.$row.cmd"
   s=$(date +%s.%N)
   /usr/bin/time -f '%U %S %M' -o "$sd/time" $cmd > "$LOGS/$c.$row.out" 2>&1 || rc=$?
   sync; e=$(date +%s.%N)
   local scpu; scpu=$(srv_cpu); stop_servers
-  if [ $rc = 0 ] && qemu-img compare -q -f "$sfmt" -F "$dfmt" "$sfile" "$dst" 2>/dev/null; then ver=ok; else ver="FAIL($rc)"; fi
+  if [ $rc != 0 ]; then ver="FAIL($rc)"
+  elif [[ $row == *-floor ]]; then ver=n/a
+  elif qemu-img compare -q -f "$sfmt" -F "$dfmt" "$sfile" "$dst" 2>/dev/null; then ver=ok; else ver=FAIL; fi
   alloc=$(du -B1M "$dst" | cut -f1)
   echo "$(awk -v s="$s" -v e="$e" 'BEGIN{printf "%.3f", e-s}') $(awk '{printf "%.2f %.1f", $1+$2, $3/1024}' "$sd/time") $scpu $ver $alloc" >> "$LOGS/$c.$row"
   rm -rf "$sd" "$dst"
@@ -169,17 +188,20 @@ run1() {
 stat3() { sort -g | awk '{a[NR]=$1} END{if(!NR){print "-"; exit} m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "%.2f %.2f %.2f\n", m, a[1], a[NR]}'; }
 med() { stat3 | cut -d' ' -f1; }
 
+rows_for() { # CASE -> the rows run for it: $ROWS, plus the floors for the cases in $FLOORS
+  if [[ " $FLOORS " == *" $1 "* ]]; then echo "$ROWS read-floor write-floor"; else echo "$ROWS"; fi; }
+
 run() {
   local c row r rows
-  for c in $CASES; do for row in $ROWS; do rm -f "$LOGS/$c.$row"; done; done
+  for c in $CASES; do for row in $(rows_for "$c"); do rm -f "$LOGS/$c.$row"; done; done
   for r in $(seq 1 "$ROUNDS"); do
     for c in $CASES; do
-      rows=$ROWS; [ $((r % 2)) = 0 ] && rows=$(echo $ROWS | tr ' ' '\n' | tac | tr '\n' ' ')
+      rows=$(rows_for "$c"); [ $((r % 2)) = 0 ] && rows=$(echo $rows | tr ' ' '\n' | tac | tr '\n' ' ')
       for row in $rows; do echo "round $r/$ROUNDS case $c row $row" >&2; run1 "$c" "$row"; done
     done
   done
   printf '\n%-5s %-12s %-24s %-8s %-9s %-8s %-8s %s\n' case row "wall s med (min-max)" "cpu s" "rss MiB" "srv cpu" "out MiB" verify
-  for c in $CASES; do for row in $ROWS; do
+  for c in $CASES; do for row in $(rows_for "$c"); do
     local f=$LOGS/$c.$row
     printf '%-5s %-12s %-24s %-8s %-9s %-8s %-8s %s\n' "$c" "$row" \
       "$(cut -d' ' -f1 "$f" | stat3 | awk '{printf "%s (%s-%s)", $1, $2, $3}')" \
@@ -260,6 +282,11 @@ targets() {
   ratio() { awk -v a="$1" -v b="$2" 'BEGIN{print (a>0 && b>0) ? a/b : 0}'; }
   printf '\n%-34s %-6s    %-5s %s\n' target value limit verdict
   check "A: ours/nbdcopy" "$(ratio "$(m A.ours)" "$(m A.nbdcopy)")" 0.67
+  if [ -f "$f/A.read-floor" ] && [ -f "$f/A.write-floor" ]; then
+    awk -v r="$(m A.read-floor)" -v w="$(m A.write-floor)" -v n="$(m A.nbdcopy)" -v o="$(m A.ours)" 'BEGIN{
+      fl = (r > w) ? r : w
+      printf "  A floor: reads alone %.2f s, writes alone %.2f s: no copy beats %.2f s = %.2f x nbdcopy (ours %.2f x the floor)\n", r, w, fl, (n>0)?fl/n:0, (fl>0)?o/fl:0 }'
+  fi
   local c; for c in B C D; do check "$c: ours/faster peer" "$(ratio "$(m $c.ours)" "$(faster $c)")" 1.00; done
   check "B64/B4 (ours)" "$(ratio "$(m B64.ours)" "$(m B4.ours)")" 1.20
   check "par2: parallel/serial" "$(ratio "$(m par2.par)" "$(m par2.ser)")" 0.85

@@ -116,7 +116,7 @@ dir=$(mktemp -d "$tmpbase/v2v.XXXXXX" 2>/dev/null) || {
 }
 chmod 0700 "$dir"
 V2V_RUN_START=$t0; export V2V_RUN_START
-child= sig= failed=
+child= sig= failed= error_line= error_disk=
 
 on_signal() {  # remember the signal; pass it on to the running helper
   [ -n "$sig" ] || sig=$1
@@ -155,6 +155,10 @@ on_exit() {
     find "$dir" -mindepth 1 -maxdepth 1 ! -name log ! -name status -exec rm -rf {} +
   else
     rm -rf "$dir"
+  fi
+  if [ -n "$error_line" ]; then
+    event error "\"message\":\"$(json_str "$error_line")\",\"exit_code\":$rc${error_disk:+,\"disk\":$error_disk}"
+    echo "$me: error: $error_line" >&2
   fi
   if [ "$rc" = 0 ]; then
     event step-finished "\"seconds\":$(elapsed)"
@@ -203,8 +207,8 @@ run_step() {
   if [ -n "$disk" ]; then
     case $msg in "disk $disk"*) ;; *) line="$step: disk $disk: $msg" ;; esac
   fi
-  event error "\"message\":\"$(json_str "$line")\",\"exit_code\":$rc${disk:+,\"disk\":$disk}"
-  echo "$me: error: $line" >&2
+  # The error line comes last, after cleanup's messages (on_exit).
+  error_line=$line error_disk=$disk
   exit "$rc"
 }
 

@@ -135,11 +135,19 @@ pub fn plan(args: &Args) -> Result<Plan, String> {
     })
 }
 
+/// The final error line of a failed step and the disk it names.
+#[derive(Debug, PartialEq, Eq)]
+struct StepFailure {
+    line: String,
+    disk: Option<u32>,
+}
+
 /// Why a run stopped early.
 #[derive(Debug, PartialEq, Eq)]
 enum Stop {
-    /// A helper failed (already reported) with this exit code.
-    Step(Step, u8),
+    /// A helper failed with this exit code (the "step failed; see LOG"
+    /// line is printed at once; this error line last, after cleanup).
+    Step(Step, u8, StepFailure),
     /// The supervisor itself failed.
     Fatal(String),
     /// SIGINT / SIGTERM / SIGHUP.
@@ -247,14 +255,15 @@ impl Runner {
         if code == 0 {
             return Ok(());
         }
-        self.report(step, prog, code);
-        Err(Stop::Step(step, code))
+        let failure = self.report(step, prog, code);
+        Err(Stop::Step(step, code, failure))
     }
 
     /// The failure report, identical in scripts/virt-v2v.sh:
-    /// `virt-v2v: step S failed (exit N); see DIR/log/NN-S.log`, then
-    /// `virt-v2v: error: S: [disk N: ]MESSAGE`.
-    fn report(&self, step: Step, prog: &Path, code: u8) {
+    /// `virt-v2v: step S failed (exit N); see DIR/log/NN-S.log` now, and
+    /// the returned `virt-v2v: error: S: [disk N: ]MESSAGE`, which [`run`]
+    /// prints last, after cleanup's messages.
+    fn report(&self, step: Step, prog: &Path, code: u8) -> StepFailure {
         let (msg, disk) = match v2v_meta::read_json::<StepError>(&self.dir.error_file(step)) {
             Ok(e) => (e.message, e.disk),
             Err(e) => {
@@ -273,12 +282,7 @@ impl Runner {
             "virt-v2v: step {step} failed (exit {code}); see {}",
             self.dir.step_log(step).display()
         );
-        log::event(EventKind::Error {
-            message: line.clone(),
-            exit_code: code,
-            disk,
-        });
-        log::log(Level::Error, &line);
+        StepFailure { line, disk }
     }
 
     /// Run helper-v2v-cleanup (never interrupted by signals), then stop
@@ -489,7 +493,15 @@ pub fn run(args: &Args) -> u8 {
     let root = dir.root().display().to_string();
     let code = match &outcome {
         Ok(()) => 0,
-        Err(Stop::Step(_, code)) => *code,
+        Err(Stop::Step(_, code, f)) => {
+            log::event(EventKind::Error {
+                message: f.line.clone(),
+                exit_code: *code,
+                disk: f.disk,
+            });
+            log::log(Level::Error, &f.line);
+            *code
+        }
         Err(Stop::Fatal(msg)) => {
             log::event(EventKind::Error {
                 message: msg.clone(),

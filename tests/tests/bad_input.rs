@@ -246,3 +246,67 @@ fn corrupt_and_future_metadata_are_contract_errors() {
         "a target was left behind"
     );
 }
+
+/// A third-party input helper (found on PATH) serving a 64 MiB disk whose
+/// read of the 2 MiB at 32 MiB fails with EIO (nbdkit's eval plugin).
+fn install_failing_input(sb: &Sandbox) {
+    let p = sb.extra_bin().join("helper-v2v-input-failing");
+    fs::write(
+        &p,
+        r#"#!/bin/sh
+# helper-v2v-input-failing [COMMON] DIR: a disk with a bad sector at 32 MiB
+while [ $# -gt 0 ]; do
+  case $1 in --owner-pid|--events-fd) shift 2 ;; -*) shift ;; *) break ;; esac
+done
+dir=$1
+mkdir -p "$dir/status" "$dir/run" && chmod 700 "$dir"
+bad=33554432
+nbdkit -U "$dir/in1" -P "$dir/run/in1.pid" eval get_size='echo 67108864' \
+  pread="if [ \$4 -le $bad ] && [ \$((\$4 + \$3)) -gt $bad ]; then
+           echo 'EIO bad sector' >&2; exit 1; fi; head -c \$3 /dev/urandom" || exit 4
+i=0; while [ ! -s "$dir/run/in1.pid" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+cat > "$dir/metadata.in" <<JSON
+{"version": 1, "source": {"name": "failing",
+ "origin": {"input_type": "failing", "location": []},
+ "memory_bytes": 1073741824, "vcpus": 1,
+ "disks": [{"index": 1, "socket": "in1", "format": "raw", "size": 67108864,
+            "source": "failing disk"}]}}
+JSON
+printf '{"version": 1, "step": "input", "seconds": 0}\n' > "$dir/status/input.done"
+"#,
+    )
+    .unwrap();
+    fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// A source that returns an I/O error mid-copy: the copy step fails (exit
+/// 1) naming the disk and the offset, the half-written target is removed
+/// and the input's server stopped, through virt-v2v and the script alike.
+#[test]
+fn io_error_mid_copy_removes_the_partial_target() {
+    let sb = Sandbox::new("badread");
+    install_failing_input(&sb);
+    let out = sb.path("out");
+    fs::create_dir(&out).unwrap();
+    bad(
+        &sb,
+        &[
+            "--no-convert",
+            "-i",
+            "failing",
+            "bad-sector",
+            "-o",
+            "local",
+            "-os",
+            s(&out),
+        ],
+        1,
+        Some("copy"),
+        "disk 1: reading in1 at offset 33554432 (2097152 bytes): Input/output error",
+    );
+    assert_eq!(
+        fs::read_dir(&out).unwrap().count(),
+        0,
+        "the partial target was left behind"
+    );
+}

@@ -225,6 +225,9 @@ fn copy_disk(
             )
         })?;
         let _ = h.set_handle_name(name);
+        // Our read buffers are always initialised (see `Worker::buffer`):
+        // skip libnbd's memset of every buffer before every read.
+        let _ = h.set_pread_initialize(false);
         Ok(h)
     };
     let first = Conn {

@@ -73,6 +73,8 @@ extern "C" {
 
     pub fn nbd_set_debug(h: *mut nbd_handle, debug: bool) -> c_int;
     pub fn nbd_set_handle_name(h: *mut nbd_handle, handle_name: *const c_char) -> c_int;
+    pub fn nbd_set_pread_initialize(h: *mut nbd_handle, request: bool) -> c_int;
+    pub fn nbd_get_pread_initialize(h: *mut nbd_handle) -> c_int;
     pub fn nbd_add_meta_context(h: *mut nbd_handle, name: *const c_char) -> c_int;
 
     pub fn nbd_connect_uri(h: *mut nbd_handle, uri: *const c_char) -> c_int;

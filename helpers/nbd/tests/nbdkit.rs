@@ -141,6 +141,20 @@ fn memory_basics() {
     h.pread(&mut big_back, 100).unwrap();
     assert!(big_back == big);
 
+    // Without libnbd's pre-initialisation a read still overwrites the
+    // whole buffer, including a hole (sent by nbdkit as a hole chunk).
+    assert!(h.pread_initialize());
+    h.set_pread_initialize(false).unwrap();
+    assert!(!h.pread_initialize());
+    let mut stale = vec![0xa5u8; big.len()];
+    h.pread(&mut stale, 100).unwrap();
+    assert!(stale == big);
+    h.trim(3 * M + 1024, 64 * K).unwrap();
+    h.zero(3 * M, 512 * K, false, false).unwrap();
+    let mut stale = vec![0xa5u8; 512 * K as usize];
+    h.pread(&mut stale, 3 * M).unwrap();
+    assert!(stale.iter().all(|&b| b == 0));
+
     h.shutdown().unwrap();
 }
 
