@@ -279,9 +279,9 @@ printf '{"version": 1, "step": "input", "seconds": 0}\n' > "$dir/status/input.do
     fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).unwrap();
 }
 
-/// A source that returns an I/O error mid-copy: the copy step fails (exit
-/// 1) naming the disk and the offset, the half-written target is removed
-/// and the input's server stopped, through virt-v2v and the script alike.
+/// A source that returns an I/O error mid-copy: the copy step fails with
+/// exit code 1 naming the disk and the offset, the half-written target is
+/// removed and the input's server stopped, through virt-v2v and the script.
 #[test]
 fn io_error_mid_copy_removes_the_partial_target() {
     let sb = Sandbox::new("badread");
