@@ -190,28 +190,38 @@ fn unknown_types_are_usage_errors() {
     assert_eq!(sha256(&src), sum);
 }
 
-/// A third-party input helper (found on PATH) that writes a broken
-/// metadata.in: the next step refuses it with exit 3, naming the file.
-fn install_broken_input(sb: &Sandbox) {
-    let p = sb.extra_bin().join("helper-v2v-input-broken");
-    fs::write(
-        &p,
+/// Install a third-party input helper `helper-v2v-input-NAME` (found on
+/// PATH): a shell script that skips the common flags, sets `dir` to the
+/// temp directory (and `$2` to the first argument after it), runs `body`
+/// and writes `status/input.done`.
+fn install_input(sb: &Sandbox, name: &str, body: &str) {
+    let p = sb.extra_bin().join(format!("helper-v2v-input-{name}"));
+    let script = format!(
         r#"#!/bin/sh
-# helper-v2v-input-broken [COMMON] DIR WHAT: writes a bad metadata.in
 while [ $# -gt 0 ]; do
   case $1 in --owner-pid|--events-fd) shift 2 ;; -*) shift ;; *) break ;; esac
 done
 dir=$1
-mkdir -p "$dir/status" && chmod 700 "$dir"
-case $2 in
+mkdir -p "$dir/status" "$dir/run" && chmod 700 "$dir"
+{body}
+printf '{{"version": 1, "step": "input", "seconds": 0}}\n' > "$dir/status/input.done"
+"#
+    );
+    fs::write(&p, script).unwrap();
+    fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// An input that writes a broken metadata.in (`WHAT`: corrupt, version2):
+/// the next step refuses it with exit 3, naming the file.
+fn install_broken_input(sb: &Sandbox) {
+    install_input(
+        sb,
+        "broken",
+        r#"case $2 in
   corrupt) printf '{"version": 1, "source": {"name": ' > "$dir/metadata.in" ;;
   version2) printf '{"version": 2, "source": {"name": "future"}}\n' > "$dir/metadata.in" ;;
-esac
-printf '{"version": 1, "step": "input", "seconds": 0}\n' > "$dir/status/input.done"
-"#,
-    )
-    .unwrap();
-    fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).unwrap();
+esac"#,
+    );
 }
 
 #[test]
@@ -247,20 +257,13 @@ fn corrupt_and_future_metadata_are_contract_errors() {
     );
 }
 
-/// A third-party input helper (found on PATH) serving a 64 MiB disk whose
-/// read of the 2 MiB at 32 MiB fails with EIO (nbdkit's eval plugin).
+/// An input serving a 64 MiB disk whose read of the 2 MiB at 32 MiB fails
+/// with EIO (nbdkit's eval plugin, a daemon named in `run/in1.pid`).
 fn install_failing_input(sb: &Sandbox) {
-    let p = sb.extra_bin().join("helper-v2v-input-failing");
-    fs::write(
-        &p,
-        r#"#!/bin/sh
-# helper-v2v-input-failing [COMMON] DIR: a disk with a bad sector at 32 MiB
-while [ $# -gt 0 ]; do
-  case $1 in --owner-pid|--events-fd) shift 2 ;; -*) shift ;; *) break ;; esac
-done
-dir=$1
-mkdir -p "$dir/status" "$dir/run" && chmod 700 "$dir"
-bad=33554432
+    install_input(
+        sb,
+        "failing",
+        r#"bad=33554432
 nbdkit -U "$dir/in1" -P "$dir/run/in1.pid" eval get_size='echo 67108864' \
   pread="if [ \$4 -le $bad ] && [ \$((\$4 + \$3)) -gt $bad ]; then
            echo 'EIO bad sector' >&2; exit 1; fi; head -c \$3 /dev/urandom" || exit 4
@@ -271,12 +274,8 @@ cat > "$dir/metadata.in" <<JSON
  "memory_bytes": 1073741824, "vcpus": 1,
  "disks": [{"index": 1, "socket": "in1", "format": "raw", "size": 67108864,
             "source": "failing disk"}]}}
-JSON
-printf '{"version": 1, "step": "input", "seconds": 0}\n' > "$dir/status/input.done"
-"#,
-    )
-    .unwrap();
-    fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).unwrap();
+JSON"#,
+    );
 }
 
 /// A source that returns an I/O error mid-copy: the copy step fails with
