@@ -204,7 +204,7 @@ unsafe extern "C" fn event_trampoline(
 }
 
 macro_rules! check_int {
-    ($self:ident, $name:literal, $e:expr) => {{
+    ($self:ident, $name:expr, $e:expr) => {{
         // SAFETY: the handle is valid; arguments are valid C strings that
         // outlive the call.
         let r = unsafe { $e };
@@ -217,7 +217,7 @@ macro_rules! check_int {
 }
 
 macro_rules! check_str {
-    ($self:ident, $name:literal, $e:expr) => {{
+    ($self:ident, $name:expr, $e:expr) => {{
         // SAFETY: as above; a non-null result is a malloc'd string we own.
         let p = unsafe { $e };
         if p.is_null() {
@@ -229,7 +229,7 @@ macro_rules! check_str {
 }
 
 macro_rules! check_list {
-    ($self:ident, $name:literal, $e:expr) => {{
+    ($self:ident, $name:expr, $e:expr) => {{
         // SAFETY: as above; a non-null result is a malloc'd string list we own.
         let p = unsafe { $e };
         if p.is_null() {
@@ -473,86 +473,6 @@ impl Guestfs {
         check_list!(self, "guestfs_inspect_os", sys::guestfs_inspect_os(self.g))
     }
 
-    pub fn inspect_get_type(&self, root: &str) -> Result<String> {
-        let r = cstr(root);
-        check_str!(
-            self,
-            "guestfs_inspect_get_type",
-            sys::guestfs_inspect_get_type(self.g, r.as_ptr())
-        )
-    }
-    pub fn inspect_get_distro(&self, root: &str) -> Result<String> {
-        let r = cstr(root);
-        check_str!(
-            self,
-            "guestfs_inspect_get_distro",
-            sys::guestfs_inspect_get_distro(self.g, r.as_ptr())
-        )
-    }
-    pub fn inspect_get_product_name(&self, root: &str) -> Result<String> {
-        let r = cstr(root);
-        check_str!(
-            self,
-            "guestfs_inspect_get_product_name",
-            sys::guestfs_inspect_get_product_name(self.g, r.as_ptr())
-        )
-    }
-    pub fn inspect_get_major_version(&self, root: &str) -> Result<i32> {
-        let r = cstr(root);
-        check_int!(
-            self,
-            "guestfs_inspect_get_major_version",
-            sys::guestfs_inspect_get_major_version(self.g, r.as_ptr())
-        )
-    }
-    pub fn inspect_get_minor_version(&self, root: &str) -> Result<i32> {
-        let r = cstr(root);
-        check_int!(
-            self,
-            "guestfs_inspect_get_minor_version",
-            sys::guestfs_inspect_get_minor_version(self.g, r.as_ptr())
-        )
-    }
-    pub fn inspect_get_arch(&self, root: &str) -> Result<String> {
-        let r = cstr(root);
-        check_str!(
-            self,
-            "guestfs_inspect_get_arch",
-            sys::guestfs_inspect_get_arch(self.g, r.as_ptr())
-        )
-    }
-    pub fn inspect_get_hostname(&self, root: &str) -> Result<String> {
-        let r = cstr(root);
-        check_str!(
-            self,
-            "guestfs_inspect_get_hostname",
-            sys::guestfs_inspect_get_hostname(self.g, r.as_ptr())
-        )
-    }
-    pub fn inspect_get_package_format(&self, root: &str) -> Result<String> {
-        let r = cstr(root);
-        check_str!(
-            self,
-            "guestfs_inspect_get_package_format",
-            sys::guestfs_inspect_get_package_format(self.g, r.as_ptr())
-        )
-    }
-    pub fn inspect_get_package_management(&self, root: &str) -> Result<String> {
-        let r = cstr(root);
-        check_str!(
-            self,
-            "guestfs_inspect_get_package_management",
-            sys::guestfs_inspect_get_package_management(self.g, r.as_ptr())
-        )
-    }
-    pub fn inspect_get_osinfo(&self, root: &str) -> Result<String> {
-        let r = cstr(root);
-        check_str!(
-            self,
-            "guestfs_inspect_get_osinfo",
-            sys::guestfs_inspect_get_osinfo(self.g, r.as_ptr())
-        )
-    }
     /// Mountpoints of a root as (mountpoint, device) pairs.
     pub fn inspect_get_mountpoints(&self, root: &str) -> Result<Vec<(String, String)>> {
         let r = cstr(root);
@@ -593,33 +513,6 @@ impl Guestfs {
         check_int!(self, "guestfs_sync", sys::guestfs_sync(self.g)).map(drop)
     }
 
-    pub fn exists(&self, path: &str) -> Result<bool> {
-        let p = cstr(path);
-        check_int!(
-            self,
-            "guestfs_exists",
-            sys::guestfs_exists(self.g, p.as_ptr())
-        )
-        .map(|r| r != 0)
-    }
-    pub fn is_file(&self, path: &str) -> Result<bool> {
-        let p = cstr(path);
-        check_int!(
-            self,
-            "guestfs_is_file",
-            sys::guestfs_is_file(self.g, p.as_ptr())
-        )
-        .map(|r| r != 0)
-    }
-    pub fn is_dir(&self, path: &str) -> Result<bool> {
-        let p = cstr(path);
-        check_int!(
-            self,
-            "guestfs_is_dir",
-            sys::guestfs_is_dir(self.g, p.as_ptr())
-        )
-        .map(|r| r != 0)
-    }
     /// The whole file (binary safe).
     pub fn read_file(&self, path: &str) -> Result<Vec<u8>> {
         let p = cstr(path);
@@ -649,40 +542,6 @@ impl Guestfs {
             )
         )
         .map(drop)
-    }
-    pub fn rm_f(&self, path: &str) -> Result<()> {
-        let p = cstr(path);
-        check_int!(self, "guestfs_rm_f", sys::guestfs_rm_f(self.g, p.as_ptr())).map(drop)
-    }
-    pub fn touch(&self, path: &str) -> Result<()> {
-        let p = cstr(path);
-        check_int!(
-            self,
-            "guestfs_touch",
-            sys::guestfs_touch(self.g, p.as_ptr())
-        )
-        .map(drop)
-    }
-    pub fn mkdir_p(&self, path: &str) -> Result<()> {
-        let p = cstr(path);
-        check_int!(
-            self,
-            "guestfs_mkdir_p",
-            sys::guestfs_mkdir_p(self.g, p.as_ptr())
-        )
-        .map(drop)
-    }
-    pub fn glob_expand(&self, pattern: &str) -> Result<Vec<String>> {
-        let p = cstr(pattern);
-        check_list!(
-            self,
-            "guestfs_glob_expand",
-            sys::guestfs_glob_expand(self.g, p.as_ptr())
-        )
-    }
-    pub fn ls(&self, dir: &str) -> Result<Vec<String>> {
-        let p = cstr(dir);
-        check_list!(self, "guestfs_ls", sys::guestfs_ls(self.g, p.as_ptr()))
     }
     /// Run `/bin/sh -c COMMAND` in the guest (chrooted into the mounted
     /// root); returns stdout.  A non-zero exit is an error whose message
@@ -766,31 +625,6 @@ impl Guestfs {
             .map(|c| (c[0].clone(), c[1].clone()))
             .collect())
     }
-    /// `msdos`, `gpt`, ...
-    pub fn part_get_parttype(&self, device: &str) -> Result<String> {
-        let d = cstr(device);
-        check_str!(
-            self,
-            "guestfs_part_get_parttype",
-            sys::guestfs_part_get_parttype(self.g, d.as_ptr())
-        )
-    }
-    pub fn part_to_dev(&self, partition: &str) -> Result<String> {
-        let d = cstr(partition);
-        check_str!(
-            self,
-            "guestfs_part_to_dev",
-            sys::guestfs_part_to_dev(self.g, d.as_ptr())
-        )
-    }
-    pub fn part_to_partnum(&self, partition: &str) -> Result<i32> {
-        let d = cstr(partition);
-        check_int!(
-            self,
-            "guestfs_part_to_partnum",
-            sys::guestfs_part_to_partnum(self.g, d.as_ptr())
-        )
-    }
     pub fn part_get_gpt_type(&self, device: &str, partnum: i32) -> Result<String> {
         let d = cstr(device);
         check_str!(
@@ -807,14 +641,78 @@ impl Guestfs {
             sys::guestfs_part_get_mbr_id(self.g, d.as_ptr(), partnum)
         )
     }
-    pub fn vfs_type(&self, mountable: &str) -> Result<String> {
-        let d = cstr(mountable);
-        check_str!(
-            self,
-            "guestfs_vfs_type",
-            sys::guestfs_vfs_type(self.g, d.as_ptr())
-        )
-    }
+}
+
+/// Methods wrapping libguestfs calls that take the handle and one string,
+/// by what they return: `text` (an owned string), `int`, `bool` (a
+/// predicate), `unit`, `list` (owned strings).
+macro_rules! one_string_arg {
+    ($($(#[$doc:meta])* $kind:ident $name:ident($arg:ident) = $ffi:ident;)*) => {
+        impl Guestfs {
+            $(one_string_arg!(@$kind $(#[$doc])* $name $arg $ffi);)*
+        }
+    };
+    (@text $(#[$doc:meta])* $name:ident $arg:ident $ffi:ident) => {
+        $(#[$doc])*
+        pub fn $name(&self, $arg: &str) -> Result<String> {
+            let a = cstr($arg);
+            check_str!(self, stringify!($ffi), sys::$ffi(self.g, a.as_ptr()))
+        }
+    };
+    (@list $(#[$doc:meta])* $name:ident $arg:ident $ffi:ident) => {
+        $(#[$doc])*
+        pub fn $name(&self, $arg: &str) -> Result<Vec<String>> {
+            let a = cstr($arg);
+            check_list!(self, stringify!($ffi), sys::$ffi(self.g, a.as_ptr()))
+        }
+    };
+    (@int $(#[$doc:meta])* $name:ident $arg:ident $ffi:ident) => {
+        $(#[$doc])*
+        pub fn $name(&self, $arg: &str) -> Result<i32> {
+            let a = cstr($arg);
+            check_int!(self, stringify!($ffi), sys::$ffi(self.g, a.as_ptr()))
+        }
+    };
+    (@bool $(#[$doc:meta])* $name:ident $arg:ident $ffi:ident) => {
+        $(#[$doc])*
+        pub fn $name(&self, $arg: &str) -> Result<bool> {
+            let a = cstr($arg);
+            check_int!(self, stringify!($ffi), sys::$ffi(self.g, a.as_ptr())).map(|r| r != 0)
+        }
+    };
+    (@unit $(#[$doc:meta])* $name:ident $arg:ident $ffi:ident) => {
+        $(#[$doc])*
+        pub fn $name(&self, $arg: &str) -> Result<()> {
+            let a = cstr($arg);
+            check_int!(self, stringify!($ffi), sys::$ffi(self.g, a.as_ptr())).map(drop)
+        }
+    };
+}
+
+one_string_arg! {
+    text inspect_get_type(root) = guestfs_inspect_get_type;
+    text inspect_get_distro(root) = guestfs_inspect_get_distro;
+    text inspect_get_product_name(root) = guestfs_inspect_get_product_name;
+    int inspect_get_major_version(root) = guestfs_inspect_get_major_version;
+    int inspect_get_minor_version(root) = guestfs_inspect_get_minor_version;
+    text inspect_get_arch(root) = guestfs_inspect_get_arch;
+    text inspect_get_hostname(root) = guestfs_inspect_get_hostname;
+    text inspect_get_package_format(root) = guestfs_inspect_get_package_format;
+    text inspect_get_package_management(root) = guestfs_inspect_get_package_management;
+    text inspect_get_osinfo(root) = guestfs_inspect_get_osinfo;
+    bool exists(path) = guestfs_exists;
+    bool is_file(path) = guestfs_is_file;
+    bool is_dir(path) = guestfs_is_dir;
+    unit rm_f(path) = guestfs_rm_f;
+    unit touch(path) = guestfs_touch;
+    unit mkdir_p(path) = guestfs_mkdir_p;
+    list glob_expand(pattern) = guestfs_glob_expand;
+    list ls(dir) = guestfs_ls;
+    /// `msdos`, `gpt`, ...
+    text part_get_parttype(device) = guestfs_part_get_parttype;
+    text part_to_dev(partition) = guestfs_part_to_dev;
+    int part_to_partnum(partition) = guestfs_part_to_partnum;
+    text vfs_type(mountable) = guestfs_vfs_type;
 }
 
 impl Drop for Guestfs {

@@ -409,6 +409,21 @@ fn debian_tree(t: &std::path::Path) -> DirGuest {
     g
 }
 
+/// Debian 12 with one disk on the default bus and no NICs.
+fn debian_facts(g: &DirGuest) -> Facts {
+    gather(
+        g,
+        Family::Debian,
+        "debian",
+        12,
+        "x86_64",
+        &[disk(1, None)],
+        &[],
+        false,
+    )
+    .unwrap()
+}
+
 #[test]
 fn debian_plan_and_regenerated_grub_check() {
     let t = tempfile::tempdir().unwrap();
@@ -472,18 +487,7 @@ fn debian_plan_and_regenerated_grub_check() {
 fn failed_removal_is_a_warning_failed_initramfs_is_an_error() {
     let t = tempfile::tempdir().unwrap();
     let g = debian_tree(t.path()).with_failure("dpkg --purge", "dependency problems");
-    let f = gather(
-        &g,
-        Family::Debian,
-        "debian",
-        12,
-        "x86_64",
-        &[disk(1, None)],
-        &[],
-        false,
-    )
-    .unwrap();
-    let p = plan(&f).unwrap();
+    let p = plan(&debian_facts(&g)).unwrap();
     let out = apply(&g, &p).unwrap();
     assert!(
         out.warnings
@@ -494,20 +498,7 @@ fn failed_removal_is_a_warning_failed_initramfs_is_an_error() {
     );
     let t = tempfile::tempdir().unwrap();
     let g = debian_tree(t.path()).with_failure("update-initramfs", "mkinitramfs failed");
-    let p = plan(
-        &gather(
-            &g,
-            Family::Debian,
-            "debian",
-            12,
-            "x86_64",
-            &[disk(1, None)],
-            &[],
-            false,
-        )
-        .unwrap(),
-    )
-    .unwrap();
+    let p = plan(&debian_facts(&g)).unwrap();
     let e = apply(&g, &p).unwrap_err();
     assert_eq!(e.code, 4);
     assert!(e.message.contains("mkinitramfs failed"), "{}", e.message);
