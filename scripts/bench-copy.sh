@@ -22,6 +22,8 @@
 #   SRV_CACHE=none            nbdkit file plugin cache= on both raw servers (virt-v2v: none)
 #   SRC_FADVISE=sequential    nbdkit file plugin fadvise= on the source (virt-v2v: sequential)
 #   SRC_COW=1                 cow filter on the raw source (the overlay protecting the source)
+#   QCOW2_DST_FLAGS="--cache=writeback --aio=threads"   qemu-nbd flags of a qcow2 target
+#                             (as helper-v2v-output-local)
 #
 # Every timed run: evict the source from the page cache, fresh empty target (truncate / qemu-img
 # create), start the servers (as virt-v2v does), run the copier, sync, stop the servers.
@@ -42,6 +44,7 @@ OURS_FLAGS=${OURS_FLAGS:-}
 SRV_CACHE=${SRV_CACHE:-none}
 SRC_FADVISE=${SRC_FADVISE:-sequential}
 SRC_COW=${SRC_COW:-1}
+QCOW2_DST_FLAGS=${QCOW2_DST_FLAGS:---cache=writeback --aio=threads}
 OUT=$BENCH/out
 LOGS=$BENCH/logs
 mkdir -p "$OUT" "$LOGS"
@@ -139,7 +142,7 @@ start_dst() { # FILE FMT SOCK: nbdkit file for raw, qemu-nbd for qcow2 (flags as
   case $2 in
     raw) nbdkit -f -U "$3" --pidfile "$3.pid" file file="$1" cache=$SRV_CACHE & ;;
     # as helper-v2v-output-local serves a qcow2 target
-    *) qemu-nbd -t --shared=0 -f "$2" --cache=none --aio=native --discard=unmap --detect-zeroes=unmap \
+    *) qemu-nbd -t --shared=0 -f "$2" $QCOW2_DST_FLAGS --discard=unmap --detect-zeroes=unmap \
          -k "$3" --pid-file "$3.pid" "$1" & ;;
   esac
   PIDS+=($!); wait_ready "$3.pid" "$3"
