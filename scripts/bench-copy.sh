@@ -16,8 +16,9 @@
 #                             zeros with 64 MiB of data; B4/B64 = B at 4/64 GiB virtual
 #   ROWS="ours nbdcopy qemu-img"   rows to run (ours, nbdcopy, qemu-img; ours-* variants below)
 #   ROUNDS=5                  runs per cell; rows alternate inside each round
-#   FLOORS="A"                cases that also get the rows read-floor (source -> nbdkit null)
-#                             and write-floor (nbdkit pattern -> target): what the disk allows
+#   FLOORS="A D"              cases that also get the row read-floor (source -> nbdkit null),
+#                             and for A write-floor (nbdkit pattern -> target): what the disk
+#                             and servers allow; par2 always gets its floor (two write-floors at once)
 #   OURS_FLAGS=""             extra flags for our copier (e.g. --request-size 1M)
 #   SRV_CACHE=none            nbdkit file plugin cache= on both raw servers (virt-v2v: none)
 #   SRC_FADVISE=sequential    nbdkit file plugin fadvise= on the source (virt-v2v: sequential)
@@ -39,7 +40,7 @@ COPIER=${COPIER:-$HERE/../target/release/helper-v2v-copy}
 CASES=${CASES:-A B C D}
 ROWS=${ROWS:-ours nbdcopy qemu-img}
 ROUNDS=${ROUNDS:-5}
-FLOORS=${FLOORS-A}
+FLOORS=${FLOORS-A D}
 OURS_FLAGS=${OURS_FLAGS:-}
 SRV_CACHE=${SRV_CACHE:-none}
 SRC_FADVISE=${SRC_FADVISE:-sequential}
@@ -192,7 +193,9 @@ stat3() { sort -g | awk '{a[NR]=$1} END{if(!NR){print "-"; exit} m=(NR%2)?a[(NR+
 med() { stat3 | cut -d' ' -f1; }
 
 rows_for() { # CASE -> the rows run for it: $ROWS, plus the floors for the cases in $FLOORS
-  if [[ " $FLOORS " == *" $1 "* ]]; then echo "$ROWS read-floor write-floor"; else echo "$ROWS"; fi; }
+  # (write-floor writes the whole disk: only meaningful for a dense case, A)
+  if [[ " $FLOORS " != *" $1 "* ]]; then echo "$ROWS"
+  elif [ "$1" = A ]; then echo "$ROWS read-floor write-floor"; else echo "$ROWS read-floor"; fi; }
 
 run() {
   local c row r rows
@@ -232,12 +235,15 @@ run() {
 
 # Two disks of A through one temp dir (metadata.in + output.json): our copier
 # copies both at once (default) or one after the other (--parallel 1).
-par1() { # MODE(par|ser) -> appends "wall cpu rss verify" to $LOGS/par2.MODE
+par1() { # MODE(par|ser|floor) -> appends "wall cpu rss verify" to $LOGS/par2.MODE
+  # floor: both disks at once from nbdkit pattern (no reads): the writes alone
   local mode=$1 d size i flags=; d=$(mktemp -d /tmp/bp.XXXXXX); size=$(stat -c %s "$BENCH/A.raw")
   [ "$mode" = ser ] && flags="--parallel 1"
   for i in 1 2; do new_target "$OUT/par$i.raw" raw "$size"; done; sync
   evict "$BENCH/A.raw"; evict "$BENCH/A2.raw"
-  start_src "$BENCH/A.raw" raw "$d/in1"; start_src "$BENCH/A2.raw" raw "$d/in2"
+  if [ "$mode" = floor ]; then
+    start_other "$d/in1" pattern size="$size"; start_other "$d/in2" pattern size="$size"
+  else start_src "$BENCH/A.raw" raw "$d/in1"; start_src "$BENCH/A2.raw" raw "$d/in2"; fi
   start_dst "$OUT/par1.raw" raw "$d/out1"; start_dst "$OUT/par2.raw" raw "$d/out2"
   python3 - "$d" "$size" <<'PY'
 import json, sys
@@ -252,19 +258,20 @@ PY
   local s e rc=0 ver=ok; s=$(date +%s.%N)
   /usr/bin/time -f '%U %S %M' -o "$d/time" "$COPIER" -q $OURS_FLAGS $flags "$d" > "$LOGS/par2.$mode.out" 2>&1 || rc=$?
   sync; e=$(date +%s.%N); stop_servers
-  for i in 1 2; do qemu-img compare -q -f raw -F raw "$BENCH/A.raw" "$OUT/par$i.raw" || ver=FAIL; done
+  if [ "$mode" = floor ]; then ver=n/a
+  else for i in 1 2; do qemu-img compare -q -f raw -F raw "$BENCH/A.raw" "$OUT/par$i.raw" || ver=FAIL; done; fi
   [ $rc = 0 ] || ver="FAIL($rc)"
   echo "$(awk -v s="$s" -v e="$e" 'BEGIN{printf "%.3f", e-s}') $(awk '{printf "%.2f %.1f", $1+$2, $3/1024}' "$d/time") $ver" >> "$LOGS/par2.$mode"
   rm -rf "$d" "$OUT"/par?.raw
 }
 par2() {
-  rm -f "$LOGS/par2.par" "$LOGS/par2.ser"
+  rm -f "$LOGS/par2.par" "$LOGS/par2.ser" "$LOGS/par2.floor"
   local r; for r in $(seq 1 "$ROUNDS"); do
     echo "round $r/$ROUNDS par2" >&2
-    if [ $((r % 2)) = 1 ]; then par1 par; par1 ser; else par1 ser; par1 par; fi
+    if [ $((r % 2)) = 1 ]; then par1 par; par1 ser; par1 floor; else par1 floor; par1 ser; par1 par; fi
   done
   printf '\n%-9s %-24s %-8s %-9s %s\n' mode "wall s med (min-max)" "cpu s" "rss MiB" verify
-  local m; for m in par ser; do
+  local m; for m in par ser floor; do
     printf '%-9s %-24s %-8s %-9s %s\n' "$m" "$(cut -d' ' -f1 "$LOGS/par2.$m" | stat3 | awk '{printf "%s (%s-%s)", $1, $2, $3}')" \
       "$(cut -d' ' -f2 "$LOGS/par2.$m" | med)" "$(cut -d' ' -f3 "$LOGS/par2.$m" | sort -g | tail -1)" \
       "$(cut -d' ' -f4 "$LOGS/par2.$m" | sort -u | tr '\n' ' ')"
@@ -290,9 +297,19 @@ targets() {
       fl = (r > w) ? r : w
       printf "  A floor: reads alone %.2f s, writes alone %.2f s: no copy beats %.2f s = %.2f x nbdcopy (ours %.2f x the floor)\n", r, w, fl, (n>0)?fl/n:0, (fl>0)?o/fl:0 }'
   fi
-  local c; for c in B C D; do check "$c: ours/faster peer" "$(ratio "$(m $c.ours)" "$(faster $c)")" 1.00; done
+  local c; for c in B C D; do
+    check "$c: ours/faster peer" "$(ratio "$(m $c.ours)" "$(faster $c)")" 1.00
+    if [ -f "$f/$c.read-floor" ]; then
+      awk -v c="$c" -v r="$(m $c.read-floor)" -v p="$(faster $c)" -v o="$(m $c.ours)" 'BEGIN{
+        printf "  %s floor: reads alone %.2f s = %.2f x the faster peer (ours %.2f x the floor)\n", c, r, (p>0)?r/p:0, (r>0)?o/r:0 }'
+    fi
+  done
   check "B64/B4 (ours)" "$(ratio "$(m B64.ours)" "$(m B4.ours)")" 1.20
   check "par2: parallel/serial" "$(ratio "$(m par2.par)" "$(m par2.ser)")" 0.85
+  if [ -f "$f/par2.floor" ]; then
+    awk -v w="$(m par2.floor)" -v s="$(m par2.ser)" -v p="$(m par2.par)" 'BEGIN{
+      printf "  par2 floor: both disks written at once (no reads) %.2f s = %.2f x serial (parallel %.2f x the floor)\n", w, (s>0)?w/s:0, (w>0)?p/w:0 }'
+  fi
   check "peak RSS of ours, MiB" "$(cat "$f"/*.ours "$f"/par2.par "$f"/par2.ser 2>/dev/null | cut -d' ' -f3 | sort -g | tail -1)" 64
   grep -l FAIL "$f"/*.ours "$f"/*.nbdcopy "$f"/*.qemu-img "$f"/par2.* 2>/dev/null | sed 's/^/verify FAILED: /' || echo "every output verified identical (qemu-img compare)"
 }
