@@ -326,5 +326,5 @@ case $cmd in
        echo "load at end: $(cut -d' ' -f1-3 /proc/loadavg)" ;;
   targets) targets ;;
   clean) rm -rf "$OUT" "$BENCH"/*.raw "$BENCH"/*.qcow2 ;;
-  *) sed -n '2,29p' "$0"; exit 2 ;;
+  *) awk 'NR > 1 && /^set -e/ { exit } NR > 1' "$0"; exit 2 ;;
 esac

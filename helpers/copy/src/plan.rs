@@ -129,7 +129,7 @@ fn split(off: u64, len: u64, chunk: u64, mut f: impl FnMut(u64, u64)) {
 }
 
 /// Cuts between data requests fall on multiples of this (a qcow2 cluster).
-pub const DATA_ALIGN: u64 = 64 << 10;
+const DATA_ALIGN: u64 = 64 << 10;
 
 /// Split a data piece into as few requests of at most `chunk` bytes as
 /// possible, every cut on a multiple of [`DATA_ALIGN`] (so a target with
@@ -225,7 +225,7 @@ mod tests {
 
     #[test]
     fn data_is_split_into_fewest_aligned_requests() {
-        // 1.5 MiB crossing a 1 MiB boundary: one request, not two.
+        // 0.75 MiB from 0.5 MiB, across the 1 MiB boundary: one request, not two.
         let (items, skipped) = plan(&[ext(M / 2, M / 2 + M / 4, false)], None, &opts(false));
         assert_eq!(skipped, 0);
         assert_eq!(items, vec![data(M / 2, M / 2 + M / 4)]);
