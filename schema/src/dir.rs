@@ -56,6 +56,26 @@ impl std::fmt::Display for Step {
     }
 }
 
+/// A name read from a contract file that is not a bare file name inside
+/// the temporary directory (a readers' contract error: exit 3).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{}: {field}: ‘{}’ is not a file name inside the temporary directory \
+     (only bare names such as in1 or out1 are allowed)",
+    file.display(),
+    name.escape_debug()
+)]
+pub struct NameError {
+    pub file: PathBuf,
+    pub field: String,
+    pub name: String,
+}
+
+/// A bare file name: not empty, not `.` or `..`, no `/`, no NUL.
+fn is_bare_name(name: &str) -> bool {
+    !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '\0'])
+}
+
 /// The temp directory shared by the helpers of one run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct V2vDir {
@@ -87,14 +107,65 @@ impl V2vDir {
         &self.root
     }
 
+    /// `inN`: the name (not the path) of the socket serving source disk N,
+    /// as written in `metadata.in`'s `socket` field.
+    pub fn in_name(n: u32) -> String {
+        format!("in{n}")
+    }
+
+    /// `outN`: the name of the socket serving target disk N, as written in
+    /// `output.json`'s `socket` field.
+    pub fn out_name(n: u32) -> String {
+        format!("out{n}")
+    }
+
     /// `inN`: NBD socket serving source disk N (1-based) through an overlay.
     pub fn in_socket(&self, n: u32) -> PathBuf {
-        self.root.join(format!("in{n}"))
+        self.root.join(Self::in_name(n))
     }
 
     /// `outN`: NBD socket serving target disk N (1-based).
     pub fn out_socket(&self, n: u32) -> PathBuf {
-        self.root.join(format!("out{n}"))
+        self.root.join(Self::out_name(n))
+    }
+
+    /// Resolve a name read from a contract file (e.g. a disk's `socket` in
+    /// `metadata.in` or `output.json`) to a path inside the directory.
+    /// Anything but a bare file name is refused: an empty name, `.`, `..`,
+    /// a name with `/` or NUL in it, an absolute path.  `file` and `field`
+    /// name where the value was read, for the error message (exit 3).
+    pub fn resolve(&self, file: &Path, field: &str, name: &str) -> Result<PathBuf, NameError> {
+        if is_bare_name(name) {
+            Ok(self.root.join(name))
+        } else {
+            Err(NameError {
+                file: file.to_owned(),
+                field: field.to_owned(),
+                name: name.to_owned(),
+            })
+        }
+    }
+
+    /// `log/00-virt-v2v.log`: a runner's (supervisor's) own log.
+    pub fn runner_log(&self) -> PathBuf {
+        self.log_dir().join("00-virt-v2v.log")
+    }
+
+    /// `run/<name>-guard.pid`: the guard process that stops server `<name>`
+    /// when the run's owner exits (servers without an `exitwhen` of their own).
+    pub fn guard_pidfile(&self, name: &str) -> PathBuf {
+        self.pidfile(&format!("{name}-guard"))
+    }
+
+    /// Whether a pidfile is a guard's (see [`V2vDir::guard_pidfile`]).
+    pub fn is_guard_pidfile(p: &Path) -> bool {
+        p.file_name()
+            .is_some_and(|n| n.to_string_lossy().ends_with("-guard.pid"))
+    }
+
+    /// `tmp/overlayN.qcow2`: a qcow2 copy-on-write overlay over source disk N.
+    pub fn overlay(&self, n: u32) -> PathBuf {
+        self.scratch_dir().join(format!("overlay{n}.qcow2"))
     }
 
     /// `metadata.in`, written by the input helper.
@@ -217,6 +288,31 @@ mod tests {
         );
         for s in Step::ALL {
             assert_eq!(Step::from_name(s.name()), Some(s));
+        }
+        assert_eq!(V2vDir::in_name(3), "in3");
+        assert_eq!(V2vDir::out_name(3), "out3");
+        assert_eq!(d.runner_log(), Path::new("/t/log/00-virt-v2v.log"));
+        assert_eq!(d.guard_pidfile("out1"), Path::new("/t/run/out1-guard.pid"));
+        assert!(V2vDir::is_guard_pidfile(&d.guard_pidfile("out1")));
+        assert!(!V2vDir::is_guard_pidfile(&d.pidfile("out1")));
+        assert_eq!(d.overlay(2), Path::new("/t/tmp/overlay2.qcow2"));
+    }
+
+    #[test]
+    fn resolve_accepts_only_bare_names() {
+        let d = V2vDir::new("/t");
+        let f = Path::new("/t/metadata.in");
+        assert_eq!(
+            d.resolve(f, "source.disks[0].socket", "in1").unwrap(),
+            Path::new("/t/in1")
+        );
+        for bad in ["", ".", "..", "../x", "/tmp/x", "in1/../../x", "a/b", "x\0y"] {
+            let e = d.resolve(f, "source.disks[0].socket", bad).unwrap_err();
+            let msg = e.to_string();
+            assert!(
+                msg.contains("/t/metadata.in") && msg.contains("source.disks[0].socket"),
+                "{msg}"
+            );
         }
     }
 

@@ -10,7 +10,7 @@ pub mod exit_code;
 pub mod schema;
 pub mod types;
 
-pub use dir::{Step, V2vDir};
+pub use dir::{NameError, Step, V2vDir};
 pub use types::*;
 
 use serde::{de::DeserializeOwned, Serialize};
@@ -50,6 +50,9 @@ pub enum ContractError {
         found: u64,
         expected: u32,
     },
+    /// A name in the file (a socket) points outside the temporary directory.
+    #[error(transparent)]
+    Name(#[from] NameError),
 }
 
 /// Disk letters as the kernel and libvirt name disks: `0 → a`, `25 → z`,
