@@ -306,7 +306,16 @@ mod tests {
             d.resolve(f, "source.disks[0].socket", "in1").unwrap(),
             Path::new("/t/in1")
         );
-        for bad in ["", ".", "..", "../x", "/tmp/x", "in1/../../x", "a/b", "x\0y"] {
+        for bad in [
+            "",
+            ".",
+            "..",
+            "../x",
+            "/tmp/x",
+            "in1/../../x",
+            "a/b",
+            "x\0y",
+        ] {
             let e = d.resolve(f, "source.disks[0].socket", bad).unwrap_err();
             let msg = e.to_string();
             assert!(

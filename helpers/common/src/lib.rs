@@ -281,20 +281,23 @@ pub fn run_cmd<S: AsRef<OsStr>>(prog: &str, args: &[S]) -> Result<Output> {
     Ok(out)
 }
 
+/// Quote one word for `/bin/sh` (left bare when it needs no quoting).
+pub fn sh_quote(word: &str) -> String {
+    if !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c))
+    {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
+    }
+}
+
 /// Quote an argv for logs, so it can be pasted into a shell.
 pub fn shell_quote<S: AsRef<str>>(argv: &[S]) -> String {
     argv.iter()
-        .map(|a| {
-            let a = a.as_ref();
-            if !a.is_empty()
-                && a.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c))
-            {
-                a.to_string()
-            } else {
-                format!("'{}'", a.replace('\'', "'\\''"))
-            }
-        })
+        .map(|a| sh_quote(a.as_ref()))
         .collect::<Vec<_>>()
         .join(" ")
 }
