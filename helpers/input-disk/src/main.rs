@@ -1,13 +1,13 @@
-use clap::Parser;
+const PROGRAM: &str = "helper-v2v-input-disk";
 
 fn main() -> std::process::ExitCode {
-    let args = input_disk::Args::parse_from(helper_common::virt_v2v_args(std::env::args_os()));
-    helper_common::run(
-        "helper-v2v-input-disk",
-        v2v_meta::Step::Input,
-        &args.dir.clone(),
-        helper_common::DirMode::Create,
-        &args.common.clone(),
+    let args: input_disk::Args = v2v_input_kit::step::parse_args(PROGRAM);
+    v2v_input_kit::step::run_input(
+        PROGRAM,
+        &args.dir,
+        &args.common,
+        args.input.check,
+        || input_disk::check(&args),
         |ctx| input_disk::run(ctx, &args),
     )
 }

@@ -2,96 +2,52 @@
 
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use v2v_test_support::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_helper-v2v-input-disk");
-
-fn sh(cmd: &str) {
-    let st = Command::new("sh").args(["-c", cmd]).status().unwrap();
-    assert!(st.success(), "failed: {cmd}");
-}
-
-fn pid_of(dir: &Path, name: &str) -> u32 {
-    std::fs::read_to_string(dir.join("run").join(format!("{name}.pid")))
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap()
-}
-
-fn gone(pid: u32, secs: u64) -> bool {
-    let t0 = Instant::now();
-    while t0.elapsed() < Duration::from_secs(secs) {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        if stat.is_empty() || stat.contains(") Z") {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    false
-}
 
 #[test]
 fn serves_raw_and_qcow2_after_exit_and_dies_with_owner() {
     let t = tempfile::tempdir().unwrap();
     let raw = t.path().join("guest.img");
     let qcow = t.path().join("second.qcow2");
+    make_raw(&raw, 8, "disk");
     sh(&format!(
-        "qemu-img create -q -f raw {r} 8M && printf hello | dd of={r} bs=1 seek=1048576 conv=notrunc 2>/dev/null \
-         && qemu-img convert -O qcow2 {r} {q}",
-        r = raw.display(),
-        q = qcow.display()
+        "qemu-img convert -O qcow2 {} {}",
+        raw.display(),
+        qcow.display()
     ));
-    let before = std::fs::read(&raw).unwrap();
-    let mut owner = Command::new("sleep").arg("300").spawn().unwrap();
+    let before = sha256(&raw);
+    let owner = Owner::new();
     let dir = t.path().join("v2v");
-    let out = Command::new(BIN)
-        .arg(format!("--owner-pid={}", owner.id()))
-        .arg(&dir)
-        .arg(&raw)
-        .arg(&qcow)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = run(BIN, &owner, &[&dir, &raw, &qcow]);
+    assert_ok(&out);
     // The helper has exited: its servers must still be there.
-    for n in 1..=2 {
-        let sock = dir.join(format!("in{n}"));
-        let st = Command::new("qemu-img")
-            .args(["compare", "-f", "raw", "-F", "raw"])
-            .arg(format!("nbd+unix:///?socket={}", sock.display()))
-            .arg(&raw)
-            .output()
-            .unwrap();
-        assert!(
-            st.status.success(),
-            "in{n}: {}",
-            String::from_utf8_lossy(&st.stdout)
-        );
-    }
-    let md: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("metadata.in")).unwrap()).unwrap();
+    assert_serves(&dir, 1, &raw);
+    assert_serves(&dir, 2, &raw);
+    let md = metadata_in(&dir);
     assert_eq!(md["version"], 1);
     assert_eq!(md["source"]["name"], "guest");
     assert_eq!(md["source"]["disks"][1]["format"], "qcow2");
     assert_eq!(md["source"]["disks"][0]["size"], 8 << 20);
+    assert_eq!(md["source"]["nics"][0]["network"], "default");
     assert!(dir.join("status/input.done").exists());
-    let (p1, p2) = (pid_of(&dir, "in1"), pid_of(&dir, "in2"));
-    owner.kill().unwrap();
-    owner.wait().unwrap();
-    assert!(gone(p1, 10), "nbdkit outlived the owner");
-    assert!(gone(p2, 10), "qemu-nbd outlived the owner");
-    assert_eq!(std::fs::read(&raw).unwrap(), before, "source modified");
+    let servers = pids(&dir);
+    assert!(servers.len() >= 2, "{servers:?}");
+    drop(owner);
+    assert!(
+        wait_gone(&servers, Duration::from_secs(10)),
+        "a server outlived the owner"
+    );
+    assert_eq!(sha256(&raw), before, "source modified");
 }
 
 #[test]
 fn bad_disks_fail_with_documented_codes_and_leave_nothing() {
     let t = tempfile::tempdir().unwrap();
     let good = t.path().join("good.img");
-    sh(&format!("qemu-img create -q -f raw {} 1M", good.display()));
+    make_raw(&good, 1, "good");
     let text = t.path().join("notes.txt");
     std::fs::write(&text, "not a disk\n").unwrap();
     let cases: [(&Path, i32, &str); 3] = [
@@ -107,15 +63,9 @@ fn bad_disks_fail_with_documented_codes_and_leave_nothing() {
             .arg(bad)
             .output()
             .unwrap();
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(*code), "{err}");
-        let last = err.lines().last().unwrap();
-        assert!(
-            last.starts_with("helper-v2v-input-disk: error: disk 2:") && last.contains(words),
-            "{last}"
-        );
-        assert!(!dir.join("in1").exists(), "in1 left behind");
-        assert!(std::fs::read_dir(dir.join("run")).unwrap().next().is_none());
+        assert_fails(&out, *code, &format!("disk 2: {}", bad.display()));
+        assert_fails(&out, *code, words);
+        assert_nothing_left(&dir);
         let e: serde_json::Value = serde_json::from_str(
             &std::fs::read_to_string(dir.join("status/input.error.json")).unwrap(),
         )
@@ -124,4 +74,72 @@ fn bad_disks_fail_with_documented_codes_and_leave_nothing() {
     }
     let out = Command::new(BIN).arg("--bogus").output().unwrap();
     assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn check_validates_without_side_effects() {
+    let t = tempfile::tempdir().unwrap();
+    let good = t.path().join("good.img");
+    make_raw(&good, 1, "check");
+    let dir = t.path().join("v2v");
+    assert_check_ok(BIN, &dir, &[&dir, &good]);
+    // virt-v2v's options: -if is the format, -ic/-it/-ip are ignored.
+    assert_check_ok(
+        BIN,
+        &dir,
+        &[
+            &"-if",
+            &"raw",
+            &"-ic",
+            &"qemu:///system",
+            &"-it",
+            &"ssh",
+            &dir,
+            &good,
+        ],
+    );
+    assert_check_ok(BIN, &dir, &[&"--format", &"qcow2", &dir, &good]);
+    // Bad options and values: exit 2 naming them.
+    assert_check_fails(BIN, &dir, &[&"-if", &"vdi", &dir, &good], 2, "-if vdi");
+    assert_check_fails(
+        BIN,
+        &dir,
+        &[&"--format", &"vdi", &dir, &good],
+        2,
+        "--format vdi",
+    );
+    assert_check_fails(BIN, &dir, &[&"-io", &"x=1", &dir, &good], 2, "-io x=1");
+    assert_check_fails(
+        BIN,
+        &dir,
+        &[&"-it", &"pigeon", &dir, &good],
+        2,
+        "-it pigeon",
+    );
+    assert_check_fails(BIN, &dir, &[&"--bogus", &dir, &good], 2, "--bogus");
+    // Files: the step's own exit codes, naming the file.
+    let missing = t.path().join("missing.img");
+    assert_check_fails(
+        BIN,
+        &dir,
+        &[&dir, &good, &missing],
+        2,
+        "missing.img: no such file",
+    );
+    assert_check_fails(BIN, &dir, &[&dir, &t.path()], 1, "is a directory");
+    // DIR itself: a file where DIR should be is a contract error.
+    let file = t.path().join("file");
+    std::fs::write(&file, "").unwrap();
+    let out = check(BIN, &[&file, &good]);
+    assert_fails(&out, 3, "not a directory");
+    // The step refuses the same options the same way (and records it).
+    let out = Command::new(BIN)
+        .args(["-io", "x=1"])
+        .arg(&dir)
+        .arg(&good)
+        .output()
+        .unwrap();
+    assert_fails(&out, 2, "-io x=1");
+    assert!(dir.join("status/input.error.json").exists());
+    assert_nothing_left(&dir);
 }

@@ -1,13 +1,25 @@
 //! helper-v2v-input-libvirt: a guest defined in libvirt (virt-v2v's
 //! `-i libvirt`).  Asks `virsh` for the guest's state (a running guest is
 //! refused) and its inactive XML, then goes on as
-//! `helper-v2v-input-libvirtxml`, resolving `<disk type='volume'>` with
+//! `helper-v2v-input-libvirtxml` (the shared `v2v_input_kit::domain` and
+//! `v2v_input_kit::serve`), resolving `<disk type='volume'>` with
 //! `virsh vol-path`.  See `docs/helpers/helper-v2v-input-libvirt.md`.
 
 use helper_common::{debug, message, run_cmd, CommonArgs, Ctx, Failure, Result};
-use input_libvirtxml::safe;
 use std::path::PathBuf;
+use v2v_input_kit::domain::read_domain;
+use v2v_input_kit::{safe, serve, InputArgs, Opt, Policy};
 use v2v_meta::Origin;
+
+/// What `-i libvirt` does with virt-v2v's input options: `-ic` is the
+/// connection; `-io` is refused (as virt-v2v does); `-if`, `-it` and
+/// `-ip` are ignored (only local connections are supported, and they ask
+/// for no password).
+pub const POLICY: Policy = Policy {
+    input_type: "libvirt",
+    uses: &[Opt::Conn],
+    refuses: &[Opt::Options],
+};
 
 /// Command line of `helper-v2v-input-libvirt`.
 #[derive(Debug, clap::Parser)]
@@ -19,13 +31,25 @@ use v2v_meta::Origin;
 pub struct Args {
     #[command(flatten)]
     pub common: CommonArgs,
-    /// libvirt connection URI (default: virsh's default connection). Also `-ic`.
-    #[arg(long = "ic", value_name = "URI")]
-    pub ic: Option<String>,
+    #[command(flatten)]
+    pub input: InputArgs,
     /// The run's temp directory (created if missing).
     pub dir: PathBuf,
     /// The libvirt domain name (or UUID).
     pub guest: String,
+}
+
+/// Validate the options and arguments without asking libvirt anything:
+/// the whole of `--check`, and the first thing the step does.
+pub fn check(args: &Args) -> Result<()> {
+    args.input.validate(&POLICY)?;
+    if let Some(u) = &args.input.input_conn {
+        check_uri(u)?;
+    }
+    if args.guest.trim().is_empty() {
+        return Err(Failure::usage("GUEST: empty guest name"));
+    }
+    Ok(())
 }
 
 /// The `virsh` arguments for `cmd` on connection `uri`.
@@ -69,12 +93,12 @@ fn virsh(uri: Option<&str>, cmd: &[&str]) -> Result<String> {
     safe::read_bounded_from(&out.stdout[..], &format!("virsh {}", cmd[0]))
 }
 
-/// The helper's body.
+/// The step: check, ask virsh for the guest's state and XML, then serve
+/// every disk and write `metadata.in`.
 pub fn run(ctx: &Ctx, args: &Args) -> Result<()> {
-    let uri = args.ic.as_deref();
-    if let Some(u) = uri {
-        check_uri(u)?;
-    }
+    check(args)?;
+    args.input.warn_ignored(&POLICY);
+    let uri = args.input.input_conn.as_deref();
     let name = args.guest.as_str();
     let state = virsh(uri, &["domstate", name])?;
     let state = state.lines().next().unwrap_or("").trim().to_string();
@@ -92,6 +116,7 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<()> {
         input_type: "libvirt".into(),
         location,
     };
+    let domain = read_domain(&xml, origin)?;
     let resolve = |pool: &str, volume: &str| -> Result<PathBuf> {
         let p = virsh(uri, &["vol-path", "--pool", pool, volume])?;
         let p = p.trim();
@@ -103,7 +128,8 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<()> {
         Ok(PathBuf::from(p))
     };
     let base = std::env::current_dir()?;
-    input_libvirtxml::run_xml(ctx, &xml, origin, &base, Some(&resolve))?;
+    serve::check_domain(&domain, &base, true)?;
+    serve::serve_domain(ctx, domain, &base, Some(&resolve))?;
     Ok(())
 }
 

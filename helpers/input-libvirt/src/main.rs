@@ -1,15 +1,13 @@
-use clap::Parser;
-use helper_common::DirMode;
-use v2v_meta::Step;
+const PROGRAM: &str = "helper-v2v-input-libvirt";
 
 fn main() -> std::process::ExitCode {
-    let args = input_libvirt::Args::parse_from(helper_common::virt_v2v_args(std::env::args_os()));
-    helper_common::run(
-        "helper-v2v-input-libvirt",
-        Step::Input,
+    let args: input_libvirt::Args = v2v_input_kit::step::parse_args(PROGRAM);
+    v2v_input_kit::step::run_input(
+        PROGRAM,
         &args.dir,
-        DirMode::Create,
         &args.common,
+        args.input.check,
+        || input_libvirt::check(&args),
         |ctx| input_libvirt::run(ctx, &args),
     )
 }

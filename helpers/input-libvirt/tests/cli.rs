@@ -3,11 +3,8 @@
 //! defines a shut-off guest (`<test:runstate>5</test:runstate>`) with a
 //! file disk and a pool volume, and a running guest.
 
-#[path = "../../input-libvirtxml/tests/support/mod.rs"]
-mod support;
-
 use std::path::Path;
-use support::*;
+use v2v_test_support::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_helper-v2v-input-libvirt");
 
@@ -122,4 +119,74 @@ fn test_driver_guests() {
     assert_eq!(s["nics"][0]["mac"], "52:54:00:aa:bb:cc");
     cleanup(&dir);
     assert_eq!([sha256(&raw1), sha256(&qcow)], sums, "source modified");
+}
+
+#[test]
+fn check_validates_without_side_effects() {
+    use std::os::unix::fs::PermissionsExt;
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path().join("v2v");
+    let pw = t.path().join("pw");
+    std::fs::write(&pw, "secret\n").unwrap();
+    assert_check_ok(BIN, &dir, &[&dir, &"guest"]);
+    // -ic is used; -if, -it and -ip are ignored, as virt-v2v does.
+    assert_check_ok(
+        BIN,
+        &dir,
+        &[
+            &"-ic",
+            &"qemu:///system",
+            &"-ip",
+            &pw,
+            &"-if",
+            &"raw",
+            &"-it",
+            &"ssh",
+            &dir,
+            &"guest",
+        ],
+    );
+    assert_check_fails(BIN, &dir, &[&"-io", &"x=1", &dir, &"g"], 2, "-io x=1");
+    assert_check_fails(BIN, &dir, &[&"-ic", &"system", &dir, &"g"], 2, "-ic system");
+    assert_check_fails(
+        BIN,
+        &dir,
+        &[&"-ic", &"qemu+ssh://root@host/system", &dir, &"g"],
+        5,
+        "remote connections",
+    );
+    assert_check_fails(BIN, &dir, &[&"-it", &"pigeon", &dir, &"g"], 2, "-it pigeon");
+    assert_check_fails(BIN, &dir, &[&dir, &""], 2, "GUEST");
+    assert_check_fails(BIN, &dir, &[&dir], 2, "<GUEST>");
+    // The check asks libvirt nothing: a virsh that leaves a mark is not run.
+    let bin = t.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let mark = t.path().join("virsh-ran");
+    std::fs::write(
+        bin.join("virsh"),
+        format!("#!/bin/sh\ntouch '{}'\nexit 1\n", mark.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(bin.join("virsh"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let out = std::process::Command::new(BIN)
+        .env("PATH", &path)
+        .args(["--check", "-ic", "test:///default"])
+        .arg(&dir)
+        .arg("nosuch")
+        .output()
+        .unwrap();
+    assert_ok(&out);
+    assert!(!mark.exists(), "--check ran virsh");
+    assert!(!dir.exists());
+    // The step does ask it (and fails with virsh's exit).
+    let out = std::process::Command::new(BIN)
+        .env("PATH", &path)
+        .args(["-ic", "test:///default"])
+        .arg(&dir)
+        .arg("nosuch")
+        .output()
+        .unwrap();
+    assert_fails(&out, 4, "virsh");
+    assert!(mark.exists(), "the step did not run virsh");
 }

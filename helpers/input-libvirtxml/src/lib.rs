@@ -1,22 +1,22 @@
 //! helper-v2v-input-libvirtxml: a guest described by a libvirt domain XML
 //! file.  Serves each disk as `DIR/inN` through a copy-on-write overlay and
 //! writes `DIR/metadata.in`.  See `docs/helpers/helper-v2v-input-libvirtxml.md`.
-//!
-//! This crate also holds what every description-reading input shares:
-//! [`safe`] (bounded reads, XML without DTDs) and [`serve`] (serving disks,
-//! writing the metadata); `helper-v2v-input-libvirt`, `-ova` and `-vmx`
-//! depend on it.
+//! Parsing the XML and serving its disks is `v2v_input_kit::domain` and
+//! `v2v_input_kit::serve`, shared with `helper-v2v-input-libvirt`.
 
-pub mod domain;
-pub mod meta;
-pub mod safe;
-pub mod serve;
-
-use domain::{DiskData, Domain};
-use helper_common::{message, CommonArgs, Ctx, Failure, Result};
+use helper_common::{CommonArgs, Ctx, Result};
 use std::path::{Path, PathBuf};
-use v2v_meta::{Origin, Source};
-use v2v_servers::Nbdkit;
+use v2v_input_kit::domain::{read_domain, Domain};
+use v2v_input_kit::{safe, serve, InputArgs, Policy};
+use v2v_meta::Origin;
+
+/// What `-i libvirtxml` does with virt-v2v's input options: ignores them
+/// all (virt-v2v does, `-io` included).
+pub const POLICY: Policy = Policy {
+    input_type: "libvirtxml",
+    uses: &[],
+    refuses: &[],
+};
 
 /// Command line of `helper-v2v-input-libvirtxml`.
 #[derive(Debug, clap::Parser)]
@@ -28,65 +28,42 @@ use v2v_servers::Nbdkit;
 pub struct Args {
     #[command(flatten)]
     pub common: CommonArgs,
+    #[command(flatten)]
+    pub input: InputArgs,
     /// The run's temp directory (created if missing).
     pub dir: PathBuf,
     /// The libvirt domain XML file.
     pub file: PathBuf,
 }
 
-/// How a caller resolves `<disk type='volume'>` (pool, volume) to a path.
-pub type VolumeResolver<'a> = &'a dyn Fn(&str, &str) -> Result<PathBuf>;
+/// What the check found: the parsed domain, and the directory its
+/// relative disk paths are taken from (the XML file's).
+#[derive(Debug)]
+pub struct Checked {
+    pub domain: Domain,
+    pub base: PathBuf,
+}
 
-/// The helper's body.
-pub fn run(ctx: &Ctx, args: &Args) -> Result<()> {
+/// Validate the options, read and parse the XML, check every local disk
+/// it names: the whole of `--check`, and the first thing the step does.
+pub fn check(args: &Args) -> Result<Checked> {
+    args.input.validate(&POLICY)?;
     let xml = safe::read_bounded(&args.file, "libvirt XML")?;
     let file = helper_common::absolute(&args.file);
     let origin = Origin {
         input_type: "libvirtxml".into(),
         location: vec![file.display().to_string()],
     };
+    let domain = read_domain(&xml, origin)?;
     let base = file.parent().map(Path::to_path_buf).unwrap_or_default();
-    run_xml(ctx, &xml, origin, &base, None)?;
-    Ok(())
+    serve::check_domain(&domain, &base, false)?;
+    Ok(Checked { domain, base })
 }
 
-/// Parse `xml` (from `origin`), serve its disks and write `metadata.in`.
-/// Relative disk paths are taken relative to `base`.
-pub fn run_xml(
-    ctx: &Ctx,
-    xml: &str,
-    origin: Origin,
-    base: &Path,
-    volumes: Option<VolumeResolver>,
-) -> Result<Source> {
-    let what = origin.location.join(" ");
-    let Domain { source, disks } = domain::parse_domain(xml, origin)
-        .map_err(|e| Failure::contract(format!("libvirt XML {what}: {e}")))?;
-    message!("Source guest {}: {} disk(s)", source.name, disks.len());
-    serve::serve_and_write(ctx, source, |i, _| {
-        let index = i as u32 + 1;
-        let d = &disks[i];
-        let fmt = d.format.as_deref();
-        match &d.data {
-            DiskData::File(p) | DiskData::Block(p) => {
-                let p = base.join(p);
-                serve::serve_local(ctx, index, &p, fmt)
-            }
-            DiskData::Volume { pool, volume } => match volumes {
-                Some(resolve) => {
-                    let p = resolve(pool, volume)?;
-                    serve::serve_local(ctx, index, &p, fmt)
-                }
-                None => Err(Failure::unsupported(format!(
-                    "<disk type='volume'> (pool {pool}, volume {volume}) needs libvirt: use helper-v2v-input-libvirt"
-                ))),
-            },
-            DiskData::Nbd { uri } => match fmt {
-                None | Some("raw") => {
-                    serve::serve_nbdkit_raw(ctx, index, Nbdkit::new("nbd").param("uri", uri), uri)
-                }
-                Some(f) => serve::serve_qemu_backing(ctx, index, uri, f, uri),
-            },
-        }
-    })
+/// The step: check, then serve every disk and write `metadata.in`.
+pub fn run(ctx: &Ctx, args: &Args) -> Result<()> {
+    let Checked { domain, base } = check(args)?;
+    args.input.warn_ignored(&POLICY);
+    serve::serve_domain(ctx, domain, &base, None)?;
+    Ok(())
 }

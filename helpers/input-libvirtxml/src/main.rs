@@ -1,16 +1,13 @@
-use clap::Parser;
-use helper_common::DirMode;
-use v2v_meta::Step;
+const PROGRAM: &str = "helper-v2v-input-libvirtxml";
 
 fn main() -> std::process::ExitCode {
-    let args =
-        input_libvirtxml::Args::parse_from(helper_common::virt_v2v_args(std::env::args_os()));
-    helper_common::run(
-        "helper-v2v-input-libvirtxml",
-        Step::Input,
+    let args: input_libvirtxml::Args = v2v_input_kit::step::parse_args(PROGRAM);
+    v2v_input_kit::step::run_input(
+        PROGRAM,
         &args.dir,
-        DirMode::Create,
         &args.common,
+        args.input.check,
+        || input_libvirtxml::check(&args).map(drop),
         |ctx| input_libvirtxml::run(ctx, &args),
     )
 }

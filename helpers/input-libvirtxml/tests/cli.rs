@@ -1,9 +1,7 @@
 //! helper-v2v-input-libvirtxml run as a program on small real images.
 
-mod support;
-
 use std::path::Path;
-use support::*;
+use v2v_test_support::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_helper-v2v-input-libvirtxml");
 
@@ -148,4 +146,63 @@ fn bad_descriptions_are_refused_and_leave_nothing_running() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn check_validates_without_side_effects() {
+    let t = tempfile::tempdir().unwrap();
+    let raw = t.path().join("a.raw");
+    make_raw(&raw, 1, "check");
+    let write = |name: &str, disk: &str| {
+        let xml = t.path().join(name);
+        std::fs::write(
+            &xml,
+            format!(
+                "<domain><name>g</name><memory>1024</memory><devices>{disk}</devices></domain>"
+            ),
+        )
+        .unwrap();
+        xml
+    };
+    let file_disk = |p: &str| {
+        format!("<disk type='file' device='disk'><source file='{p}'/><target dev='sda' bus='sata'/></disk>")
+    };
+    let good = write("good.xml", &file_disk(&raw.display().to_string()));
+    let dir = t.path().join("v2v");
+    assert_check_ok(BIN, &dir, &[&dir, &good]);
+    // virt-v2v ignores every input option for -i libvirtxml (-io too).
+    assert_check_ok(
+        BIN,
+        &dir,
+        &[
+            &"-if",
+            &"qcow2",
+            &"-ic",
+            &"qemu:///system",
+            &"-io",
+            &"x=1",
+            &dir,
+            &good,
+        ],
+    );
+    assert_check_fails(
+        BIN,
+        &dir,
+        &[&"-it", &"pigeon", &dir, &good],
+        2,
+        "-it pigeon",
+    );
+    assert_check_fails(BIN, &dir, &[&"--bogus", &dir, &good], 2, "--bogus");
+    // The file, and what it names: the step's exit codes.
+    let nope = t.path().join("nope.xml");
+    assert_check_fails(BIN, &dir, &[&dir, &nope], 3, "nope.xml");
+    let bad = write("bad.xml", "<disk type='file'><target dev='vda'/></disk>");
+    assert_check_fails(BIN, &dir, &[&dir, &bad], 3, "<source file");
+    let missing = write("missing.xml", &file_disk("/nonexistent/disk.img"));
+    assert_check_fails(BIN, &dir, &[&dir, &missing], 3, "/nonexistent/disk.img");
+    let volume = write(
+        "volume.xml",
+        "<disk type='volume' device='disk'><source pool='p' volume='v'/><target dev='vda'/></disk>",
+    );
+    assert_check_fails(BIN, &dir, &[&dir, &volume], 5, "needs libvirt");
 }

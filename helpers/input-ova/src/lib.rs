@@ -1,21 +1,30 @@
 //! helper-v2v-input-ova: a guest packaged as an OVA (a tar file) or an
-//! unpacked OVF directory.  Verifies the manifest first, then serves each
-//! disk as `DIR/inN` straight out of the archive (qemu's raw `offset`
-//! layer, or nbdkit's offset filter), unpacking only compressed disks into
-//! `DIR/tmp`.  See `docs/helpers/helper-v2v-input-ova.md`.
+//! unpacked OVF directory.  Verifies the manifest before serving anything,
+//! then serves each disk as `DIR/inN` straight out of the archive (qemu's
+//! raw `offset` layer, or nbdkit's offset filter), unpacking only
+//! compressed disks into `DIR/tmp`.  See `docs/helpers/helper-v2v-input-ova.md`.
+//! Reading the description safely, VMDK descriptors and serving are
+//! `v2v_input_kit`'s.
 
 pub mod manifest;
 pub mod ovf;
 pub mod tar;
 
 use helper_common::{debug, message, CommonArgs, Ctx, Failure, Result};
-use input_libvirtxml::{safe, serve};
-use input_vmx::vmdk;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
+use v2v_input_kit::{safe, serve, vmdk, InputArgs, Opt, Policy};
 use v2v_meta::Origin;
 use v2v_servers::Nbdkit;
+
+/// What `-i ova` does with virt-v2v's input options: `-io` is refused, the
+/// others ignored (as virt-v2v does).
+pub const POLICY: Policy = Policy {
+    input_type: "ova",
+    uses: &[],
+    refuses: &[Opt::Options],
+};
 
 /// Command line of `helper-v2v-input-ova`.
 #[derive(Debug, clap::Parser)]
@@ -27,6 +36,8 @@ use v2v_servers::Nbdkit;
 pub struct Args {
     #[command(flatten)]
     pub common: CommonArgs,
+    #[command(flatten)]
+    pub input: InputArgs,
     /// The run's temp directory (created if missing).
     pub dir: PathBuf,
     /// The .ova file, or a directory holding the .ovf, .mf and disks.
@@ -120,8 +131,19 @@ impl Package {
     }
 }
 
-/// The helper's body.
-pub fn run(ctx: &Ctx, args: &Args) -> Result<()> {
+/// What the check found: the package, its `.ovf` (name and parse).
+pub struct Checked {
+    pub pkg: Package,
+    pub ovf_name: String,
+    pub parsed: ovf::ParsedOvf,
+}
+
+/// Validate the options, open the package (a tar's member list is read,
+/// no data), parse its one `.ovf` and find every disk file it names: the
+/// whole of `--check`, and the first thing the step does.  Manifests are
+/// verified by the step (hashing whole disks takes time).
+pub fn check(args: &Args) -> Result<Checked> {
+    args.input.validate(&POLICY)?;
     let pkg = Package::open(&args.source)?;
     let what = pkg.describe();
     let names = pkg.names()?;
@@ -138,8 +160,35 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<()> {
             )))
         }
     };
-    // Verify the manifest before anything else.
-    for mf in names
+    let text = safe::read_bounded_from(pkg.reader(&ovf_name)?, &format!("OVF {ovf_name}"))?;
+    let origin = Origin {
+        input_type: "ova".into(),
+        location: vec![what.clone()],
+    };
+    let parsed = ovf::parse_ovf(&text, origin)
+        .map_err(|e| Failure::contract(format!("OVF {ovf_name} in {what}: {e}")))?;
+    for (i, f) in parsed.files.iter().enumerate() {
+        pkg.locate(&f.href).map_err(|e| e.disk(i as u32 + 1))?;
+    }
+    Ok(Checked {
+        pkg,
+        ovf_name,
+        parsed,
+    })
+}
+
+/// The step: check, verify every manifest, then serve every disk and
+/// write `metadata.in`.
+pub fn run(ctx: &Ctx, args: &Args) -> Result<()> {
+    let Checked {
+        pkg,
+        ovf_name,
+        parsed,
+    } = check(args)?;
+    args.input.warn_ignored(&POLICY);
+    let what = pkg.describe();
+    for mf in pkg
+        .names()?
         .iter()
         .filter(|n| n.to_ascii_lowercase().ends_with(".mf"))
     {
@@ -152,15 +201,8 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<()> {
                 .map_err(|m| Failure::contract(format!("OVA {what}: manifest {mf}: {m}")))?;
         }
     }
-    let text = safe::read_bounded_from(pkg.reader(&ovf_name)?, &format!("OVF {ovf_name}"))?;
-    let origin = Origin {
-        input_type: "ova".into(),
-        location: vec![what.clone()],
-    };
-    let parsed = ovf::parse_ovf(&text, origin)
-        .map_err(|e| Failure::contract(format!("OVF {ovf_name} in {what}: {e}")))?;
     message!(
-        "Source guest {}: {} disk(s)",
+        "Source guest {} ({ovf_name}): {} disk(s)",
         parsed.source.name,
         parsed.files.len()
     );

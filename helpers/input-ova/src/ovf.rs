@@ -1,9 +1,9 @@
 //! Parse an OVF envelope (VMware ovftool and VirtualBox dialects) into the
 //! source metadata plus, for each disk, the file that holds it.
 
-use input_libvirtxml::meta::{new_disk, new_source, Slot};
-use input_libvirtxml::safe;
 use roxmltree::Node;
+use v2v_input_kit::meta::{new_disk, new_source, Slot};
+use v2v_input_kit::safe;
 use v2v_meta::{
     Bus, Cpu, CpuTopology, Firmware, NetworkKind, Nic, Origin, Removable, RemovableKind, Source,
 };

@@ -6,11 +6,8 @@
 //! is a contract error, 3; a package we refuse to open (a member that is
 //! a link, absolute, or climbs out with `..`) is unsupported, 5.
 
-#[path = "../../input-libvirtxml/tests/support/mod.rs"]
-mod support;
-
 use std::path::{Path, PathBuf};
-use support::*;
+use v2v_test_support::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_helper-v2v-input-ova");
 
@@ -214,4 +211,41 @@ fn tampered_and_hostile_packages_are_refused() {
     let junk = t.path().join("junk.ova");
     std::fs::write(&junk, vec![b'j'; 2048]).unwrap();
     refuse("junk", &junk, 5, "not a tar file");
+}
+
+#[test]
+fn check_validates_without_side_effects() {
+    let t = tempfile::tempdir().unwrap();
+    let (pkg, ova, _raw) = make_package(t.path());
+    let dir = t.path().join("v2v");
+    assert_check_ok(BIN, &dir, &[&dir, &ova]);
+    assert_check_ok(BIN, &dir, &[&dir, &pkg]);
+    // -if, -ic, -it and -ip are ignored, as virt-v2v does.
+    assert_check_ok(
+        BIN,
+        &dir,
+        &[
+            &"-if",
+            &"raw",
+            &"-ic",
+            &"qemu:///system",
+            &"-it",
+            &"ssh",
+            &"-ip",
+            &ova,
+            &dir,
+            &ova,
+        ],
+    );
+    assert_check_fails(BIN, &dir, &[&"-io", &"x=1", &dir, &ova], 2, "-io x=1");
+    assert_check_fails(BIN, &dir, &[&"-it", &"pigeon", &dir, &ova], 2, "-it pigeon");
+    assert_check_fails(BIN, &dir, &[&"--bogus", &dir, &ova], 2, "--bogus");
+    // Files: the package and what its OVF names (the step's exit codes).
+    let nope = t.path().join("nope.ova");
+    assert_check_fails(BIN, &dir, &[&dir, &nope], 3, "nope.ova");
+    let junk = t.path().join("junk.ova");
+    std::fs::write(&junk, vec![b'j'; 2048]).unwrap();
+    assert_check_fails(BIN, &dir, &[&dir, &junk], 5, "not a tar file");
+    std::fs::remove_file(pkg.join("ovaguest-disk2.img")).unwrap();
+    assert_check_fails(BIN, &dir, &[&dir, &pkg], 3, "ovaguest-disk2.img");
 }

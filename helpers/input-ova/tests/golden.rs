@@ -3,16 +3,14 @@
 //! parser's output, nothing served).  `V2V_BLESS=1 cargo test -p
 //! helper-v2v-input-ova --test golden` rewrites `tests/golden/*/expected.json`.
 
-#[path = "../../input-libvirtxml/tests/support/mod.rs"]
-mod support;
-
 #[test]
 fn ovf_parses_into_expected_metadata() {
-    support::golden(".ovf", |input| {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
+    v2v_test_support::golden(&root, ".ovf", |input| {
         let text = std::fs::read_to_string(input).unwrap();
-        let origin = support::golden_origin("ova", input);
+        let origin = v2v_test_support::golden_origin("ova", input);
         let p = input_ova::ovf::parse_ovf(&text, origin)
             .unwrap_or_else(|e| panic!("{}: {e}", input.display()));
-        support::as_metadata(p.source)
+        v2v_test_support::as_metadata(p.source)
     });
 }

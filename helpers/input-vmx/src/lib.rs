@@ -2,18 +2,27 @@
 //! or (`-it ssh`) on an ESXi/Linux host reachable by ssh.  Serves each disk
 //! as `DIR/inN` through a copy-on-write overlay and writes
 //! `DIR/metadata.in`.  See `docs/helpers/helper-v2v-input-vmx.md`.
-//!
-//! [`vmdk`] (VMDK descriptors) is also used by `helper-v2v-input-ova`.
+//! VMDK descriptors, serving and `metadata.in` are `v2v_input_kit`'s.
 
 pub mod ssh;
-pub mod vmdk;
 pub mod vmx;
 
 use helper_common::{message, warning, CommonArgs, Ctx, Failure, Result};
-use input_libvirtxml::{safe, serve};
-use std::io::Read;
 use std::path::{Path, PathBuf};
+use v2v_input_kit::options::check_option_file;
+use v2v_input_kit::vmdk::{self, descriptor_from_head, read_local_descriptor, VMDK_HEAD_BYTES};
+use v2v_input_kit::{safe, serve, InputArgs, Opt, Policy, Transport};
 use v2v_meta::Origin;
+
+/// What `-i vmx` does with virt-v2v's input options: `-it ssh` reads the
+/// guest over ssh, with `-ip` (password file) and `-io ssh-*` (ours:
+/// virt-v2v takes no `-io` here); `-it vddk` is refused, as virt-v2v does;
+/// `-if` and `-ic` are ignored.
+pub const POLICY: Policy = Policy {
+    input_type: "vmx",
+    uses: &[Opt::Transport, Opt::Password, Opt::Options],
+    refuses: &[],
+};
 
 /// Command line of `helper-v2v-input-vmx`.
 #[derive(Debug, clap::Parser)]
@@ -25,86 +34,100 @@ use v2v_meta::Origin;
 pub struct Args {
     #[command(flatten)]
     pub common: CommonArgs,
-    /// Input transport: `ssh` to read SOURCE (an ssh:// URI) over ssh.
-    #[arg(long = "it", value_name = "TRANSPORT")]
-    pub it: Option<String>,
-    /// File holding the ssh password (`-it ssh`); default: ssh agent / keys.
-    #[arg(long = "ip", value_name = "PASSWORD_FILE")]
-    pub ip: Option<PathBuf>,
-    /// Input option KEY=VALUE (`-it ssh`: ssh-identity=FILE, ssh-known-hosts=FILE,
-    /// ssh-verify-host=false).
-    #[arg(long = "io", value_name = "KEY=VALUE")]
-    pub io: Vec<String>,
+    #[command(flatten)]
+    pub input: InputArgs,
     /// The run's temp directory (created if missing).
     pub dir: PathBuf,
     /// The .vmx file, or ssh://[user@]host[:port]/path/guest.vmx with `-it ssh`.
     pub source: String,
 }
 
-/// The helper's body.
-pub fn run(ctx: &Ctx, args: &Args) -> Result<()> {
+/// What the check found.
+#[derive(Debug)]
+pub enum Checked {
+    /// A local `.vmx`, parsed, and how each of its disks is served.
+    Local {
+        parsed: vmx::ParsedVmx,
+        plans: Vec<Plan>,
+    },
+    /// A `.vmx` on an ssh host (read by the step: the check connects to
+    /// nothing).
+    Ssh(ssh::Remote),
+}
+
+/// Validate the options and arguments; for a local `.vmx`, read it, its
+/// VMDK descriptors and check its disk files (no program run, no
+/// network): the whole of `--check`, and the first thing the step does.
+pub fn check(args: &Args) -> Result<Checked> {
+    let transport = args.input.validate(&POLICY)?;
     let ssh_uri = args.source.starts_with("ssh://");
-    match args.it.as_deref() {
-        None if ssh_uri => run_ssh(ctx, args),
-        None => {
-            if args.ip.is_some() || !args.io.is_empty() {
-                warning!("-ip and -io apply to -it ssh only: ignored for a local .vmx");
-            }
-            run_local(ctx, Path::new(&args.source))
-        }
-        Some("ssh") if ssh_uri => run_ssh(ctx, args),
-        Some("ssh") => Err(Failure::usage(format!(
+    match transport {
+        Some(Transport::Vddk) => Err(Failure::usage(
+            "-it vddk: not supported by -i vmx (only -it ssh)",
+        )),
+        Some(Transport::Ssh) if !ssh_uri => Err(Failure::usage(format!(
             "-it ssh: {}: expected ssh://[user@]host[:port]/path/guest.vmx",
             args.source
         ))),
-        Some(t) => Err(Failure::usage(format!(
-            "-it {t}: unknown transport (only 'ssh' is supported)"
-        ))),
+        Some(Transport::Ssh) | None if ssh_uri => check_ssh(args).map(Checked::Ssh),
+        _ => check_local(args, Path::new(&args.source)),
     }
 }
 
-/// How much of a `.vmdk` is read to find its descriptor: a descriptor
-/// file whole, or the header and embedded descriptor of a sparse file.
-pub const VMDK_HEAD_BYTES: u64 = 1 << 20;
-
-/// The descriptor of a `.vmdk`, from the first [`VMDK_HEAD_BYTES`] of the
-/// file: embedded in a sparse file, or the whole (small) text file.
-pub fn descriptor_from_head(head: &[u8], what: &str) -> Result<vmdk::Descriptor> {
-    let text = match vmdk::embedded_descriptor_range(head) {
-        Some((off, len)) => {
-            let end = off.saturating_add(len);
-            if end > head.len() as u64 {
-                return Err(Failure::unsupported(format!(
-                    "{what}: embedded descriptor at {off}+{len} is beyond the first {} bytes",
-                    head.len()
-                )));
-            }
-            safe::read_bounded_from(&head[off as usize..end as usize], what)?
-        }
-        None if head.starts_with(vmdk::SPARSE_MAGIC) => {
-            return Err(Failure::unsupported(format!(
-                "{what}: sparse VMDK without an embedded descriptor"
-            )))
-        }
-        None if head.len() as u64 >= VMDK_HEAD_BYTES => {
-            return Err(Failure::contract(format!(
-                "{what}: not a VMDK (neither a sparse VMDK nor a descriptor)"
-            )))
-        }
-        None => safe::read_bounded_from(head, what)?,
-    };
-    vmdk::parse_descriptor(&text).map_err(|e| Failure::contract(format!("{what}: {e}")))
+fn check_local(args: &Args, file: &Path) -> Result<Checked> {
+    if let Some(g) = args.input.given(Opt::Options) {
+        return Err(Failure::usage(format!(
+            "{g}: -io applies to -it ssh only (a local .vmx takes no input options)"
+        )));
+    }
+    let file = helper_common::absolute(file);
+    let text = safe::read_bounded(&file, "VMX")?;
+    let parsed = parse(&text, &file.display().to_string(), &stem_of(&file))?;
+    let dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
+    let mut plans = Vec::new();
+    for (i, f) in parsed.disk_files.iter().enumerate() {
+        let index = i as u32 + 1;
+        let path = resolve_disk(&dir, f);
+        let desc = read_local_descriptor(&path).map_err(|e| e.disk(index))?;
+        let plan = plan_disk(index, &path, &desc)?;
+        serve::check_local(index, &plan.path)?;
+        plans.push(plan);
+    }
+    Ok(Checked::Local { parsed, plans })
 }
 
-/// Read the descriptor of a local `.vmdk`.
-pub fn read_local_descriptor(path: &Path) -> Result<vmdk::Descriptor> {
-    let what = format!("VMDK {}", path.display());
-    let f = std::fs::File::open(path).map_err(|e| Failure::contract(format!("{what}: {e}")))?;
-    let mut head = Vec::new();
-    f.take(VMDK_HEAD_BYTES)
-        .read_to_end(&mut head)
-        .map_err(|e| Failure::contract(format!("{what}: {e}")))?;
-    descriptor_from_head(&head, &what)
+fn check_ssh(args: &Args) -> Result<ssh::Remote> {
+    let uri = ssh::parse_uri(&args.source).map_err(Failure::usage)?;
+    let opts = ssh::parse_options(
+        &args.input.input_options,
+        args.input.input_password.as_deref(),
+    )?;
+    if let Some(p) = &opts.password_file {
+        check_option_file("-ip", p)?;
+    }
+    if let Some(p) = &opts.identity {
+        check_option_file("-io ssh-identity", p)?;
+    }
+    match &opts.known_hosts {
+        Some(p) if opts.verify_host => check_option_file("-io ssh-known-hosts", p)?,
+        _ => {}
+    }
+    Ok(ssh::Remote { uri, opts })
+}
+
+/// The step: check, then serve every disk and write `metadata.in`.
+pub fn run(ctx: &Ctx, args: &Args) -> Result<()> {
+    let checked = check(args)?;
+    args.input.warn_ignored(&POLICY);
+    match checked {
+        Checked::Local { parsed, plans } => {
+            if let Some(g) = args.input.given(Opt::Password) {
+                warning!("{g}: ignored for a local .vmx (it applies to -it ssh)");
+            }
+            run_local(ctx, parsed, plans)
+        }
+        Checked::Ssh(remote) => run_ssh(ctx, args, remote),
+    }
 }
 
 /// Find a disk file named in a `.vmx`: relative to the `.vmx`; an absolute
@@ -169,14 +192,16 @@ fn parse(text: &str, location: &str, stem: &str) -> Result<vmx::ParsedVmx> {
         input_type: "vmx".into(),
         location: vec![location.to_string()],
     };
-    let parsed = vmx::parse_vmx(text, stem, origin)
-        .map_err(|e| Failure::contract(format!("VMX {location}: {e}")))?;
+    vmx::parse_vmx(text, stem, origin)
+        .map_err(|e| Failure::contract(format!("VMX {location}: {e}")))
+}
+
+fn say_source(parsed: &vmx::ParsedVmx) {
     message!(
         "Source guest {}: {} disk(s)",
         parsed.source.name,
         parsed.disk_files.len()
     );
-    Ok(parsed)
 }
 
 fn stem_of(p: &Path) -> String {
@@ -185,19 +210,8 @@ fn stem_of(p: &Path) -> String {
         .unwrap_or_else(|| "guest".into())
 }
 
-fn run_local(ctx: &Ctx, file: &Path) -> Result<()> {
-    let file = helper_common::absolute(file);
-    let text = safe::read_bounded(&file, "VMX")?;
-    let parsed = parse(&text, &file.display().to_string(), &stem_of(&file))?;
-    let dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
-    // Check every disk before serving any.
-    let mut plans = Vec::new();
-    for (i, f) in parsed.disk_files.iter().enumerate() {
-        let index = i as u32 + 1;
-        let path = resolve_disk(&dir, f);
-        let desc = read_local_descriptor(&path).map_err(|e| e.disk(index))?;
-        plans.push(plan_disk(index, &path, &desc)?);
-    }
+fn run_local(ctx: &Ctx, parsed: vmx::ParsedVmx, plans: Vec<Plan>) -> Result<()> {
+    say_source(&parsed);
     serve::serve_and_write(ctx, parsed.source, |i, _| {
         let p = &plans[i];
         serve::serve_local(ctx, i as u32 + 1, &p.path, Some(p.format))
@@ -205,14 +219,11 @@ fn run_local(ctx: &Ctx, file: &Path) -> Result<()> {
     Ok(())
 }
 
-fn run_ssh(ctx: &Ctx, args: &Args) -> Result<()> {
-    let uri = ssh::parse_uri(&args.source).map_err(Failure::usage)?;
-    let opts = ssh::parse_options(&args.io, args.ip.as_deref())?;
-    let askpass = match &opts.password_file {
+fn run_ssh(ctx: &Ctx, args: &Args, remote: ssh::Remote) -> Result<()> {
+    let askpass = match &remote.opts.password_file {
         Some(p) => Some(ssh::write_askpass(&ctx.dir.scratch_dir(), p)?),
         None => None,
     };
-    let remote = ssh::Remote { uri, opts };
     let vmx_path = PathBuf::from(&remote.uri.path);
     let what = format!("VMX {}", args.source);
     let head = remote.read_head(
@@ -222,6 +233,7 @@ fn run_ssh(ctx: &Ctx, args: &Args) -> Result<()> {
     )?;
     let text = safe::read_bounded_from(&head[..], &what)?;
     let parsed = parse(&text, &args.source, &stem_of(&vmx_path))?;
+    say_source(&parsed);
     let dir = vmx_path.parent().unwrap_or(Path::new("/")).to_path_buf();
     let mut plans = Vec::new();
     for (i, f) in parsed.disk_files.iter().enumerate() {

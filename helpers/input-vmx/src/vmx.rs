@@ -4,8 +4,8 @@
 //! followed by the caller.  Keys are case-insensitive (VMware's own rule);
 //! values are unquoted and `|XX` hex escapes decoded.
 
-use input_libvirtxml::meta::{new_disk, new_source, Slot};
 use std::collections::BTreeMap;
+use v2v_input_kit::meta::{new_disk, new_source, Slot};
 use v2v_meta::{
     Bus, Cpu, CpuTopology, Firmware, NetworkKind, Nic, Origin, Removable, RemovableKind, Source,
 };

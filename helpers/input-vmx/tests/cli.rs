@@ -3,13 +3,10 @@
 //! the test's own on 127.0.0.1 (its own host key, client key and config;
 //! killed by PID at the end).
 
-#[path = "../../input-libvirtxml/tests/support/mod.rs"]
-mod support;
-
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-use support::*;
+use v2v_test_support::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_helper-v2v-input-vmx");
 
@@ -285,4 +282,63 @@ fn vmx_over_ssh_copies_correctly() {
     assert_serves(&dir, 1, &r1);
     cleanup(&dir);
     drop(sshd);
+}
+
+#[test]
+fn check_validates_without_side_effects() {
+    let t = tempfile::tempdir().unwrap();
+    let (vmx, _, _) = make_guest(t.path());
+    let dir = t.path().join("v2v");
+    let pw = t.path().join("pw");
+    std::fs::write(&pw, "secret\n").unwrap();
+    assert_check_ok(BIN, &dir, &[&dir, &vmx]);
+    // -if and -ic are ignored; so is -ip for a local .vmx.
+    assert_check_ok(
+        BIN,
+        &dir,
+        &[
+            &"-if",
+            &"raw",
+            &"-ic",
+            &"qemu:///system",
+            &"-ip",
+            &pw,
+            &dir,
+            &vmx,
+        ],
+    );
+    // Over ssh the check connects to nothing: a host that cannot exist passes.
+    let remote = "ssh://root@host.invalid/vmfs/volumes/ds1/g/g.vmx";
+    let identity = format!("ssh-identity={}", pw.display());
+    assert_check_ok(
+        BIN,
+        &dir,
+        &[
+            &"-it", &"ssh", &"-ip", &pw, &"-io", &identity, &dir, &remote,
+        ],
+    );
+    // Bad options and values: exit 2 naming them.
+    let nokey = format!("ssh-identity={}", t.path().join("nokey").display());
+    let bad: [(&[&dyn AsRef<std::ffi::OsStr>], &str); 8] = [
+        (&[&"-it", &"vddk", &dir, &vmx], "-it vddk"),
+        (&[&"-it", &"pigeon", &dir, &vmx], "-it pigeon"),
+        (&[&"-io", &"x=1", &dir, &vmx], "-io x=1"),
+        (&[&"-it", &"ssh", &dir, &vmx], "-it ssh"),
+        (&[&"-io", &"bogus=1", &dir, &remote], "-io bogus"),
+        (&[&"-io", &nokey, &dir, &remote], "-io ssh-identity"),
+        (&[&"-ip", &t.path().join("nopw"), &dir, &remote], "-ip"),
+        (&[&dir, &"ssh://host.invalid"], "no path"),
+    ];
+    for (args, words) in bad {
+        assert_check_fails(BIN, &dir, args, 2, words);
+    }
+    // Files: the .vmx and what it names (exit 3, as the step).
+    let nope = t.path().join("nope.vmx");
+    assert_check_fails(BIN, &dir, &[&dir, &nope], 3, "nope.vmx");
+    let g = vmx.parent().unwrap();
+    let missing = g.join("missing.vmx");
+    std::fs::write(&missing, VMX.replace("\"flat.vmdk\"", "\"nope.vmdk\"")).unwrap();
+    assert_check_fails(BIN, &dir, &[&dir, &missing], 3, "nope.vmdk");
+    std::fs::rename(g.join("flat-flat.vmdk"), g.join("moved.vmdk")).unwrap();
+    assert_check_fails(BIN, &dir, &[&dir, &vmx], 3, "flat-flat.vmdk");
 }

@@ -3,17 +3,15 @@
 //! nothing served).  `V2V_BLESS=1 cargo test -p helper-v2v-input-vmx
 //! --test golden` rewrites `tests/golden/*/expected.json`.
 
-#[path = "../../input-libvirtxml/tests/support/mod.rs"]
-mod support;
-
 #[test]
 fn vmx_parses_into_expected_metadata() {
-    support::golden(".vmx", |input| {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
+    v2v_test_support::golden(&root, ".vmx", |input| {
         let text = std::fs::read_to_string(input).unwrap();
         let stem = input.file_stem().unwrap().to_string_lossy();
-        let origin = support::golden_origin("vmx", input);
+        let origin = v2v_test_support::golden_origin("vmx", input);
         let p = input_vmx::vmx::parse_vmx(&text, &stem, origin)
             .unwrap_or_else(|e| panic!("{}: {e}", input.display()));
-        support::as_metadata(p.source)
+        v2v_test_support::as_metadata(p.source)
     });
 }

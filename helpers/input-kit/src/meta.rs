@@ -1,7 +1,7 @@
-//! Building the metadata entries every description parser (libvirt XML,
-//! OVF, VMX) fills in, so that each names only what its source says.
+//! Building the metadata entries every input fills in (libvirt XML, OVF,
+//! VMX, local disks), so that each names only what its source says.
 
-use v2v_meta::{Bus, Cpu, Firmware, Origin, Source, SourceDisk};
+use v2v_meta::{Bus, Cpu, Firmware, Origin, Source, SourceDisk, V2vDir};
 
 /// A source with what every description gives (name, origin, memory,
 /// vCPUs); firmware unknown, no devices, no hints.
@@ -38,7 +38,7 @@ pub struct Slot {
 pub fn new_disk(index: u32, format: &str, size: u64, slot: Slot, source: String) -> SourceDisk {
     SourceDisk {
         index,
-        socket: format!("in{index}"),
+        socket: V2vDir::in_name(index),
         format: format.into(),
         size,
         allocated: None,

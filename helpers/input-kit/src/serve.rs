@@ -1,20 +1,17 @@
-//! Serving source disks as `DIR/inN`, shared by the input helpers that
-//! read a guest description (libvirtxml, libvirt, ova, vmx).
+//! Serving source disks as `DIR/inN` and writing `DIR/metadata.in`,
+//! shared by the input helpers (disk, libvirtxml, libvirt, ova, vmx).
 //!
 //! Every disk is served through a copy-on-write layer: nbdkit's cow filter,
 //! or qemu-nbd on a qcow2 overlay in `DIR/tmp`.  The source is opened
 //! read-only and never written.
 
+use crate::disk;
+use crate::domain::{DiskData, Domain};
 use crate::meta::{new_disk, Slot};
 use helper_common::{debug, message, Ctx, Failure, Result};
-use std::path::Path;
-use v2v_meta::{MetadataIn, Source, SourceDisk, CONTRACT_VERSION};
+use std::path::{Path, PathBuf};
+use v2v_meta::{MetadataIn, Source, SourceDisk, V2vDir, CONTRACT_VERSION};
 use v2v_servers::{make_overlay, start, Nbdkit, QemuNbd, ServerSpec};
-
-/// The name of disk N's socket (`inN`).
-pub fn socket_name(index: u32) -> String {
-    format!("in{index}")
-}
 
 /// Virtual size of what a socket serves, asked over NBD.
 pub fn served_size(ctx: &Ctx, index: u32) -> Result<u64> {
@@ -26,17 +23,31 @@ pub fn served_size(ctx: &Ctx, index: u32) -> Result<u64> {
 }
 
 /// Serve a local file or block device named by a guest description (the
-/// format probed when `None`), exactly as `helper-v2v-input-disk` does.
+/// format probed when `None`), exactly as `helper-v2v-input-disk` does
+/// ([`disk::probe`], [`disk::serve_local_disk`]).
 /// A missing file is a contract error here (exit 3): the description
 /// names it, the user did not.
 pub fn serve_local(ctx: &Ctx, index: u32, path: &Path, format: Option<&str>) -> Result<SourceDisk> {
-    let probe = input_disk::probe(index, path, format).map_err(|mut f| {
-        if f.code == v2v_meta::exit_code::USAGE {
-            f.code = v2v_meta::exit_code::CONTRACT;
-        }
-        undouble_disk(f, index)
-    })?;
-    input_disk::serve_local_disk(ctx, index, path, &probe).map_err(|f| undouble_disk(f, index))
+    let probe = disk::probe(index, path, format).map_err(|f| described(f, index))?;
+    disk::serve_local_disk(ctx, index, path, &probe).map_err(|f| undouble_disk(f, index))
+}
+
+/// Check a local file a guest description names as disk `index` (it
+/// exists and is readable; [`disk::check_file`]) without running
+/// anything, with [`serve_local`]'s exit codes: what `--check` can know.
+pub fn check_local(index: u32, path: &Path) -> Result<()> {
+    disk::check_file(index, path)
+        .map(drop)
+        .map_err(|f| described(f, index))
+}
+
+/// A failure about a file a description named: missing is a contract
+/// error (exit 3), not a usage error.
+fn described(mut f: Failure, index: u32) -> Failure {
+    if f.code == v2v_meta::exit_code::USAGE {
+        f.code = v2v_meta::exit_code::CONTRACT;
+    }
+    undouble_disk(f, index)
 }
 
 /// `helper_common::run` prefixes the last error line with `disk N: ` when
@@ -87,7 +98,7 @@ fn start_disk(
     format: &str,
     source: &str,
 ) -> Result<SourceDisk> {
-    let name = socket_name(index);
+    let name = V2vDir::in_name(index);
     start(&ctx.dir, ctx.step, &name, spec, ctx.owner()).map_err(|f| f.disk(index))?;
     let size = served_size(ctx, index)?;
     debug!(
@@ -105,8 +116,8 @@ fn start_disk(
 
 /// `DIR/tmp/overlayN.qcow2` on a backing qemu names by URI or `json:`
 /// ([`make_overlay`] takes local paths only).
-fn overlay_on(ctx: &Ctx, index: u32, backing: &str, format: &str) -> Result<std::path::PathBuf> {
-    let ov = ctx.dir.scratch_dir().join(format!("overlay{index}.qcow2"));
+fn overlay_on(ctx: &Ctx, index: u32, backing: &str, format: &str) -> Result<PathBuf> {
+    let ov = ctx.dir.overlay(index);
     std::fs::create_dir_all(ctx.dir.scratch_dir())?;
     let _ = std::fs::remove_file(&ov);
     let args = ["create", "-q", "-f", "qcow2", "-F", format, "-b", backing];
@@ -148,8 +159,7 @@ pub fn json_over_nbd(format: &str, socket: &Path) -> String {
 /// Serve every disk of `source` with `serve(i)` (0-based position), keep
 /// what the description said about each disk (bus, controller, unit) and
 /// take what serving found (socket, format, size, where the data is read
-/// from), then write
-/// `DIR/metadata.in`.  On any failure every server started so far is
+/// from), then write `DIR/metadata.in`.  On any failure every server started so far is
 /// stopped, so nothing is left running.
 pub fn serve_and_write(
     ctx: &Ctx,
@@ -189,4 +199,61 @@ pub fn serve_and_write(
             Err(f)
         }
     }
+}
+
+/// How a caller resolves `<disk type='volume'>` (pool, volume) to a path.
+pub type VolumeResolver<'a> = &'a dyn Fn(&str, &str) -> Result<PathBuf>;
+
+/// Check the disks of a parsed libvirt domain without running anything:
+/// every local file exists and is readable ([`check_local`]), and, when
+/// volumes cannot be resolved (`volumes` false), there is no volume.
+pub fn check_domain(domain: &Domain, base: &Path, volumes: bool) -> Result<()> {
+    for (i, d) in domain.disks.iter().enumerate() {
+        let index = i as u32 + 1;
+        match &d.data {
+            DiskData::File(p) | DiskData::Block(p) => check_local(index, &base.join(p))?,
+            DiskData::Volume { pool, volume } if !volumes => {
+                return Err(volume_needs_libvirt(pool, volume).disk(index))
+            }
+            DiskData::Volume { .. } | DiskData::Nbd { .. } => {}
+        }
+    }
+    Ok(())
+}
+
+fn volume_needs_libvirt(pool: &str, volume: &str) -> Failure {
+    Failure::unsupported(format!(
+        "<disk type='volume'> (pool {pool}, volume {volume}) needs libvirt: use helper-v2v-input-libvirt"
+    ))
+}
+
+/// Serve the disks of a parsed libvirt domain and write `metadata.in`.
+/// Relative disk paths are taken relative to `base`; volumes are resolved
+/// with `volumes` (refused without it: only libvirt knows its pools).
+pub fn serve_domain(
+    ctx: &Ctx,
+    domain: Domain,
+    base: &Path,
+    volumes: Option<VolumeResolver>,
+) -> Result<Source> {
+    let Domain { source, disks } = domain;
+    message!("Source guest {}: {} disk(s)", source.name, disks.len());
+    serve_and_write(ctx, source, |i, _| {
+        let index = i as u32 + 1;
+        let d = &disks[i];
+        let fmt = d.format.as_deref();
+        match &d.data {
+            DiskData::File(p) | DiskData::Block(p) => serve_local(ctx, index, &base.join(p), fmt),
+            DiskData::Volume { pool, volume } => match volumes {
+                Some(resolve) => serve_local(ctx, index, &resolve(pool, volume)?, fmt),
+                None => Err(volume_needs_libvirt(pool, volume)),
+            },
+            DiskData::Nbd { uri } => match fmt {
+                None | Some("raw") => {
+                    serve_nbdkit_raw(ctx, index, Nbdkit::new("nbd").param("uri", uri), uri)
+                }
+                Some(f) => serve_qemu_backing(ctx, index, uri, f, uri),
+            },
+        }
+    })
 }

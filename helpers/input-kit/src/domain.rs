@@ -99,6 +99,14 @@ pub fn parse_domain(xml: &str, origin: Origin) -> Result<Domain, String> {
     Ok(Domain { source, disks })
 }
 
+/// [`parse_domain`], a parse error being a contract error (exit 3) that
+/// names where the XML came from (`origin`'s location).
+pub fn read_domain(xml: &str, origin: Origin) -> helper_common::Result<Domain> {
+    let what = origin.location.join(" ");
+    parse_domain(xml, origin)
+        .map_err(|e| helper_common::Failure::contract(format!("libvirt XML {what}: {e}")))
+}
+
 fn child<'a, 'i>(n: Node<'a, 'i>, name: &str) -> Option<Node<'a, 'i>> {
     n.children()
         .find(|c| c.is_element() && c.tag_name().name() == name)
@@ -586,5 +594,12 @@ mod tests {
         assert!(e("<domain><name>x</name><memory>1</memory><devices><disk type='file'><target dev='vda'/></disk></devices></domain>")
             .contains("disk vda: <source file"));
         assert!(e("not xml").len() > 3);
+        let f = read_domain("<node/>", origin()).unwrap_err();
+        assert_eq!(f.code, 3);
+        assert!(
+            f.message.starts_with("libvirt XML g.xml: root element"),
+            "{}",
+            f.message
+        );
     }
 }

@@ -6,6 +6,11 @@
 //! `streamOptimized`, magic `KDMV`).  Used by `helper-v2v-input-vmx` and
 //! `helper-v2v-input-ova`.
 
+use crate::safe;
+use helper_common::Failure;
+use std::io::Read;
+use std::path::Path;
+
 /// One extent line: `RW 6291456 FLAT "guest-flat.vmdk" 0`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Extent {
@@ -113,6 +118,52 @@ pub fn parse_descriptor(text: &str) -> Result<Descriptor, String> {
         return Err("VMDK descriptor lists no extent".into());
     }
     Ok(d)
+}
+
+/// How much of a `.vmdk` is read to find its descriptor: a descriptor
+/// file whole, or the header and embedded descriptor of a sparse file.
+pub const VMDK_HEAD_BYTES: u64 = 1 << 20;
+
+/// The descriptor of a `.vmdk`, from the first [`VMDK_HEAD_BYTES`] of the
+/// file: embedded in a sparse file, or the whole (small) text file.
+/// `what` names the file for messages.
+pub fn descriptor_from_head(head: &[u8], what: &str) -> helper_common::Result<Descriptor> {
+    let text = match embedded_descriptor_range(head) {
+        Some((off, len)) => {
+            let end = off.saturating_add(len);
+            if end > head.len() as u64 {
+                return Err(Failure::unsupported(format!(
+                    "{what}: embedded descriptor at {off}+{len} is beyond the first {} bytes",
+                    head.len()
+                )));
+            }
+            safe::read_bounded_from(&head[off as usize..end as usize], what)?
+        }
+        None if head.starts_with(SPARSE_MAGIC) => {
+            return Err(Failure::unsupported(format!(
+                "{what}: sparse VMDK without an embedded descriptor"
+            )))
+        }
+        None if head.len() as u64 >= VMDK_HEAD_BYTES => {
+            return Err(Failure::contract(format!(
+                "{what}: not a VMDK (neither a sparse VMDK nor a descriptor)"
+            )))
+        }
+        None => safe::read_bounded_from(head, what)?,
+    };
+    parse_descriptor(&text).map_err(|e| Failure::contract(format!("{what}: {e}")))
+}
+
+/// Read the descriptor of a local `.vmdk` (a missing or unreadable file
+/// is a contract error: a description named it).
+pub fn read_local_descriptor(path: &Path) -> helper_common::Result<Descriptor> {
+    let what = format!("VMDK {}", path.display());
+    let f = std::fs::File::open(path).map_err(|e| Failure::contract(format!("{what}: {e}")))?;
+    let mut head = Vec::new();
+    f.take(VMDK_HEAD_BYTES)
+        .read_to_end(&mut head)
+        .map_err(|e| Failure::contract(format!("{what}: {e}")))?;
+    descriptor_from_head(&head, &what)
 }
 
 fn parse_extent(line: &str) -> Result<Option<Extent>, String> {
@@ -233,5 +284,42 @@ ddb.virtualHWVersion = "13"
         h[0] = b'X';
         assert_eq!(embedded_descriptor_range(&h), None);
         assert_eq!(embedded_descriptor_range(&h[..10]), None);
+    }
+
+    #[test]
+    fn descriptors_from_heads() {
+        let d = descriptor_from_head(FLAT.as_bytes(), "VMDK x").unwrap();
+        assert_eq!(d.single_flat_extent(), Some("web1-flat.vmdk"));
+        // A sparse header whose descriptor follows it.
+        let mut h = vec![0u8; 512];
+        h[0..4].copy_from_slice(SPARSE_MAGIC);
+        h[28..36].copy_from_slice(&1u64.to_le_bytes());
+        h[36..44].copy_from_slice(&1u64.to_le_bytes());
+        let mut desc =
+            b"# Disk DescriptorFile\ncreateType=\"monolithicSparse\"\nRW 8 SPARSE \"s.vmdk\"\n"
+                .to_vec();
+        desc.resize(512, 0);
+        h.extend(&desc);
+        let d = descriptor_from_head(&h, "VMDK s").unwrap();
+        assert_eq!(d.extents[0].kind, "SPARSE");
+        // The descriptor is said to lie beyond what was read.
+        let e = descriptor_from_head(&h[..600], "VMDK s").unwrap_err();
+        assert_eq!(e.code, 5);
+        h[28] = 0;
+        let e = descriptor_from_head(&h, "VMDK s").unwrap_err();
+        assert!(
+            e.message.contains("without an embedded descriptor"),
+            "{}",
+            e.message
+        );
+        let e = descriptor_from_head(b"hello", "VMDK t").unwrap_err();
+        assert_eq!(e.code, 3);
+        assert!(
+            e.message.starts_with("VMDK t: not a VMDK descriptor"),
+            "{}",
+            e.message
+        );
+        let e = read_local_descriptor(Path::new("/nonexistent/x.vmdk")).unwrap_err();
+        assert_eq!(e.code, 3);
     }
 }

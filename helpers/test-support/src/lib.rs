@@ -1,15 +1,18 @@
-//! Test support shared by the input helpers' tests (libvirtxml, libvirt,
-//! ova, vmx).  Other crates include this file with
-//! `#[path = "../../input-libvirtxml/tests/support/mod.rs"] mod support;`.
+//! v2v-test-support: what the input helpers' tests share (a dev-dependency
+//! of each input crate, never shipped): small images with a known pattern,
+//! a process standing for the run's owner, running a helper (and its
+//! `--check`), checking what it serves and leaves behind, validating
+//! `metadata.in` against the schema, golden cases.
 //!
 //! Real tools only: a missing tool panics ("X not found"), never skips.
-#![allow(dead_code)]
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output};
 use std::time::{Duration, Instant};
+use v2v_meta::V2vDir;
 
-/// The repository root (two levels above the crate).
+/// The repository root (two levels above this crate).
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .ancestors()
@@ -68,7 +71,7 @@ pub fn sha256(path: &Path) -> String {
 /// `qemu-img compare` of what socket `DIR/inN` serves with a raw file.
 #[track_caller]
 pub fn assert_serves(dir: &Path, n: u32, raw: &Path) {
-    let sock = dir.join(format!("in{n}"));
+    let sock = V2vDir::new(dir).in_socket(n);
     let out = Command::new("qemu-img")
         .args(["compare", "-f", "raw", "-F", "raw"])
         .arg(format!("nbd+unix:///?socket={}", sock.display()))
@@ -77,7 +80,8 @@ pub fn assert_serves(dir: &Path, n: u32, raw: &Path) {
         .unwrap();
     assert!(
         out.status.success(),
-        "in{n} differs from {}: {}{}",
+        "{} differs from {}: {}{}",
+        V2vDir::in_name(n),
         raw.display(),
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
@@ -97,6 +101,12 @@ impl Owner {
     }
 }
 
+impl Default for Owner {
+    fn default() -> Self {
+        Owner::new()
+    }
+}
+
 impl Drop for Owner {
     fn drop(&mut self) {
         let _ = self.0.kill();
@@ -105,13 +115,64 @@ impl Drop for Owner {
 }
 
 /// Run a helper binary with `--owner-pid` and the given arguments.
-pub fn run(bin: &str, owner: &Owner, args: &[&dyn AsRef<std::ffi::OsStr>]) -> Output {
+pub fn run(bin: &str, owner: &Owner, args: &[&dyn AsRef<OsStr>]) -> Output {
     let mut c = Command::new(bin);
     c.arg(format!("--owner-pid={}", owner.pid()));
     for a in args {
         c.arg(a);
     }
     c.output().unwrap()
+}
+
+/// The longest an input helper's `--check` may take (docs/contract.md).
+pub const CHECK_LIMIT: Duration = Duration::from_secs(2);
+
+/// Run `BIN --check ARGS...` (the same arguments as the input step) and
+/// assert that it returned within [`CHECK_LIMIT`].
+#[track_caller]
+pub fn check(bin: &str, args: &[&dyn AsRef<OsStr>]) -> Output {
+    let mut c = Command::new(bin);
+    c.arg("--check");
+    for a in args {
+        c.arg(a);
+    }
+    let t0 = Instant::now();
+    let out = c.output().unwrap();
+    let took = t0.elapsed();
+    assert!(took < CHECK_LIMIT, "{bin} --check took {took:?}");
+    out
+}
+
+/// Assert that `--check` with `args` (whose first one is DIR, absent
+/// before) succeeds, printing nothing, and leaves DIR absent.
+#[track_caller]
+pub fn assert_check_ok(bin: &str, dir: &Path, args: &[&dyn AsRef<OsStr>]) {
+    assert!(!dir.exists(), "{} exists before the check", dir.display());
+    let out = check(bin, args);
+    assert_ok(&out);
+    assert!(
+        out.stdout.is_empty() && out.stderr.is_empty(),
+        "--check printed something:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!dir.exists(), "--check created {}", dir.display());
+}
+
+/// Assert that `--check` with `args` fails with `code`, its last stderr
+/// line naming `words`, and leaves DIR (`dir`, absent before) absent.
+#[track_caller]
+pub fn assert_check_fails(
+    bin: &str,
+    dir: &Path,
+    args: &[&dyn AsRef<OsStr>],
+    code: i32,
+    words: &str,
+) {
+    assert!(!dir.exists(), "{} exists before the check", dir.display());
+    let out = check(bin, args);
+    assert_fails(&out, code, words);
+    assert!(!dir.exists(), "--check created {}", dir.display());
 }
 
 /// Assert success, showing stderr otherwise.
@@ -147,9 +208,23 @@ pub fn pids(dir: &Path) -> Vec<i32> {
         .collect()
 }
 
-fn gone(pid: i32) -> bool {
+/// Whether process `pid` is gone (or a zombie).
+pub fn gone(pid: i32) -> bool {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     stat.is_empty() || stat.contains(") Z")
+}
+
+/// Wait up to `limit` for every process of `pids` to be gone; whether
+/// they all are.
+pub fn wait_gone(pids: &[i32], limit: Duration) -> bool {
+    let t0 = Instant::now();
+    while !pids.iter().all(|p| gone(*p)) {
+        if t0.elapsed() > limit {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    true
 }
 
 /// Stop every server of `dir` (as `helper-v2v-cleanup` does) and check
@@ -157,28 +232,25 @@ fn gone(pid: i32) -> bool {
 #[track_caller]
 pub fn cleanup(dir: &Path) {
     let before = pids(dir);
-    v2v_servers::stop_all(&v2v_meta::V2vDir::new(dir));
-    let t0 = Instant::now();
-    while !before.iter().all(|p| gone(*p)) && t0.elapsed() < Duration::from_secs(10) {
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    v2v_servers::stop_all(&V2vDir::new(dir));
+    wait_gone(&before, Duration::from_secs(10));
     for p in before {
         assert!(gone(p), "pid {p} still running after stop_all");
     }
-    assert!(!dir.join("in1").exists(), "in1 left behind");
+    assert!(!V2vDir::new(dir).in_socket(1).exists(), "in1 left behind");
 }
 
 /// Check that nothing was started: no socket, no pidfile.
 #[track_caller]
 pub fn assert_nothing_left(dir: &Path) {
-    assert!(!dir.join("in1").exists(), "in1 left behind");
+    assert!(!V2vDir::new(dir).in_socket(1).exists(), "in1 left behind");
     assert!(pids(dir).is_empty(), "pidfiles left: {:?}", pids(dir));
 }
 
 /// Read `DIR/metadata.in` and validate it against the schema.
 #[track_caller]
 pub fn metadata_in(dir: &Path) -> serde_json::Value {
-    let p = dir.join("metadata.in");
+    let p = V2vDir::new(dir).metadata_in();
     let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
     assert_valid(&v);
     v
@@ -236,15 +308,14 @@ pub fn json_diff(
     }
 }
 
-/// Run every golden case under `<crate>/tests/golden/`: each directory
-/// holds one input file (the first whose name ends in `ext`) and
-/// `expected.json`.  `parse(input)` returns the metadata; it is validated
-/// against the schema and compared, as JSON values, with `expected.json`.  `V2V_BLESS=1`
-/// rewrites `expected.json` instead.
-pub fn golden(ext: &str, parse: impl Fn(&Path) -> v2v_meta::MetadataIn) {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
+/// Run every golden case under `root` (a crate's `tests/golden/`): each
+/// directory holds one input file (the first whose name ends in `ext`)
+/// and `expected.json`.  `parse(input)` returns the metadata; it is
+/// validated against the schema and compared, as JSON values, with
+/// `expected.json`.  `V2V_BLESS=1` rewrites `expected.json` instead.
+pub fn golden(root: &Path, ext: &str, parse: impl Fn(&Path) -> v2v_meta::MetadataIn) {
     let bless = std::env::var_os("V2V_BLESS").is_some_and(|v| v == "1");
-    let mut cases: Vec<PathBuf> = std::fs::read_dir(&root)
+    let mut cases: Vec<PathBuf> = std::fs::read_dir(root)
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.is_dir())
