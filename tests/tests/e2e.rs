@@ -8,4 +8,5 @@ mod common;
 mod convert;
 mod copy;
 mod docs;
+mod layout;
 mod signals;
