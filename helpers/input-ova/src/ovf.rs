@@ -184,7 +184,7 @@ pub fn parse_ovf(xml: &str, origin: Origin) -> Result<ParsedOvf, String> {
                     .and_then(|c| c.text())
                     .and_then(|t| t.trim().parse::<u32>().ok())
                 {
-                    if c > 0 && vcpus.is_multiple_of(c) {
+                    if c > 0 && vcpus % c == 0 {
                         cpu.topology = Some(CpuTopology {
                             sockets: vcpus / c,
                             cores: c,

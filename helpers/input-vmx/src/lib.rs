@@ -47,7 +47,7 @@ pub struct Args {
 pub enum Checked {
     /// A local `.vmx`, parsed, and how each of its disks is served.
     Local {
-        parsed: vmx::ParsedVmx,
+        parsed: Box<vmx::ParsedVmx>,
         plans: Vec<Plan>,
     },
     /// A `.vmx` on an ssh host (read by the step: the check connects to
@@ -93,7 +93,10 @@ fn check_local(args: &Args, file: &Path) -> Result<Checked> {
         serve::check_local(index, &plan.path)?;
         plans.push(plan);
     }
-    Ok(Checked::Local { parsed, plans })
+    Ok(Checked::Local {
+        parsed: Box::new(parsed),
+        plans,
+    })
 }
 
 fn check_ssh(args: &Args) -> Result<ssh::Remote> {
@@ -124,7 +127,7 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<()> {
             if let Some(g) = args.input.given(Opt::Password) {
                 warning!("{g}: ignored for a local .vmx (it applies to -it ssh)");
             }
-            run_local(ctx, parsed, plans)
+            run_local(ctx, *parsed, plans)
         }
         Checked::Ssh(remote) => run_ssh(ctx, args, remote),
     }

@@ -90,7 +90,7 @@ pub fn parse_vmx(text: &str, default_name: &str, origin: Origin) -> Result<Parse
             .trim()
             .parse()
             .map_err(|_| format!("cpuid.coresPerSocket = \"{cps}\": not a number"))?;
-        if cores > 0 && vcpus.is_multiple_of(cores) {
+        if cores > 0 && vcpus % cores == 0 {
             cpu.topology = Some(CpuTopology {
                 sockets: vcpus / cores,
                 cores,
