@@ -291,47 +291,29 @@ fn check_validates_without_side_effects() {
     let dir = t.path().join("v2v");
     let pw = t.path().join("pw");
     std::fs::write(&pw, "secret\n").unwrap();
-    assert_check_ok(BIN, &dir, &[&dir, &vmx]);
+    let pw = pw.display().to_string();
     // -if and -ic are ignored; so is -ip for a local .vmx.
-    assert_check_ok(
-        BIN,
-        &dir,
-        &[
-            &"-if",
-            &"raw",
-            &"-ic",
-            &"qemu:///system",
-            &"-ip",
-            &pw,
-            &dir,
-            &vmx,
-        ],
-    );
+    let virt_v2v = virt_v2v_options(&["-it"]);
+    assert_check_accepts(BIN, &dir, &[&dir, &vmx], &[&[], &virt_v2v]);
+    let refused: [(&[&str], &str); 3] = [
+        (&["-it", "vddk"], "-it vddk"),
+        (&["-io", "x=1"], "-io x=1"),
+        (&["-it", "ssh"], "-it ssh"),
+    ];
+    assert_check_refuses(BIN, &dir, &[&dir, &vmx], &refused);
     // Over ssh the check connects to nothing: a host that cannot exist passes.
     let remote = "ssh://root@host.invalid/vmfs/volumes/ds1/g/g.vmx";
-    let identity = format!("ssh-identity={}", pw.display());
-    assert_check_ok(
-        BIN,
-        &dir,
-        &[
-            &"-it", &"ssh", &"-ip", &pw, &"-io", &identity, &dir, &remote,
-        ],
-    );
-    // Bad options and values: exit 2 naming them.
+    let identity = format!("ssh-identity={pw}");
     let nokey = format!("ssh-identity={}", t.path().join("nokey").display());
-    let bad: [(&[&dyn AsRef<std::ffi::OsStr>], &str); 8] = [
-        (&[&"-it", &"vddk", &dir, &vmx], "-it vddk"),
-        (&[&"-it", &"pigeon", &dir, &vmx], "-it pigeon"),
-        (&[&"-io", &"x=1", &dir, &vmx], "-io x=1"),
-        (&[&"-it", &"ssh", &dir, &vmx], "-it ssh"),
-        (&[&"-io", &"bogus=1", &dir, &remote], "-io bogus"),
-        (&[&"-io", &nokey, &dir, &remote], "-io ssh-identity"),
-        (&[&"-ip", &t.path().join("nopw"), &dir, &remote], "-ip"),
-        (&[&dir, &"ssh://host.invalid"], "no path"),
+    let ssh = ["-it", "ssh", "-ip", &pw, "-io", &identity];
+    assert_check_accepts(BIN, &dir, &[&dir, &remote], &[&ssh]);
+    let refused: [(&[&str], &str); 3] = [
+        (&["-io", "bogus=1"], "-io bogus"),
+        (&["-io", &nokey], "-io ssh-identity"),
+        (&["-ip", "/nonexistent"], "-ip /nonexistent"),
     ];
-    for (args, words) in bad {
-        assert_check_fails(BIN, &dir, args, 2, words);
-    }
+    assert_check_refuses(BIN, &dir, &[&dir, &remote], &refused);
+    assert_check_fails(BIN, &dir, &[&dir, &"ssh://host.invalid"], 2, "no path");
     // Files: the .vmx and what it names (exit 3, as the step).
     let nope = t.path().join("nope.vmx");
     assert_check_fails(BIN, &dir, &[&dir, &nope], 3, "nope.vmx");

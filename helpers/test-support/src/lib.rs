@@ -159,6 +159,67 @@ pub fn assert_check_ok(bin: &str, dir: &Path, args: &[&dyn AsRef<OsStr>]) {
     assert!(!dir.exists(), "--check created {}", dir.display());
 }
 
+/// virt-v2v's input options with a value each (`-if raw`, `-ic
+/// qemu:///system`, `-it ssh`, `-ip /nonexistent`), but those in `except`:
+/// what a runner may pass to any input type (the password file does not
+/// exist: a type that ignores `-ip` does not look at it).
+pub fn virt_v2v_options(except: &[&str]) -> Vec<&'static str> {
+    const ALL: [(&str, &str); 4] = [
+        ("-if", "raw"),
+        ("-ic", "qemu:///system"),
+        ("-it", "ssh"),
+        ("-ip", "/nonexistent"),
+    ];
+    ALL.iter()
+        .filter(|(f, _)| !except.contains(f))
+        .flat_map(|(f, v)| [*f, *v])
+        .collect()
+}
+
+/// `opts` then `tail`, as one argument list.
+fn joined(opts: &[&str], tail: &[&dyn AsRef<OsStr>]) -> Vec<std::ffi::OsString> {
+    let mut v: Vec<std::ffi::OsString> = opts.iter().map(Into::into).collect();
+    v.extend(tail.iter().map(|a| a.as_ref().to_owned()));
+    v
+}
+
+fn refs(v: &[std::ffi::OsString]) -> Vec<&dyn AsRef<OsStr>> {
+    v.iter().map(|a| a as &dyn AsRef<OsStr>).collect()
+}
+
+/// Assert that `--check OPTS TAIL...` succeeds without side effects for
+/// each OPTS of `accepted` (`tail`: DIR and the arguments; DIR absent).
+#[track_caller]
+pub fn assert_check_accepts(
+    bin: &str,
+    dir: &Path,
+    tail: &[&dyn AsRef<OsStr>],
+    accepted: &[&[&str]],
+) {
+    for opts in accepted {
+        assert_check_ok(bin, dir, &refs(&joined(opts, tail)));
+    }
+}
+
+/// Assert that `--check OPTS TAIL...` exits 2 naming WORDS, DIR left
+/// absent, for each (OPTS, WORDS) of `refused`, and for what every input
+/// helper refuses: an unknown flag, a transport virt-v2v does not know.
+#[track_caller]
+pub fn assert_check_refuses(
+    bin: &str,
+    dir: &Path,
+    tail: &[&dyn AsRef<OsStr>],
+    refused: &[(&[&str], &str)],
+) {
+    let every: [(&[&str], &str); 2] = [
+        (&["--bogus"], "--bogus"),
+        (&["-it", "pigeon"], "-it pigeon"),
+    ];
+    for (opts, words) in every.iter().chain(refused) {
+        assert_check_fails(bin, dir, &refs(&joined(opts, tail)), 2, words);
+    }
+}
+
 /// Assert that `--check` with `args` fails with `code`, its last stderr
 /// line naming `words`, and leaves DIR (`dir`, absent before) absent.
 #[track_caller]
