@@ -82,7 +82,7 @@ fn serves_raw_and_qcow2_disks_of_an_xml() {
     // Writes go to the overlay, never to the source.
     sh(&format!(
         "qemu-io -f raw -c 'write -P 0xaa 0 64k' 'nbd+unix:///?socket={}' >/dev/null",
-        dir.join("in1").display()
+        v2v_meta::V2vDir::new(&dir).in_socket(1).display()
     ));
     cleanup(&dir);
     assert_eq!(

@@ -125,7 +125,7 @@ fn ova_tar_and_directory_are_served() {
         // Writes land in the overlay.
         sh(&format!(
             "qemu-io -f raw -c 'write -P 0x55 0 64k' 'nbd+unix:///?socket={}' >/dev/null",
-            dir.join("in1").display()
+            v2v_meta::V2vDir::new(&dir).in_socket(1).display()
         ));
         cleanup(&dir);
     }

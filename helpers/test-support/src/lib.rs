@@ -261,7 +261,7 @@ pub fn assert_fails(out: &Output, code: i32, words: &str) {
 
 /// The pids recorded in `DIR/run/`.
 pub fn pids(dir: &Path) -> Vec<i32> {
-    let Ok(rd) = std::fs::read_dir(dir.join("run")) else {
+    let Ok(rd) = std::fs::read_dir(V2vDir::new(dir).run_dir()) else {
         return vec![];
     };
     rd.filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok())
