@@ -14,6 +14,9 @@ use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
 use v2v_meta::{Change, Nic, SourceDisk};
 
+mod network;
+pub use network::{configured_interfaces, link_file, primary_interface};
+
 /// A Linux distribution family we can convert.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Family {
@@ -504,30 +507,33 @@ fn change(kind: &str, target: &str, detail: impl Into<String>) -> Change {
     }
 }
 
-/// Edits of text files, merged per file, in first-edit order.
+/// Edits of text files, merged per file, in first-edit order: a later
+/// section edits what an earlier one left, and each file is written once.
 #[derive(Default)]
 struct Edits {
     order: Vec<String>,
-    text: BTreeMap<String, (String, Vec<String>, bool)>,
+    /// Path → (new text, what changed, one entry per edit).
+    text: BTreeMap<String, (String, Vec<String>)>,
 }
 
 impl Edits {
+    /// The file's text after the edits so far (`files` holds the originals).
     fn current<'a>(&'a self, files: &'a BTreeMap<String, String>, path: &str) -> Option<&'a str> {
         self.text
             .get(path)
-            .map(|(t, _, _)| t.as_str())
+            .map(|(t, _)| t.as_str())
             .or_else(|| files.get(path).map(String::as_str))
     }
-    fn set(&mut self, path: &str, text: String, detail: String, created: bool) {
+    /// Replace the file's text, saying what changed.
+    fn set(&mut self, path: &str, text: String, detail: String) {
         match self.text.get_mut(path) {
-            Some((t, d, _)) => {
+            Some((t, d)) => {
                 *t = text;
                 d.push(detail);
             }
             None => {
                 self.order.push(path.to_string());
-                self.text
-                    .insert(path.to_string(), (text, vec![detail], created));
+                self.text.insert(path.to_string(), (text, vec![detail]));
             }
         }
     }
@@ -537,11 +543,12 @@ impl Edits {
             .iter()
             .any(|p| p == "/etc/default/grub" || p.starts_with("/etc/default/grub.d/"))
     }
+    /// One [`Action::Write`] per edited file.
     fn into_actions(mut self) -> Vec<Action> {
         self.order
             .iter()
             .map(|p| {
-                let (content, details, _) = self.text.remove(p).unwrap();
+                let (content, details) = self.text.remove(p).unwrap();
                 Action::Write {
                     path: p.clone(),
                     content,
@@ -662,137 +669,6 @@ pub fn fix_modprobe_aliases(text: &str) -> (String, Vec<String>) {
         out.push('\n');
     }
     (out, done)
-}
-
-/// Interface names the guest's network configuration refers to, one set
-/// per configuration unit (a stanza or file).
-pub fn configured_interfaces(files: &BTreeMap<String, String>) -> Vec<(String, Vec<String>)> {
-    let mut units = Vec::new();
-    let ok =
-        |n: &str| n != "lo" && !n.is_empty() && !n.contains(['*', '?', '[', '!', '/', '=', ':']);
-    for (path, text) in files {
-        let mut names: Vec<String> = Vec::new();
-        if path == "/etc/network/interfaces" || path.starts_with("/etc/network/interfaces.d/") {
-            for l in text.lines() {
-                let w: Vec<&str> = l.split_whitespace().collect();
-                if w.len() >= 2 && w[0] == "iface" && ok(w[1]) {
-                    units.push((path.clone(), vec![w[1].to_string()]));
-                }
-            }
-            continue;
-        } else if path.starts_with("/etc/systemd/network/") && path.ends_with(".network") {
-            let mut in_match = false;
-            for l in text.lines() {
-                let l = l.trim();
-                if l.starts_with('[') {
-                    in_match = l == "[Match]";
-                } else if in_match {
-                    if let Some(v) = l.strip_prefix("Name=") {
-                        names.extend(v.split_whitespace().filter(|n| ok(n)).map(String::from));
-                    }
-                }
-            }
-        } else if path.contains("/ifcfg-") {
-            let dev = text
-                .lines()
-                .find_map(|l| l.trim().strip_prefix("DEVICE="))
-                .map(|v| v.trim_matches(['"', '\'']).to_string())
-                .unwrap_or_else(|| path.rsplit("ifcfg-").next().unwrap_or("").to_string());
-            if ok(&dev) {
-                names.push(dev);
-            }
-        } else if path.ends_with(".nmconnection") {
-            if let Some(v) = text
-                .lines()
-                .find_map(|l| l.trim().strip_prefix("interface-name="))
-            {
-                if ok(v.trim()) {
-                    names.push(v.trim().to_string());
-                }
-            }
-        } else if path.starts_with("/etc/netplan/") {
-            // Keys one level below `ethernets:` (their ids; a `match:`
-            // inside makes the id a mere label, still good enough).
-            let mut eth: Option<(usize, Option<usize>)> = None;
-            for l in text.lines() {
-                let indent = l.len() - l.trim_start().len();
-                let t = l.trim();
-                if t.is_empty() || t.starts_with('#') {
-                    continue;
-                }
-                if t == "ethernets:" {
-                    eth = Some((indent, None));
-                    continue;
-                }
-                if let Some((base, child)) = eth {
-                    if indent <= base {
-                        eth = None;
-                        continue;
-                    }
-                    let child = child.unwrap_or(indent);
-                    eth = Some((base, Some(child)));
-                    if indent == child {
-                        if let Some(name) = t.strip_suffix(':') {
-                            if ok(name) && !name.contains(' ') {
-                                names.push(name.to_string());
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        if !names.is_empty() {
-            units.push((path.clone(), names));
-        }
-    }
-    units
-}
-
-/// The name most configuration units accept (ties: first seen), and the
-/// units it does not satisfy.
-pub fn primary_interface(units: &[(String, Vec<String>)]) -> Option<(String, Vec<String>)> {
-    let mut order: Vec<&str> = Vec::new();
-    for (_, names) in units {
-        for n in names {
-            if !order.contains(&n.as_str()) {
-                order.push(n);
-            }
-        }
-    }
-    let best = order
-        .iter()
-        .max_by_key(|n| {
-            let count = units
-                .iter()
-                .filter(|(_, ns)| ns.iter().any(|x| x == *n))
-                .count();
-            // max_by_key keeps the last maximum: reverse the position.
-            (
-                count,
-                usize::MAX - order.iter().position(|o| o == *n).unwrap(),
-            )
-        })?
-        .to_string();
-    let unmet = units
-        .iter()
-        .filter(|(_, ns)| !ns.contains(&best))
-        .map(|(p, ns)| format!("{p} ({})", ns.join(" ")))
-        .collect();
-    Some((best, unmet))
-}
-
-/// The systemd `.link` file that gives the virtio NIC its old name.
-pub fn link_file(name: &str, mac: Option<&str>) -> String {
-    let m = match mac {
-        Some(mac) => format!("MACAddress={mac}"),
-        None => "Driver=virtio_net".to_string(),
-    };
-    format!(
-        "# Written by helper-v2v-convert: the guest's network configuration names\n\
-         # this interface {name}; on KVM it is a virtio NIC, which would get another\n\
-         # name.  Keep the old one.\n\
-         [Match]\n{m}\n\n[Link]\nName={name}\n"
-    )
 }
 
 /// SELinux is enabled (enforcing or permissive) in `/etc/selinux/config`.
@@ -948,7 +824,6 @@ fn remap_devices(f: &Facts, map: &DeviceMap, edits: &mut Edits) {
             p,
             new,
             format!("renamed block devices: {}", pairs.join(", ")),
-            false,
         );
     }
 }
@@ -960,18 +835,13 @@ fn serial_console(f: &Facts, edits: &mut Edits) {
         let cur = edits.current(&f.files, p).unwrap_or_default().to_string();
         let (new, n) = fix_console_text(&cur);
         if n > 0 {
-            edits.set(p, new, "serial console: xvc0/hvc0 → ttyS0".into(), false);
+            edits.set(p, new, "serial console: xvc0/hvc0 → ttyS0".into());
         }
     }
     if let Some(t) = f.files.get("/etc/inittab") {
         if t.contains("xvc0") || t.contains("hvc0") {
             let new = t.replace("xvc0", "ttyS0").replace("hvc0", "ttyS0");
-            edits.set(
-                "/etc/inittab",
-                new,
-                "serial console getty on ttyS0".into(),
-                false,
-            );
+            edits.set("/etc/inittab", new, "serial console getty on ttyS0".into());
         }
     }
     if let Some(t) = f.files.get("/etc/securetty") {
@@ -981,12 +851,7 @@ fn serial_console(f: &Facts, edits: &mut Edits) {
                 new.push('\n');
             }
             new.push_str("ttyS0\n");
-            edits.set(
-                "/etc/securetty",
-                new,
-                "root may log in on ttyS0".into(),
-                false,
-            );
+            edits.set("/etc/securetty", new, "root may log in on ttyS0".into());
         }
     }
 }
@@ -1000,12 +865,7 @@ fn modprobe_aliases(f: &Facts, edits: &mut Edits) {
     for (p, text) in f.files.iter().filter(|(p, _)| is_modprobe_conf(p)) {
         let (new, done) = fix_modprobe_aliases(text);
         if !done.is_empty() {
-            edits.set(
-                p,
-                new,
-                format!("module aliases: {}", done.join(", ")),
-                false,
-            );
+            edits.set(p, new, format!("module aliases: {}", done.join(", ")));
         }
     }
 }
@@ -1041,7 +901,6 @@ fn initramfs_module_list(f: &Facts, drivers: &[&str], edits: &mut Edits) {
                 p,
                 new,
                 format!("added {} to the initramfs module list", missing.join(", ")),
-                !f.files.contains_key(p),
             );
         }
     }
@@ -1052,7 +911,6 @@ fn initramfs_module_list(f: &Facts, drivers: &[&str], edits: &mut Edits) {
                     "/etc/sysconfig/kernel",
                     new,
                     format!("INITRD_MODULES += {}", drivers.join(" ")),
-                    false,
                 );
             }
         }
