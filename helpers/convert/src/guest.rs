@@ -5,7 +5,7 @@
 //! commands are recorded, not run (to test the RHEL/SUSE/Debian plans
 //! without an appliance).
 
-use helper_common::{sh_quote, Failure, Result};
+use helper_common::{sh_quote, Failure, OrFail, Result};
 use std::collections::BTreeMap;
 use v2v_guestfs::Guestfs;
 
@@ -54,10 +54,6 @@ pub trait GuestFs {
     }
 }
 
-fn gfail(e: v2v_guestfs::Error) -> Failure {
-    Failure::failed(e.to_string())
-}
-
 /// Separator of files in [`read_many_script`]'s output.
 const FILE_MARK: &str = "\n@@v2v-convert-file@@ ";
 
@@ -89,7 +85,7 @@ pub fn parse_read_many(out: &str) -> BTreeMap<String, String> {
 
 impl GuestFs for Guestfs {
     fn read_many(&self, paths: &[&str], globs: &[&str]) -> Result<BTreeMap<String, String>> {
-        let out = Guestfs::sh(self, &read_many_script(paths, globs)).map_err(gfail)?;
+        let out = Guestfs::sh(self, &read_many_script(paths, globs)).or_fail(Failure::failed)?;
         Ok(parse_read_many(&out))
     }
     fn read(&self, path: &str) -> Result<Option<Vec<u8>>> {
@@ -98,30 +94,30 @@ impl GuestFs for Guestfs {
             Err(e) if e.is_enoent() => Ok(None),
             Err(e) => {
                 // Some daemons report a missing file without errno.
-                if !self.exists(path).map_err(gfail)? {
+                if !self.exists(path).or_fail(Failure::failed)? {
                     Ok(None)
                 } else {
-                    Err(gfail(e))
+                    Err(Failure::failed(e.to_string()))
                 }
             }
         }
     }
     fn write(&self, path: &str, data: &[u8]) -> Result<()> {
-        Guestfs::write(self, path, data).map_err(gfail)
+        Guestfs::write(self, path, data).or_fail(Failure::failed)
     }
     fn exists(&self, path: &str) -> Result<bool> {
-        Guestfs::exists(self, path).map_err(gfail)
+        Guestfs::exists(self, path).or_fail(Failure::failed)
     }
     fn glob(&self, pattern: &str) -> Result<Vec<String>> {
-        let mut v = self.glob_expand(pattern).map_err(gfail)?;
+        let mut v = self.glob_expand(pattern).or_fail(Failure::failed)?;
         v.sort();
         Ok(v)
     }
     fn touch(&self, path: &str) -> Result<()> {
-        Guestfs::touch(self, path).map_err(gfail)
+        Guestfs::touch(self, path).or_fail(Failure::failed)
     }
     fn mkdir_p(&self, path: &str) -> Result<()> {
-        Guestfs::mkdir_p(self, path).map_err(gfail)
+        Guestfs::mkdir_p(self, path).or_fail(Failure::failed)
     }
     fn sh(&self, script: &str) -> Result<String> {
         helper_common::debug!("guest: sh -c {script:?}");
