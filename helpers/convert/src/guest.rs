@@ -58,7 +58,7 @@ pub trait GuestFs {
 const FILE_MARK: &str = "\n@@v2v-convert-file@@ ";
 
 /// One shell command that prints every existing regular file among
-/// `paths` and `globs`, each after a [`FILE_MARK`] line.
+/// `paths` and `globs`, each after a `FILE_MARK` line.
 pub fn read_many_script(paths: &[&str], globs: &[&str]) -> String {
     let words: Vec<String> = paths
         .iter()
