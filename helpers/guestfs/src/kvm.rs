@@ -319,6 +319,14 @@ mod tests {
     use super::*;
 
     #[test]
+    fn ioctl_numbers_are_linux_kvm_h() {
+        // The numbers `linux/kvm.h` defines; the struct must be 32 bytes.
+        let size = std::mem::size_of::<KvmUserspaceMemoryRegion>();
+        assert_eq!(nix::request_code_write!(0xAE, 0x46, size), 0x4020_AE46);
+        assert_eq!(nix::request_code_none!(0xAE, 0x80), 0xAE80);
+    }
+
+    #[test]
     fn probe_is_bounded() {
         let t = Instant::now();
         let r = probe(Duration::from_secs(3));
