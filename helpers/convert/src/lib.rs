@@ -319,11 +319,7 @@ fn inspect_source(g: &Guestfs, meta: &MetadataIn, args: &Args) -> Result<Found> 
 
 /// The firmware to boot the target with: the source's when it says,
 /// else what inspection found.  A disagreement is a warning.
-fn target_firmware(
-    source: Firmware,
-    inspected: Firmware,
-    warnings: &mut Vec<String>,
-) -> Firmware {
+fn target_firmware(source: Firmware, inspected: Firmware, warnings: &mut Vec<String>) -> Firmware {
     match source {
         Firmware::Unknown => inspected,
         f => {
