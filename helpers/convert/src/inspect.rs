@@ -2,7 +2,7 @@
 //! boots.  The pure rules (`--root`, firmware from partition tables) are
 //! separate from the libguestfs calls.
 
-use helper_common::{Failure, Result};
+use helper_common::{Failure, OrFail, Result};
 use std::str::FromStr;
 use v2v_guestfs::Guestfs;
 use v2v_meta::{Firmware, Inspection, Mountpoint};
@@ -187,9 +187,7 @@ pub fn split_partition(p: &str) -> Option<(String, i32)> {
 /// Read the partition tables through libguestfs.
 pub fn partitions(g: &Guestfs) -> Result<Vec<PartInfo>> {
     let mut v = Vec::new();
-    let parts = g
-        .list_partitions()
-        .map_err(|e| Failure::failed(e.to_string()))?;
+    let parts = g.list_partitions().or_fail(Failure::failed)?;
     let mut tables = std::collections::BTreeMap::new();
     for p in parts {
         let Some((disk, n)) = split_partition(&p) else {
@@ -224,16 +222,15 @@ fn opt(r: v2v_guestfs::Result<String>) -> Option<String> {
 
 /// The root's inspection data (kernels and firmware are filled in later).
 pub fn inspect_root(g: &Guestfs, root: &str) -> Result<Inspection> {
-    let f = |e: v2v_guestfs::Error| Failure::failed(e.to_string());
     let mut mountpoints: Vec<Mountpoint> = g
         .inspect_get_mountpoints(root)
-        .map_err(f)?
+        .or_fail(Failure::failed)?
         .into_iter()
         .map(|(path, device)| Mountpoint { path, device })
         .collect();
     mountpoints.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(Inspection {
-        os_type: g.inspect_get_type(root).map_err(f)?,
+        os_type: g.inspect_get_type(root).or_fail(Failure::failed)?,
         distro: g
             .inspect_get_distro(root)
             .unwrap_or_else(|_| "unknown".into()),

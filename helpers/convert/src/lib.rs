@@ -14,15 +14,15 @@ pub mod inspect;
 pub mod linux;
 
 use clap::Parser;
-use helper_common::{debug, message, warning, CommonArgs, Ctx, Failure, Result};
+use helper_common::{debug, message, warning, CommonArgs, Ctx, Failure, OrFail, Result};
 use inspect::RootChoice;
 use linux::{Family, KernelInfo};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use v2v_guestfs::Guestfs;
 use v2v_meta::{
-    Change, Firmware, Inspection, Kernel, MetadataIn, MetadataOut, TargetBlockBus, TargetMeta,
-    TargetNetModel, CONTRACT_VERSION,
+    Change, Firmware, Inspection, Kernel, MetadataIn, MetadataOut, Mountpoint, TargetBlockBus,
+    TargetMeta, TargetNetModel, CONTRACT_VERSION,
 };
 
 /// Command line.
@@ -91,7 +91,7 @@ fn choose_accel(g: &Guestfs) -> Result<()> {
         Err(why) => {
             message!("KVM is not usable on this host ({why}; {how}): the appliance runs under TCG, which is slower");
             g.set_backend_settings(&["force_tcg"])
-                .map_err(|e| Failure::failed(e.to_string()))?;
+                .or_fail(Failure::failed)?;
         }
     }
     Ok(())
@@ -187,11 +187,7 @@ pub fn target_for(kernel: &KernelInfo, arch: &str, firmware: Firmware) -> Target
             _ => "pc".into(),
         },
         arch: arch.into(),
-        firmware: if firmware == Firmware::Uefi {
-            Firmware::Uefi
-        } else {
-            Firmware::Bios
-        },
+        firmware: bios_unless_uefi(firmware),
         video: "vga".into(),
         virtio_rng: kernel.has("virtio_rng"),
         virtio_balloon: kernel.has("virtio_balloon"),
@@ -247,10 +243,42 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<()> {
 
     message!("Opening the source");
     let g = open_appliance(ctx, &meta, args.inspect_only)?;
-    let gf = |e: v2v_guestfs::Error| Failure::failed(e.to_string());
 
     message!("Inspecting the source");
-    let roots = g.inspect_os().map_err(gf)?;
+    let found = inspect_source(&g, &meta, args)?;
+    if args.inspect_only {
+        let out = inspection_only(&g, &meta, found)?;
+        v2v_meta::write_json(&out_path, &out)?;
+        message!("Inspection written to {}", out_path.display());
+        return Ok(());
+    }
+    let out = convert(&g, &meta, found)?;
+    v2v_meta::write_json(&out_path, &out)?;
+    message!(
+        "Converted in {:.1}s: {} changes, {} warnings; wrote {}",
+        t0.elapsed().as_secs_f64(),
+        out.changes.len(),
+        out.warnings.len(),
+        out_path.display()
+    );
+    Ok(())
+}
+
+/// What inspection found, before anything changes.
+struct Found {
+    insp: Inspection,
+    /// The distribution family, when it is one we convert.
+    family: Option<Family>,
+    kernels: Vec<KernelInfo>,
+    /// The firmware the target boots with ([`target_firmware`]).
+    firmware: Firmware,
+    warnings: Vec<String>,
+}
+
+/// Choose the root to convert, inspect it, mount its filesystems
+/// (read-only with `--inspect-only`) and list its kernels.
+fn inspect_source(g: &Guestfs, meta: &MetadataIn, args: &Args) -> Result<Found> {
+    let roots = g.inspect_os().or_fail(Failure::failed)?;
     let described: Vec<(String, String)> = roots
         .iter()
         .map(|r| {
@@ -261,7 +289,7 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<()> {
         })
         .collect();
     let root = inspect::choose_root(&described, &args.root, &mut inspect::terminal_prompt)?;
-    let mut insp = inspect::inspect_root(&g, &root)?;
+    let mut insp = inspect::inspect_root(g, &root)?;
     debug!(
         "root {root}: {} {} {}.{} {} ({})",
         insp.os_type,
@@ -271,58 +299,90 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<()> {
         insp.arch,
         insp.product_name
     );
-    let mut warnings = inspect::mount_all(&g, &insp.mountpoints, args.inspect_only)?;
-    insp.firmware = inspect::firmware_of(&inspect::partitions(&g)?);
+    let mut warnings = inspect::mount_all(g, &insp.mountpoints, args.inspect_only)?;
+    insp.firmware = inspect::firmware_of(&inspect::partitions(g)?);
     let family = Family::of(&insp.distro);
     let kernels = if insp.os_type == "linux" {
-        linux::list_kernels(&g, family.unwrap_or(Family::Debian))?
+        linux::list_kernels(g, family.unwrap_or(Family::Debian))?
     } else {
         Vec::new()
     };
-    let target_fw = match meta.source.firmware {
-        Firmware::Unknown => insp.firmware,
+    let firmware = target_firmware(meta.source.firmware, insp.firmware, &mut warnings);
+    Ok(Found {
+        insp,
+        family,
+        kernels,
+        firmware,
+        warnings,
+    })
+}
+
+/// The firmware to boot the target with: the source's when it says,
+/// else what inspection found.  A disagreement is a warning.
+fn target_firmware(source: Firmware, inspected: Firmware, warnings: &mut Vec<String>) -> Firmware {
+    match source {
+        Firmware::Unknown => inspected,
         f => {
-            if insp.firmware != f {
+            if inspected != f {
                 warnings.push(format!(
-                    "the source says the guest boots with {f:?} firmware, inspection found {:?}; using the source's",
-                    insp.firmware
+                    "the source says the guest boots with {f:?} firmware, inspection found {inspected:?}; using the source's"
                 ));
             }
             f
         }
-    };
-
-    if args.inspect_only {
-        insp.kernels = kernels_for_metadata(
-            &kernels,
-            linux::choose_kernel(&kernels).map(|k| k.version.as_str()),
-        );
-        let mut target = TargetMeta::unconverted(&meta.source);
-        target.firmware = if target_fw == Firmware::Uefi {
-            Firmware::Uefi
-        } else {
-            Firmware::Bios
-        };
-        if insp.arch != "unknown" {
-            target.arch = insp.arch.clone();
-        }
-        for w in &warnings {
-            warning!("{w}");
-        }
-        finish(&g)?;
-        let out = MetadataOut {
-            version: CONTRACT_VERSION,
-            converted: false,
-            inspection: Some(insp),
-            target,
-            changes: Vec::new(),
-            warnings,
-        };
-        v2v_meta::write_json(&out_path, &out)?;
-        message!("Inspection written to {}", out_path.display());
-        return Ok(());
     }
+}
 
+/// UEFI stays UEFI; anything else boots with BIOS.
+fn bios_unless_uefi(f: Firmware) -> Firmware {
+    if f == Firmware::Uefi {
+        Firmware::Uefi
+    } else {
+        Firmware::Bios
+    }
+}
+
+/// `--inspect-only`: the inspection, the source's devices, no change.
+fn inspection_only(g: &Guestfs, meta: &MetadataIn, found: Found) -> Result<MetadataOut> {
+    let Found {
+        mut insp,
+        kernels,
+        firmware,
+        warnings,
+        ..
+    } = found;
+    insp.kernels = kernels_for_metadata(
+        &kernels,
+        linux::choose_kernel(&kernels).map(|k| k.version.as_str()),
+    );
+    let mut target = TargetMeta::unconverted(&meta.source);
+    target.firmware = bios_unless_uefi(firmware);
+    if insp.arch != "unknown" {
+        target.arch = insp.arch.clone();
+    }
+    for w in &warnings {
+        warning!("{w}");
+    }
+    finish(g)?;
+    Ok(MetadataOut {
+        version: CONTRACT_VERSION,
+        converted: false,
+        inspection: Some(insp),
+        target,
+        changes: Vec::new(),
+        warnings,
+    })
+}
+
+/// Convert the inspected guest: check it can be, plan, apply, trim.
+fn convert(g: &Guestfs, meta: &MetadataIn, found: Found) -> Result<MetadataOut> {
+    let Found {
+        mut insp,
+        family,
+        kernels,
+        firmware,
+        mut warnings,
+    } = found;
     if insp.os_type != "linux" {
         return Err(Failure::unsupported(format!(
             "cannot convert {} ({} guest): only Linux guests are supported so far",
@@ -336,29 +396,22 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<()> {
             insp.product_name, insp.distro
         )));
     };
-    if linux::choose_kernel(&kernels).is_none() {
-        // Fail before touching anything (the plan says the same).
-        let list: Vec<&str> = kernels.iter().map(|k| k.version.as_str()).collect();
-        return Err(Failure::unsupported(format!(
-            "cannot convert {}: no installed kernel has virtio drivers (virtio_blk and virtio_net): {}; \
-             install a kernel with virtio support in the guest first",
-            display_name(&insp),
-            if list.is_empty() { "no kernels found in /boot".to_string() } else { list.join(", ") }
-        )));
-    }
+    // Fail before touching anything (the plan says the same).
+    linux::boot_kernel(&kernels)
+        .map_err(|e| e.context(format!("cannot convert {}", display_name(&insp))))?;
     message!("Checking for sufficient free disk space in the guest");
-    check_free_space(&g, &insp)?;
+    check_free_space(g, &insp)?;
 
     message!("Converting {} to run on KVM", display_name(&insp));
     let facts = linux::gather(
-        &g,
+        g,
         family,
         &insp.distro,
         insp.major_version,
         &insp.arch,
         &meta.source.disks,
         &meta.source.nics,
-        target_fw == Firmware::Uefi,
+        firmware == Firmware::Uefi,
     )?;
     let plan = linux::plan(&facts)?;
     debug!(
@@ -372,13 +425,35 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<()> {
         plan.kernel.version
     );
     let t = Instant::now();
-    let outcome = apply::apply(&g, &plan)?;
+    let outcome = apply::apply(g, &plan)?;
     debug!("conversion applied in {:.1}s", t.elapsed().as_secs_f64());
     let mut changes = outcome.changes;
     warnings.extend(outcome.warnings);
 
     message!("Mapping filesystem data to avoid copying unused and blank areas");
-    for m in &insp.mountpoints {
+    changes.extend(trim(g, &insp.mountpoints));
+    for w in &warnings {
+        warning!("{w}");
+    }
+    finish(g)?;
+
+    insp.kernels = kernels_for_metadata(&facts.kernels, Some(&plan.kernel.version));
+    let target = target_for(&plan.kernel, &insp.arch, firmware);
+    Ok(MetadataOut {
+        version: CONTRACT_VERSION,
+        converted: true,
+        inspection: Some(insp),
+        target,
+        changes,
+        warnings,
+    })
+}
+
+/// Discard the free space of every mounted filesystem, so copying skips
+/// it; a filesystem that cannot be trimmed is skipped.
+fn trim(g: &Guestfs, mountpoints: &[Mountpoint]) -> Vec<Change> {
+    let mut changes = Vec::new();
+    for m in mountpoints {
         match g.fstrim(&m.path) {
             Ok(()) => changes.push(Change {
                 kind: "trim".into(),
@@ -388,30 +463,7 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<()> {
             Err(e) => debug!("fstrim {}: {e} (ignored)", m.path),
         }
     }
-    for w in &warnings {
-        warning!("{w}");
-    }
-    finish(&g)?;
-
-    insp.kernels = kernels_for_metadata(&facts.kernels, Some(&plan.kernel.version));
-    let target = target_for(&plan.kernel, &insp.arch, target_fw);
-    let out = MetadataOut {
-        version: CONTRACT_VERSION,
-        converted: true,
-        inspection: Some(insp),
-        target,
-        changes,
-        warnings,
-    };
-    v2v_meta::write_json(&out_path, &out)?;
-    message!(
-        "Converted in {:.1}s: {} changes, {} warnings; wrote {}",
-        t0.elapsed().as_secs_f64(),
-        out.changes.len(),
-        out.warnings.len(),
-        out_path.display()
-    );
-    Ok(())
+    changes
 }
 
 /// A name for messages: libguestfs's product name, with the distro in
@@ -427,8 +479,7 @@ pub fn display_name(i: &Inspection) -> String {
 /// Unmount and shut the appliance down cleanly: every write reaches the
 /// overlay before metadata.out says the conversion is done.
 fn finish(g: &Guestfs) -> Result<()> {
-    let gf = |e: v2v_guestfs::Error| Failure::failed(e.to_string());
-    g.umount_all().map_err(gf)?;
+    g.umount_all().or_fail(Failure::failed)?;
     g.shutdown()
         .map_err(|e| Failure::external(format!("appliance shutdown failed: {e}")))
 }
@@ -471,6 +522,29 @@ mod tests {
         assert!(!t.virtio_1_0);
         assert_eq!(needed_space("/boot"), Some(50 << 20));
         assert_eq!(needed_space("/home"), None);
+    }
+
+    #[test]
+    fn the_source_firmware_wins_with_a_warning() {
+        let mut w = Vec::new();
+        assert_eq!(
+            target_firmware(Firmware::Unknown, Firmware::Uefi, &mut w),
+            Firmware::Uefi
+        );
+        assert_eq!(
+            target_firmware(Firmware::Bios, Firmware::Bios, &mut w),
+            Firmware::Bios
+        );
+        assert!(w.is_empty(), "{w:?}");
+        assert_eq!(
+            target_firmware(Firmware::Uefi, Firmware::Bios, &mut w),
+            Firmware::Uefi
+        );
+        assert_eq!(
+            w,
+            ["the source says the guest boots with Uefi firmware, inspection found Bios; using the source's"]
+        );
+        assert_eq!(bios_unless_uefi(Firmware::Unknown), Firmware::Bios);
     }
 
     #[test]

@@ -8,11 +8,14 @@
 //! grubby) and SUSE (rpm/zypper, dracut or mkinitrd, grub2-mkconfig).
 
 use crate::devices::{remap_text, stale_names, DeviceMap};
-use crate::guest::{sh_quote, GuestFs};
-use helper_common::{Failure, Result};
+use crate::guest::GuestFs;
+use helper_common::{sh_quote, Failure, Result};
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
 use v2v_meta::{Change, Nic, SourceDisk};
+
+mod network;
+pub use network::{configured_interfaces, link_file, primary_interface};
 
 /// A Linux distribution family we can convert.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -211,6 +214,9 @@ pub fn list_kernels(g: &dyn GuestFs, family: Family) -> Result<Vec<KernelInfo>> 
     Ok(v)
 }
 
+/// Put before every command run in the guest: its sbin directories first.
+const GUEST_PATH: &str = "PATH=/usr/sbin:/usr/bin:/sbin:/bin; export PATH; ";
+
 /// Everything the plan depends on, read from the guest.
 #[derive(Debug, Clone)]
 pub struct Facts {
@@ -231,6 +237,13 @@ pub struct Facts {
     pub nics: Vec<Nic>,
     /// The firmware the target boots with is UEFI.
     pub uefi: bool,
+}
+
+impl Facts {
+    /// The program (one of [`TOOLS`]) is in the guest's PATH.
+    pub fn has_tool(&self, tool: &str) -> bool {
+        self.tools.contains(tool)
+    }
 }
 
 /// Configuration files read (when present).
@@ -307,9 +320,8 @@ pub fn gather(
     nics: &[Nic],
     uefi: bool,
 ) -> Result<Facts> {
-    let path = "PATH=/usr/sbin:/usr/bin:/sbin:/bin; export PATH; ";
     let tools_out = g.sh(&format!(
-        "{path}for t in {}; do command -v \"$t\" || true; done",
+        "{GUEST_PATH}for t in {}; do command -v \"$t\" || true; done",
         TOOLS.join(" ")
     ))?;
     let tools: BTreeSet<String> = tools_out
@@ -320,11 +332,11 @@ pub fn gather(
         .collect();
     let packages = if family == Family::Debian || tools.contains("dpkg") && !tools.contains("rpm") {
         let out = g.sh(&format!(
-            "{path}dpkg-query -W -f='${{db:Status-Abbrev}} ${{Package}}\\n'"
+            "{GUEST_PATH}dpkg-query -W -f='${{db:Status-Abbrev}} ${{Package}}\\n'"
         ))?;
         parse_dpkg_query(&out)
     } else {
-        let out = g.sh(&format!("{path}rpm -qa --qf '%{{NAME}}\\n'"))?;
+        let out = g.sh(&format!("{GUEST_PATH}rpm -qa --qf '%{{NAME}}\\n'"))?;
         out.lines()
             .map(str::trim)
             .filter(|l| !l.is_empty())
@@ -495,38 +507,48 @@ fn change(kind: &str, target: &str, detail: impl Into<String>) -> Change {
     }
 }
 
-/// Edits of text files, merged per file, in first-edit order.
+/// Edits of text files, merged per file, in first-edit order: a later
+/// section edits what an earlier one left, and each file is written once.
 #[derive(Default)]
 struct Edits {
     order: Vec<String>,
-    text: BTreeMap<String, (String, Vec<String>, bool)>,
+    /// Path → (new text, what changed, one entry per edit).
+    text: BTreeMap<String, (String, Vec<String>)>,
 }
 
 impl Edits {
+    /// The file's text after the edits so far (`files` holds the originals).
     fn current<'a>(&'a self, files: &'a BTreeMap<String, String>, path: &str) -> Option<&'a str> {
         self.text
             .get(path)
-            .map(|(t, _, _)| t.as_str())
+            .map(|(t, _)| t.as_str())
             .or_else(|| files.get(path).map(String::as_str))
     }
-    fn set(&mut self, path: &str, text: String, detail: String, created: bool) {
+    /// Replace the file's text, saying what changed.
+    fn set(&mut self, path: &str, text: String, detail: String) {
         match self.text.get_mut(path) {
-            Some((t, d, _)) => {
+            Some((t, d)) => {
                 *t = text;
                 d.push(detail);
             }
             None => {
                 self.order.push(path.to_string());
-                self.text
-                    .insert(path.to_string(), (text, vec![detail], created));
+                self.text.insert(path.to_string(), (text, vec![detail]));
             }
         }
     }
+    /// `/etc/default/grub` or one of its drop-ins is edited.
+    fn changes_grub_defaults(&self) -> bool {
+        self.order
+            .iter()
+            .any(|p| p == "/etc/default/grub" || p.starts_with("/etc/default/grub.d/"))
+    }
+    /// One [`Action::Write`] per edited file.
     fn into_actions(mut self) -> Vec<Action> {
         self.order
             .iter()
             .map(|p| {
-                let (content, details, _) = self.text.remove(p).unwrap();
+                let (content, details) = self.text.remove(p).unwrap();
                 Action::Write {
                     path: p.clone(),
                     content,
@@ -649,137 +671,6 @@ pub fn fix_modprobe_aliases(text: &str) -> (String, Vec<String>) {
     (out, done)
 }
 
-/// Interface names the guest's network configuration refers to, one set
-/// per configuration unit (a stanza or file).
-pub fn configured_interfaces(files: &BTreeMap<String, String>) -> Vec<(String, Vec<String>)> {
-    let mut units = Vec::new();
-    let ok =
-        |n: &str| n != "lo" && !n.is_empty() && !n.contains(['*', '?', '[', '!', '/', '=', ':']);
-    for (path, text) in files {
-        let mut names: Vec<String> = Vec::new();
-        if path == "/etc/network/interfaces" || path.starts_with("/etc/network/interfaces.d/") {
-            for l in text.lines() {
-                let w: Vec<&str> = l.split_whitespace().collect();
-                if w.len() >= 2 && w[0] == "iface" && ok(w[1]) {
-                    units.push((path.clone(), vec![w[1].to_string()]));
-                }
-            }
-            continue;
-        } else if path.starts_with("/etc/systemd/network/") && path.ends_with(".network") {
-            let mut in_match = false;
-            for l in text.lines() {
-                let l = l.trim();
-                if l.starts_with('[') {
-                    in_match = l == "[Match]";
-                } else if in_match {
-                    if let Some(v) = l.strip_prefix("Name=") {
-                        names.extend(v.split_whitespace().filter(|n| ok(n)).map(String::from));
-                    }
-                }
-            }
-        } else if path.contains("/ifcfg-") {
-            let dev = text
-                .lines()
-                .find_map(|l| l.trim().strip_prefix("DEVICE="))
-                .map(|v| v.trim_matches(['"', '\'']).to_string())
-                .unwrap_or_else(|| path.rsplit("ifcfg-").next().unwrap_or("").to_string());
-            if ok(&dev) {
-                names.push(dev);
-            }
-        } else if path.ends_with(".nmconnection") {
-            if let Some(v) = text
-                .lines()
-                .find_map(|l| l.trim().strip_prefix("interface-name="))
-            {
-                if ok(v.trim()) {
-                    names.push(v.trim().to_string());
-                }
-            }
-        } else if path.starts_with("/etc/netplan/") {
-            // Keys one level below `ethernets:` (their ids; a `match:`
-            // inside makes the id a mere label, still good enough).
-            let mut eth: Option<(usize, Option<usize>)> = None;
-            for l in text.lines() {
-                let indent = l.len() - l.trim_start().len();
-                let t = l.trim();
-                if t.is_empty() || t.starts_with('#') {
-                    continue;
-                }
-                if t == "ethernets:" {
-                    eth = Some((indent, None));
-                    continue;
-                }
-                if let Some((base, child)) = eth {
-                    if indent <= base {
-                        eth = None;
-                        continue;
-                    }
-                    let child = child.unwrap_or(indent);
-                    eth = Some((base, Some(child)));
-                    if indent == child {
-                        if let Some(name) = t.strip_suffix(':') {
-                            if ok(name) && !name.contains(' ') {
-                                names.push(name.to_string());
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        if !names.is_empty() {
-            units.push((path.clone(), names));
-        }
-    }
-    units
-}
-
-/// The name most configuration units accept (ties: first seen), and the
-/// units it does not satisfy.
-pub fn primary_interface(units: &[(String, Vec<String>)]) -> Option<(String, Vec<String>)> {
-    let mut order: Vec<&str> = Vec::new();
-    for (_, names) in units {
-        for n in names {
-            if !order.contains(&n.as_str()) {
-                order.push(n);
-            }
-        }
-    }
-    let best = order
-        .iter()
-        .max_by_key(|n| {
-            let count = units
-                .iter()
-                .filter(|(_, ns)| ns.iter().any(|x| x == *n))
-                .count();
-            // max_by_key keeps the last maximum: reverse the position.
-            (
-                count,
-                usize::MAX - order.iter().position(|o| o == *n).unwrap(),
-            )
-        })?
-        .to_string();
-    let unmet = units
-        .iter()
-        .filter(|(_, ns)| !ns.contains(&best))
-        .map(|(p, ns)| format!("{p} ({})", ns.join(" ")))
-        .collect();
-    Some((best, unmet))
-}
-
-/// The systemd `.link` file that gives the virtio NIC its old name.
-pub fn link_file(name: &str, mac: Option<&str>) -> String {
-    let m = match mac {
-        Some(mac) => format!("MACAddress={mac}"),
-        None => "Driver=virtio_net".to_string(),
-    };
-    format!(
-        "# Written by helper-v2v-convert: the guest's network configuration names\n\
-         # this interface {name}; on KVM it is a virtio NIC, which would get another\n\
-         # name.  Keep the old one.\n\
-         [Match]\n{m}\n\n[Link]\nName={name}\n"
-    )
-}
-
 /// SELinux is enabled (enforcing or permissive) in `/etc/selinux/config`.
 pub fn selinux_enabled(config: &str) -> bool {
     config.lines().any(|l| {
@@ -792,118 +683,165 @@ pub fn selinux_enabled(config: &str) -> bool {
     })
 }
 
-/// Compute the conversion plan.  Fails (exit 5) when no kernel has virtio.
+/// Compute the conversion plan: the sections below, in the order their
+/// actions run.  Fails (exit 5) when no kernel has virtio or the initramfs
+/// cannot be rebuilt.
 pub fn plan(f: &Facts) -> Result<Plan> {
-    let Some(kernel) = choose_kernel(&f.kernels).cloned() else {
-        let list = if f.kernels.is_empty() {
+    let kernel = boot_kernel(&f.kernels)?.clone();
+    let drivers = initramfs_drivers(&kernel);
+    let device_map = DeviceMap::for_disks(&f.disks);
+    let mut actions: Vec<Action> = remove_foreign_packages(f)
+        .into_iter()
+        .chain(run_foreign_uninstallers(f))
+        .collect();
+
+    let mut edits = Edits::default();
+    remap_devices(f, &device_map, &mut edits);
+    serial_console(f, &mut edits);
+    modprobe_aliases(f, &mut edits);
+    initramfs_module_list(f, &drivers, &mut edits);
+    let grub_defaults_changed = edits.changes_grub_defaults();
+    actions.extend(edits.into_actions());
+
+    let mut warnings = Vec::new();
+    actions.extend(keep_interface_name(f, &mut warnings));
+    actions.extend(set_default_kernel(f, &kernel, &mut warnings));
+    actions.push(rebuild_initramfs(f, &kernel, &drivers)?);
+    actions.extend(regenerate_grub_config(f, grub_defaults_changed));
+    actions.extend(selinux_relabel(f));
+    Ok(Plan {
+        kernel,
+        actions,
+        warnings,
+        device_map,
+    })
+}
+
+/// The kernel the converted guest boots ([`choose_kernel`]), or the
+/// failure (exit 5) that lists the kernels found.
+pub fn boot_kernel(kernels: &[KernelInfo]) -> Result<&KernelInfo> {
+    choose_kernel(kernels).ok_or_else(|| {
+        let list = if kernels.is_empty() {
             "no kernels found in /boot".to_string()
         } else {
-            f.kernels
+            kernels
                 .iter()
                 .map(|k| k.version.as_str())
                 .collect::<Vec<_>>()
                 .join(", ")
         };
-        return Err(Failure::unsupported(format!(
+        Failure::unsupported(format!(
             "no installed kernel has virtio drivers (virtio_blk and virtio_net): {list}; \
              install a kernel with virtio support in the guest first"
-        )));
-    };
-    let mut actions = Vec::new();
-    let mut warnings = Vec::new();
-    let path = "PATH=/usr/sbin:/usr/bin:/sbin:/bin; export PATH; ";
-    let has = |t: &str| f.tools.contains(t);
+        ))
+    })
+}
 
-    // 1. Other hypervisors' tools.
+/// The virtio drivers of [`INITRAMFS_VIRTIO`] that `kernel` has.
+fn initramfs_drivers(kernel: &KernelInfo) -> Vec<&'static str> {
+    INITRAMFS_VIRTIO
+        .iter()
+        .copied()
+        .filter(|m| kernel.has(m))
+        .collect()
+}
+
+/// Remove other hypervisors' guest tools installed as packages, with the
+/// family's package manager (a failure is a warning).
+fn remove_foreign_packages(f: &Facts) -> Option<Action> {
     let foreign = foreign_packages(&f.packages);
-    if !foreign.is_empty() {
-        let names: Vec<&str> = foreign.iter().map(|(p, _)| p.as_str()).collect();
-        let mut whats: Vec<&str> = foreign.iter().map(|(_, w)| *w).collect();
-        whats.dedup();
-        let words = names
-            .iter()
-            .map(|n| sh_quote(n))
-            .collect::<Vec<_>>()
-            .join(" ");
-        let (script, how) = match f.family {
-            Family::Debian => (
-                format!("{path}DEBIAN_FRONTEND=noninteractive dpkg --purge {words}"),
-                "dpkg --purge",
-            ),
-            Family::Rhel => (format!("{path}rpm -e {words}"), "rpm -e"),
-            Family::Suse if has("zypper") => (
-                format!("{path}zypper --non-interactive --no-refresh remove {words}"),
-                "zypper remove",
-            ),
-            Family::Suse => (format!("{path}rpm -e {words}"), "rpm -e"),
-        };
-        actions.push(Action::Run {
-            script,
-            change: change(
-                "package",
-                &names.join(" "),
-                format!("removed {} with {how}", whats.join(", ")),
-            ),
-            on_error: OnError::Warn,
-            verify: vec![],
-        });
+    if foreign.is_empty() {
+        return None;
     }
-    for u in &f.uninstallers {
-        let (script, what) = if u.ends_with("vmware-uninstall-tools.pl") {
-            (format!("{path}{u}"), "VMware Tools (tarball install)")
-        } else if u.contains("VBoxGuestAdditions") {
-            (format!("{path}{u}"), "VirtualBox Guest Additions")
-        } else {
-            (format!("{path}{u} --uninstall"), "Parallels Tools")
-        };
-        actions.push(Action::Run {
-            script,
-            change: change("package", u, format!("ran the uninstaller of {what}")),
-            on_error: OnError::Warn,
-            verify: vec![],
-        });
-    }
+    let names: Vec<&str> = foreign.iter().map(|(p, _)| p.as_str()).collect();
+    let mut whats: Vec<&str> = foreign.iter().map(|(_, w)| *w).collect();
+    whats.dedup();
+    let words = names
+        .iter()
+        .map(|n| sh_quote(n))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let (script, how) = match f.family {
+        Family::Debian => (
+            format!("{GUEST_PATH}DEBIAN_FRONTEND=noninteractive dpkg --purge {words}"),
+            "dpkg --purge",
+        ),
+        Family::Rhel => (format!("{GUEST_PATH}rpm -e {words}"), "rpm -e"),
+        Family::Suse if f.has_tool("zypper") => (
+            format!("{GUEST_PATH}zypper --non-interactive --no-refresh remove {words}"),
+            "zypper remove",
+        ),
+        Family::Suse => (format!("{GUEST_PATH}rpm -e {words}"), "rpm -e"),
+    };
+    Some(Action::Run {
+        script,
+        change: change(
+            "package",
+            &names.join(" "),
+            format!("removed {} with {how}", whats.join(", ")),
+        ),
+        on_error: OnError::Warn,
+        verify: vec![],
+    })
+}
 
-    // 2. File edits: device names, console, modprobe aliases, initramfs
-    //    module list, network names.
-    let map = DeviceMap::for_disks(&f.disks);
-    let mut edits = Edits::default();
-    for (p, text) in &f.files {
-        if is_remap_target(p) {
-            let before = stale_names(text, &map);
-            let (new, n) = remap_text(text, &map);
-            if n > 0 {
-                let pairs: Vec<String> = before
-                    .iter()
-                    .map(|o| format!("{o} → {}", remap_text(o, &map).0))
-                    .collect();
-                edits.set(
-                    p,
-                    new,
-                    format!("renamed block devices: {}", pairs.join(", ")),
-                    false,
-                );
+/// Run the uninstallers of guest tools installed from tarballs (a failure
+/// is a warning).
+fn run_foreign_uninstallers(f: &Facts) -> Vec<Action> {
+    f.uninstallers
+        .iter()
+        .map(|u| {
+            let (script, what) = if u.ends_with("vmware-uninstall-tools.pl") {
+                (format!("{GUEST_PATH}{u}"), "VMware Tools (tarball install)")
+            } else if u.contains("VBoxGuestAdditions") {
+                (format!("{GUEST_PATH}{u}"), "VirtualBox Guest Additions")
+            } else {
+                (format!("{GUEST_PATH}{u} --uninstall"), "Parallels Tools")
+            };
+            Action::Run {
+                script,
+                change: change("package", u, format!("ran the uninstaller of {what}")),
+                on_error: OnError::Warn,
+                verify: vec![],
             }
+        })
+        .collect()
+}
+
+/// Rename the source's block devices (`sda1` → `vda1`) in the files that
+/// name them ([`is_remap_target`]).
+fn remap_devices(f: &Facts, map: &DeviceMap, edits: &mut Edits) {
+    for (p, text) in f.files.iter().filter(|(p, _)| is_remap_target(p)) {
+        let (new, n) = remap_text(text, map);
+        if n == 0 {
+            continue;
         }
+        let pairs: Vec<String> = stale_names(text, map)
+            .iter()
+            .map(|o| format!("{o} → {}", remap_text(o, map).0))
+            .collect();
+        edits.set(
+            p,
+            new,
+            format!("renamed block devices: {}", pairs.join(", ")),
+        );
     }
-    for (p, _) in f.files.iter() {
-        if has_cmdline(p) {
-            let cur = edits.current(&f.files, p).unwrap().to_string();
-            let (new, n) = fix_console_text(&cur);
-            if n > 0 {
-                edits.set(p, new, "serial console: xvc0/hvc0 → ttyS0".into(), false);
-            }
+}
+
+/// Move Xen/Hyper-V consoles (`xvc0`, `hvc0`) to the serial console
+/// `ttyS0`: kernel command lines, the inittab getty, and securetty.
+fn serial_console(f: &Facts, edits: &mut Edits) {
+    for p in f.files.keys().filter(|p| has_cmdline(p)) {
+        let cur = edits.current(&f.files, p).unwrap_or_default().to_string();
+        let (new, n) = fix_console_text(&cur);
+        if n > 0 {
+            edits.set(p, new, "serial console: xvc0/hvc0 → ttyS0".into());
         }
     }
     if let Some(t) = f.files.get("/etc/inittab") {
         if t.contains("xvc0") || t.contains("hvc0") {
             let new = t.replace("xvc0", "ttyS0").replace("hvc0", "ttyS0");
-            edits.set(
-                "/etc/inittab",
-                new,
-                "serial console getty on ttyS0".into(),
-                false,
-            );
+            edits.set("/etc/inittab", new, "serial console getty on ttyS0".into());
         }
     }
     if let Some(t) = f.files.get("/etc/securetty") {
@@ -913,35 +851,29 @@ pub fn plan(f: &Facts) -> Result<Plan> {
                 new.push('\n');
             }
             new.push_str("ttyS0\n");
-            edits.set(
-                "/etc/securetty",
-                new,
-                "root may log in on ttyS0".into(),
-                false,
-            );
+            edits.set("/etc/securetty", new, "root may log in on ttyS0".into());
         }
     }
-    for (p, text) in &f.files {
-        if p == "/etc/modprobe.conf"
-            || p == "/etc/modules.conf"
-            || p.starts_with("/etc/modprobe.d/")
-        {
-            let (new, done) = fix_modprobe_aliases(text);
-            if !done.is_empty() {
-                edits.set(
-                    p,
-                    new,
-                    format!("module aliases: {}", done.join(", ")),
-                    false,
-                );
-            }
+}
+
+/// Point modprobe aliases of other hypervisors' disk and NIC drivers at
+/// virtio ([`fix_modprobe_aliases`]).
+fn modprobe_aliases(f: &Facts, edits: &mut Edits) {
+    let is_modprobe_conf = |p: &str| {
+        p == "/etc/modprobe.conf" || p == "/etc/modules.conf" || p.starts_with("/etc/modprobe.d/")
+    };
+    for (p, text) in f.files.iter().filter(|(p, _)| is_modprobe_conf(p)) {
+        let (new, done) = fix_modprobe_aliases(text);
+        if !done.is_empty() {
+            edits.set(p, new, format!("module aliases: {}", done.join(", ")));
         }
     }
-    let wanted: Vec<&str> = INITRAMFS_VIRTIO
-        .iter()
-        .copied()
-        .filter(|m| kernel.has(m))
-        .collect();
+}
+
+/// Make the initramfs tool include `drivers` where it reads a module list:
+/// `/etc/initramfs-tools/modules` (Debian, created when missing) and
+/// SUSE's `INITRD_MODULES` (for mkinitrd, when there is no dracut).
+fn initramfs_module_list(f: &Facts, drivers: &[&str], edits: &mut Edits) {
     if f.family == Family::Debian {
         let p = "/etc/initramfs-tools/modules";
         let cur = f.files.get(p).cloned().unwrap_or_default();
@@ -950,7 +882,7 @@ pub fn plan(f: &Facts) -> Result<Plan> {
             .filter_map(|l| l.split_whitespace().next())
             .filter(|w| !w.starts_with('#'))
             .collect();
-        let missing: Vec<&str> = wanted
+        let missing: Vec<&str> = drivers
             .iter()
             .copied()
             .filter(|m| !present.contains(m))
@@ -969,118 +901,133 @@ pub fn plan(f: &Facts) -> Result<Plan> {
                 p,
                 new,
                 format!("added {} to the initramfs module list", missing.join(", ")),
-                !f.files.contains_key(p),
             );
         }
     }
-    if f.family == Family::Suse && !has("dracut") {
+    if f.family == Family::Suse && !f.has_tool("dracut") {
         if let Some(t) = f.files.get("/etc/sysconfig/kernel") {
-            if let Some(new) = add_suse_initrd_modules(t, &wanted) {
+            if let Some(new) = add_suse_initrd_modules(t, drivers) {
                 edits.set(
                     "/etc/sysconfig/kernel",
                     new,
-                    format!("INITRD_MODULES += {}", wanted.join(" ")),
-                    false,
+                    format!("INITRD_MODULES += {}", drivers.join(" ")),
                 );
             }
         }
     }
-    let default_grub_changed = edits
-        .order
-        .iter()
-        .any(|p| p == "/etc/default/grub" || p.starts_with("/etc/default/grub.d/"));
-    actions.extend(edits.into_actions());
+}
 
-    // Network interface names.
-    let units = configured_interfaces(&f.files);
-    if let Some((name, unmet)) = primary_interface(&units) {
-        if !has("systemctl") {
-            warnings.push(format!(
-                "the guest's network configuration names interface {name}; the virtio NIC \
-                 will probably get another name (no systemd to keep it): check the network \
-                 configuration after the first boot"
-            ));
-        } else if f.nics.len() > 1 {
-            warnings.push(format!(
-                "the guest has {} NICs and its network configuration names {name}: NIC names \
-                 may change on virtio; check the network configuration after the first boot",
-                f.nics.len()
-            ));
-        } else {
-            let mac = f.nics.first().and_then(|n| n.mac.as_deref());
-            let path = format!("/etc/systemd/network/70-v2v-{name}.link");
-            actions.push(Action::Write {
-                content: link_file(name.as_str(), mac),
-                change: change(
-                    "file",
-                    &path,
-                    format!(
-                        "network: the virtio NIC keeps the name {name} ({})",
-                        match mac {
-                            Some(m) => format!("matched by MAC {m}"),
-                            None => "matched by driver virtio_net".into(),
-                        }
-                    ),
-                ),
-                path,
-            });
-            for u in unmet {
-                warnings.push(format!(
-                    "network configuration {u} names another interface than {name}; it will not match on KVM"
-                ));
-            }
-        }
+/// Keep the interface name the guest's network configuration uses: a
+/// systemd `.link` file giving the virtio NIC that name.  Where that cannot
+/// work (no systemd, several NICs) or some configuration names another
+/// interface, a warning says what to check.
+fn keep_interface_name(f: &Facts, warnings: &mut Vec<String>) -> Option<Action> {
+    let (name, unmet) = primary_interface(&configured_interfaces(&f.files))?;
+    if !f.has_tool("systemctl") {
+        warnings.push(format!(
+            "the guest's network configuration names interface {name}; the virtio NIC \
+             will probably get another name (no systemd to keep it): check the network \
+             configuration after the first boot"
+        ));
+        return None;
     }
+    if f.nics.len() > 1 {
+        warnings.push(format!(
+            "the guest has {} NICs and its network configuration names {name}: NIC names \
+             may change on virtio; check the network configuration after the first boot",
+            f.nics.len()
+        ));
+        return None;
+    }
+    let mac = f.nics.first().and_then(|n| n.mac.as_deref());
+    let path = format!("/etc/systemd/network/70-v2v-{name}.link");
+    for u in unmet {
+        warnings.push(format!(
+            "network configuration {u} names another interface than {name}; it will not match on KVM"
+        ));
+    }
+    Some(Action::Write {
+        content: link_file(name.as_str(), mac),
+        change: change(
+            "file",
+            &path,
+            format!(
+                "network: the virtio NIC keeps the name {name} ({})",
+                match mac {
+                    Some(m) => format!("matched by MAC {m}"),
+                    None => "matched by driver virtio_net".into(),
+                }
+            ),
+        ),
+        path,
+    })
+}
 
-    // Default kernel.
+/// When the newest kernel is not the one to boot (it has no virtio), make
+/// `kernel` the default with grubby, or warn that the user must choose it.
+fn set_default_kernel(
+    f: &Facts,
+    kernel: &KernelInfo,
+    warnings: &mut Vec<String>,
+) -> Option<Action> {
     let ver = &kernel.version;
     let newest = f
         .kernels
         .iter()
         .max_by(|a, b| compare_versions(&a.version, &b.version));
-    if newest.map(|k| &k.version) != Some(&kernel.version) {
-        if has("grubby") {
-            actions.push(Action::Run {
-                script: format!("{path}grubby --set-default={}", sh_quote(&kernel.vmlinuz)),
-                change: change(
-                    "bootloader",
-                    &kernel.vmlinuz,
-                    format!("default kernel set to {ver} (the newest with virtio)"),
-                ),
-                on_error: OnError::Warn,
-                verify: vec![],
-            });
-        } else {
-            warnings.push(format!(
-                "the newest kernel has no virtio drivers; choose kernel {ver} in the boot menu \
-                 (or make it the default) after conversion"
-            ));
-        }
+    if newest.map(|k| &k.version) == Some(ver) {
+        return None;
     }
+    if !f.has_tool("grubby") {
+        warnings.push(format!(
+            "the newest kernel has no virtio drivers; choose kernel {ver} in the boot menu \
+             (or make it the default) after conversion"
+        ));
+        return None;
+    }
+    Some(Action::Run {
+        script: format!(
+            "{GUEST_PATH}grubby --set-default={}",
+            sh_quote(&kernel.vmlinuz)
+        ),
+        change: change(
+            "bootloader",
+            &kernel.vmlinuz,
+            format!("default kernel set to {ver} (the newest with virtio)"),
+        ),
+        on_error: OnError::Warn,
+        verify: vec![],
+    })
+}
 
-    // 3. Initramfs with virtio.
-    let initrd = &kernel.initrd;
-    let drivers = wanted.join(" ");
-    let dracut = format!(
-        "{path}dracut -f --add-drivers {} {} {}",
-        sh_quote(&format!("virtio virtio_ring {drivers}")),
-        sh_quote(initrd),
-        sh_quote(ver)
-    );
-    let initramfs = match f.family {
-        Family::Debian => Some((
+/// Rebuild `kernel`'s initramfs with the virtio `drivers`, with the tool
+/// the guest has (update-initramfs, dracut, mkinitrd).  A failure stops
+/// the conversion; no tool at all is unsupported (exit 5).
+fn rebuild_initramfs(f: &Facts, kernel: &KernelInfo, drivers: &[&str]) -> Result<Action> {
+    let (ver, initrd) = (&kernel.version, &kernel.initrd);
+    let list = drivers.join(" ");
+    let (script, how) = match f.family {
+        Family::Debian => (
             format!(
-                "{path}update-initramfs -{} -k {}",
+                "{GUEST_PATH}update-initramfs -{} -k {}",
                 if kernel.initrd_exists { "u" } else { "c" },
                 sh_quote(ver)
             ),
             "update-initramfs",
-        )),
-        _ if has("dracut") => Some((dracut, "dracut")),
-        Family::Rhel if has("mkinitrd") => Some((
+        ),
+        _ if f.has_tool("dracut") => (
             format!(
-                "{path}mkinitrd -f {} {} {}",
-                wanted
+                "{GUEST_PATH}dracut -f --add-drivers {} {} {}",
+                sh_quote(&format!("virtio virtio_ring {list}")),
+                sh_quote(initrd),
+                sh_quote(ver)
+            ),
+            "dracut",
+        ),
+        Family::Rhel if f.has_tool("mkinitrd") => (
+            format!(
+                "{GUEST_PATH}mkinitrd -f {} {} {}",
+                drivers
                     .iter()
                     .map(|m| format!("--with={m}"))
                     .collect::<Vec<_>>()
@@ -1089,84 +1036,75 @@ pub fn plan(f: &Facts) -> Result<Plan> {
                 sh_quote(ver)
             ),
             "mkinitrd",
-        )),
-        Family::Suse if has("mkinitrd") => Some((
+        ),
+        Family::Suse if f.has_tool("mkinitrd") => (
             format!(
-                "{path}mkinitrd -m {} -i {} -k {}",
-                sh_quote(&drivers),
+                "{GUEST_PATH}mkinitrd -m {} -i {} -k {}",
+                sh_quote(&list),
                 sh_quote(initrd),
                 sh_quote(&kernel.vmlinuz)
             ),
             "mkinitrd",
-        )),
-        _ => None,
-    };
-    match initramfs {
-        Some((script, how)) => actions.push(Action::Run {
-            script,
-            change: change(
-                "initramfs",
-                initrd,
-                format!("rebuilt with {how} for kernel {ver}, with {drivers}"),
-            ),
-            on_error: OnError::Fail,
-            verify: vec![],
-        }),
-        None => {
+        ),
+        _ => {
             return Err(Failure::unsupported(format!(
                 "cannot rebuild the initramfs of {} {}: no update-initramfs, dracut or mkinitrd in the guest",
                 f.distro, f.major
             )))
         }
-    }
+    };
+    Ok(Action::Run {
+        script,
+        change: change(
+            "initramfs",
+            initrd,
+            format!("rebuilt with {how} for kernel {ver}, with {list}"),
+        ),
+        on_error: OnError::Fail,
+        verify: vec![],
+    })
+}
 
-    // 4. Boot loader: regenerated config.
+/// When `/etc/default/grub` (or a drop-in) changed, regenerate the grub2
+/// configuration from it; afterwards the regenerated file is checked for
+/// old device names (see `crate::apply`).  Nothing without a tool to do it.
+fn regenerate_grub_config(f: &Facts, grub_defaults_changed: bool) -> Option<Action> {
+    if !grub_defaults_changed {
+        return None;
+    }
     let grub_cfg = grub_config_path(f);
-    if default_grub_changed {
-        let regen = match f.family {
-            Family::Debian if has("update-grub") => Some(format!("{path}update-grub")),
-            Family::Debian if has("grub-mkconfig") => {
-                Some(format!("{path}grub-mkconfig -o {}", sh_quote(&grub_cfg)))
-            }
-            _ if has("grub2-mkconfig") => {
-                Some(format!("{path}grub2-mkconfig -o {}", sh_quote(&grub_cfg)))
-            }
-            _ => None,
-        };
-        if let Some(script) = regen {
-            actions.push(Action::Run {
-                script,
-                change: change(
-                    "bootloader",
-                    &grub_cfg,
-                    "regenerated from /etc/default/grub and checked for old device names",
-                ),
-                on_error: OnError::Warn,
-                verify: vec![grub_cfg.clone()],
-            });
+    let script = match f.family {
+        Family::Debian if f.has_tool("update-grub") => format!("{GUEST_PATH}update-grub"),
+        Family::Debian if f.has_tool("grub-mkconfig") => {
+            format!("{GUEST_PATH}grub-mkconfig -o {}", sh_quote(&grub_cfg))
         }
-    }
+        _ if f.has_tool("grub2-mkconfig") => {
+            format!("{GUEST_PATH}grub2-mkconfig -o {}", sh_quote(&grub_cfg))
+        }
+        _ => return None,
+    };
+    Some(Action::Run {
+        script,
+        change: change(
+            "bootloader",
+            &grub_cfg,
+            "regenerated from /etc/default/grub and checked for old device names",
+        ),
+        on_error: OnError::Warn,
+        verify: vec![grub_cfg.clone()],
+    })
+}
 
-    // 5. SELinux relabel on first boot.
-    if f.files
-        .get("/etc/selinux/config")
-        .is_some_and(|c| selinux_enabled(c))
-    {
-        actions.push(Action::Touch {
-            path: "/.autorelabel".into(),
-            change: change(
-                "relabel",
-                "/.autorelabel",
-                "SELinux relabels the filesystems on the first boot",
-            ),
-        });
-    }
-
-    Ok(Plan {
-        kernel,
-        actions,
-        warnings,
-        device_map: map,
+/// With SELinux enabled, have the filesystems relabelled on the first boot.
+fn selinux_relabel(f: &Facts) -> Option<Action> {
+    let config = f.files.get("/etc/selinux/config")?;
+    selinux_enabled(config).then(|| Action::Touch {
+        path: "/.autorelabel".into(),
+        change: change(
+            "relabel",
+            "/.autorelabel",
+            "SELinux relabels the filesystems on the first boot",
+        ),
     })
 }
 

@@ -4,34 +4,59 @@
 //! stops right after its real-mode setup).  So [`probe`] does two bounded
 //! checks:
 //!
-//! 1. [`probe_hlt`]: a one-instruction guest (`hlt`) in a forked child,
+//! 1. `probe_hlt`: a one-instruction guest (`hlt`) in a forked child,
 //!    which must see `KVM_EXIT_HLT` in time (cheap; catches a dead
 //!    `/dev/kvm` or a `KVM_RUN` that never returns);
-//! 2. [`probe_kernel`]: `qemu-system-x86_64 -accel kvm -kernel K` with the
+//! 2. `probe_kernel`: `qemu-system-x86_64 -accel kvm -kernel K` with the
 //!    libguestfs appliance's (or the host's) kernel, which must print
 //!    `Linux version` on its serial console within the time limit.
 //!
 //! Anything else means: use TCG.
 
+use nix::fcntl::{open, OFlag};
+use nix::sys::mman::{mmap, mmap_anonymous, MapFlags, ProtFlags};
+use nix::sys::signal::{kill, Signal};
+use nix::sys::stat::Mode;
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::{access, fork, geteuid, AccessFlags, ForkResult};
+use std::num::NonZeroUsize;
+use std::os::fd::BorrowedFd;
 use std::time::{Duration, Instant};
 
-const KVM_GET_API_VERSION: libc::c_ulong = 0xAE00;
-const KVM_CREATE_VM: libc::c_ulong = 0xAE01;
-const KVM_GET_VCPU_MMAP_SIZE: libc::c_ulong = 0xAE04;
-const KVM_CREATE_VCPU: libc::c_ulong = 0xAE41;
-/// `_IOW(0xAE, 0x46, struct kvm_userspace_memory_region)` (32 bytes).
-const KVM_SET_USER_MEMORY_REGION: libc::c_ulong = 0x4020_AE46;
-const KVM_RUN: libc::c_ulong = 0xAE80;
+/// What `KVM_GET_API_VERSION` answers (stable since Linux 2.6.22).
+const KVM_API_VERSION: i32 = 12;
 const KVM_EXIT_HLT: u32 = 5;
 
-#[repr(C)]
-struct KvmUserspaceMemoryRegion {
-    slot: u32,
-    flags: u32,
-    guest_phys_addr: u64,
-    memory_size: u64,
-    userspace_addr: u64,
+/// The KVM ioctls the probe makes (`linux/kvm.h`).
+mod ioctl {
+    /// The ioctl type of `/dev/kvm` and its descriptors.
+    const KVMIO: u8 = 0xAE;
+
+    #[repr(C)]
+    pub struct KvmUserspaceMemoryRegion {
+        pub slot: u32,
+        pub flags: u32,
+        pub guest_phys_addr: u64,
+        pub memory_size: u64,
+        pub userspace_addr: u64,
+    }
+
+    // `_IO(KVMIO, nr)` ioctls take an int by value: the machine type or
+    // vCPU id, else 0 (the kernel refuses anything else).
+    nix::ioctl_write_int_bad!(kvm_get_api_version, nix::request_code_none!(KVMIO, 0x00));
+    nix::ioctl_write_int_bad!(kvm_create_vm, nix::request_code_none!(KVMIO, 0x01));
+    nix::ioctl_write_int_bad!(kvm_get_vcpu_mmap_size, nix::request_code_none!(KVMIO, 0x04));
+    nix::ioctl_write_int_bad!(kvm_create_vcpu, nix::request_code_none!(KVMIO, 0x41));
+    nix::ioctl_write_int_bad!(kvm_run, nix::request_code_none!(KVMIO, 0x80));
+    // `_IOW(KVMIO, 0x46, struct kvm_userspace_memory_region)`.
+    nix::ioctl_write_ptr!(
+        kvm_set_user_memory_region,
+        KVMIO,
+        0x46,
+        KvmUserspaceMemoryRegion
+    );
 }
+use ioctl::*;
 
 /// Child exit codes (for the log).
 fn child_stage_name(code: i32) -> &'static str {
@@ -49,73 +74,61 @@ fn child_stage_name(code: i32) -> &'static str {
     }
 }
 
-/// Run in the forked child: async-signal-safe calls only (no allocation).
+/// Run in the forked child: async-signal-safe calls only (nix's thin
+/// syscall wrappers; no allocation).  Returns the exit code.
 fn child() -> i32 {
-    // SAFETY: raw syscalls on descriptors and memory this child owns.
+    const PAGE: NonZeroUsize = match NonZeroUsize::new(4096) {
+        Some(n) => n,
+        None => unreachable!(),
+    };
+    let rw = ProtFlags::PROT_READ | ProtFlags::PROT_WRITE;
+    let Ok(kvm) = open(c"/dev/kvm", OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty()) else {
+        return 10;
+    };
+    // SAFETY: ioctls and mappings on descriptors and memory this child
+    // owns, each with the argument the kernel expects.
     unsafe {
-        let kvm = libc::open(c"/dev/kvm".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC);
-        if kvm < 0 {
-            return 10;
-        }
-        if libc::ioctl(kvm, KVM_GET_API_VERSION, 0) != 12 {
+        if kvm_get_api_version(kvm, 0) != Ok(KVM_API_VERSION) {
             return 11;
         }
-        let vm = libc::ioctl(kvm, KVM_CREATE_VM, 0);
-        if vm < 0 {
+        let Ok(vm) = kvm_create_vm(kvm, 0) else {
             return 12;
-        }
+        };
         // One page at the reset vector's page: a vCPU starts in real mode
         // at 0xFFFFFFF0; put `hlt` (0xF4) there.
-        let page = libc::mmap(
-            std::ptr::null_mut(),
-            4096,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-            -1,
-            0,
-        );
-        if page == libc::MAP_FAILED {
+        let Ok(page) = mmap_anonymous(None, PAGE, rw, MapFlags::MAP_PRIVATE) else {
             return 13;
-        }
-        let bytes = page as *mut u8;
-        for i in 0..4096 {
-            *bytes.add(i) = 0xF4;
-        }
+        };
+        std::ptr::write_bytes(page.as_ptr() as *mut u8, 0xF4, PAGE.get());
         let region = KvmUserspaceMemoryRegion {
             slot: 0,
             flags: 0,
             guest_phys_addr: 0xFFFF_F000,
-            memory_size: 4096,
-            userspace_addr: page as u64,
+            memory_size: PAGE.get() as u64,
+            userspace_addr: page.as_ptr() as u64,
         };
-        if libc::ioctl(vm, KVM_SET_USER_MEMORY_REGION, &region) < 0 {
+        if kvm_set_user_memory_region(vm, &region).is_err() {
             return 14;
         }
-        let vcpu = libc::ioctl(vm, KVM_CREATE_VCPU, 0);
-        if vcpu < 0 {
+        let Ok(vcpu) = kvm_create_vcpu(vm, 0) else {
             return 15;
-        }
-        let size = libc::ioctl(kvm, KVM_GET_VCPU_MMAP_SIZE, 0);
-        if size <= 0 {
+        };
+        let Some(size) = kvm_get_vcpu_mmap_size(kvm, 0)
+            .ok()
+            .and_then(|n| NonZeroUsize::new(usize::try_from(n).ok()?))
+        else {
             return 16;
-        }
-        let run = libc::mmap(
-            std::ptr::null_mut(),
-            size as usize,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_SHARED,
-            vcpu,
-            0,
-        );
-        if run == libc::MAP_FAILED {
+        };
+        let vcpu_fd = BorrowedFd::borrow_raw(vcpu);
+        let Ok(run) = mmap(None, size, rw, MapFlags::MAP_SHARED, vcpu_fd, 0) else {
             return 16;
-        }
-        if libc::ioctl(vcpu, KVM_RUN, 0) < 0 {
+        };
+        if kvm_run(vcpu, 0).is_err() {
             return 17;
         }
         // struct kvm_run: u8 request_interrupt_window, u8 immediate_exit,
         // u8 padding[6], u32 exit_reason.
-        let reason = *((run as *const u8).add(8) as *const u32);
+        let reason = *(run.as_ptr() as *const u8).add(8).cast::<u32>();
         if reason == KVM_EXIT_HLT {
             0
         } else {
@@ -143,8 +156,7 @@ pub fn probe_cached(timeout: Duration) -> (Result<(), String>, bool) {
     let boot_id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
         .map(|s| s.trim().to_string())
         .unwrap_or_default();
-    // SAFETY: geteuid never fails.
-    let uid = unsafe { libc::geteuid() };
+    let uid = geteuid();
     let cache = std::env::temp_dir().join(format!("v2v-kvm-probe-{uid}"));
     if !boot_id.is_empty() {
         if let Ok(text) = std::fs::read_to_string(&cache) {
@@ -174,9 +186,8 @@ pub fn probe_cached(timeout: Duration) -> (Result<(), String>, bool) {
 
 /// A kernel to boot for [`probe_kernel`]: libguestfs's cached appliance
 /// kernel, else the newest readable `/boot/vmlinuz-*`.
-pub fn find_kernel() -> Option<std::path::PathBuf> {
-    // SAFETY: getuid never fails.
-    let uid = unsafe { libc::geteuid() };
+fn find_kernel() -> Option<std::path::PathBuf> {
+    let uid = geteuid();
     let tmp = std::env::var("LIBGUESTFS_CACHEDIR")
         .or_else(|_| std::env::var("TMPDIR"))
         .unwrap_or_else(|_| "/var/tmp".into());
@@ -202,7 +213,7 @@ pub fn find_kernel() -> Option<std::path::PathBuf> {
 
 /// Boot `kernel` under `qemu-system-x86_64 -accel kvm` and wait (at most
 /// `timeout`) for `Linux version` on its serial console.
-pub fn probe_kernel(kernel: &std::path::Path, timeout: Duration) -> Result<(), String> {
+fn probe_kernel(kernel: &std::path::Path, timeout: Duration) -> Result<(), String> {
     let dir = std::env::temp_dir().join(format!("v2v-kvm-probe-{}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let serial = dir.join("serial.log");
@@ -252,46 +263,42 @@ pub fn probe_kernel(kernel: &std::path::Path, timeout: Duration) -> Result<(), S
 
 /// Run a `hlt` guest through raw KVM ioctls in a forked child, waiting at
 /// most `timeout`.
-pub fn probe_hlt(timeout: Duration) -> Result<(), String> {
+fn probe_hlt(timeout: Duration) -> Result<(), String> {
     if !std::path::Path::new("/dev/kvm").exists() {
         return Err("/dev/kvm does not exist".into());
     }
-    // SAFETY: access() on a constant path.
-    if unsafe { libc::access(c"/dev/kvm".as_ptr(), libc::R_OK | libc::W_OK) } != 0 {
+    if access(c"/dev/kvm", AccessFlags::R_OK | AccessFlags::W_OK).is_err() {
         return Err("/dev/kvm is not accessible to this user".into());
     }
     // SAFETY: the child only makes raw syscalls and _exits.
-    let pid = unsafe { libc::fork() };
-    if pid < 0 {
-        return Err(format!("fork: {}", std::io::Error::last_os_error()));
-    }
-    if pid == 0 {
-        let code = child();
-        // SAFETY: leave the child without running Rust destructors/atexit.
-        unsafe { libc::_exit(code) };
-    }
-    let start = Instant::now();
-    let mut status = 0;
-    loop {
-        // SAFETY: waiting for our own child.
-        let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
-        if r == pid {
-            break;
+    let pid = match unsafe { fork() } {
+        Err(e) => return Err(format!("fork: {e}")),
+        Ok(ForkResult::Child) => {
+            let code = child();
+            // SAFETY: leave the child without running Rust destructors or
+            // atexit handlers (nix has no _exit).
+            unsafe { libc::_exit(code) }
         }
-        if r < 0 {
-            return Err(format!("waitpid: {}", std::io::Error::last_os_error()));
+        Ok(ForkResult::Parent { child }) => child,
+    };
+    let start = Instant::now();
+    let status = loop {
+        match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::StillAlive) => {}
+            Ok(status) => break status,
+            Err(e) => return Err(format!("waitpid: {e}")),
         }
         if start.elapsed() > timeout {
-            // SAFETY: killing and reaping our own child.
-            unsafe {
-                libc::kill(pid, libc::SIGKILL);
-                // Bounded reap: a child stuck in the kernel may take a moment.
-                for _ in 0..100 {
-                    if libc::waitpid(pid, &mut status, libc::WNOHANG) != 0 {
-                        break;
-                    }
-                    std::thread::sleep(Duration::from_millis(20));
+            let _ = kill(pid, Signal::SIGKILL);
+            // Bounded reap: a child stuck in the kernel may take a moment.
+            for _ in 0..100 {
+                if !matches!(
+                    waitpid(pid, Some(WaitPidFlag::WNOHANG)),
+                    Ok(WaitStatus::StillAlive)
+                ) {
+                    break;
                 }
+                std::thread::sleep(Duration::from_millis(20));
             }
             return Err(format!(
                 "a test KVM guest did not run within {:.0}s (KVM_RUN hangs)",
@@ -299,20 +306,25 @@ pub fn probe_hlt(timeout: Duration) -> Result<(), String> {
             ));
         }
         std::thread::sleep(Duration::from_millis(10));
-    }
-    if libc::WIFEXITED(status) {
-        match libc::WEXITSTATUS(status) {
-            0 => Ok(()),
-            c => Err(format!("KVM probe failed at {}", child_stage_name(c))),
-        }
-    } else {
-        Err("KVM probe child was killed by a signal".into())
+    };
+    match status {
+        WaitStatus::Exited(_, 0) => Ok(()),
+        WaitStatus::Exited(_, c) => Err(format!("KVM probe failed at {}", child_stage_name(c))),
+        _ => Err("KVM probe child was killed by a signal".into()),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ioctl_numbers_are_linux_kvm_h() {
+        // The numbers `linux/kvm.h` defines; the struct must be 32 bytes.
+        let size = std::mem::size_of::<KvmUserspaceMemoryRegion>();
+        assert_eq!(nix::request_code_write!(0xAE, 0x46, size), 0x4020_AE46);
+        assert_eq!(nix::request_code_none!(0xAE, 0x80), 0xAE80);
+    }
 
     #[test]
     fn probe_is_bounded() {

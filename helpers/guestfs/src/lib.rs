@@ -17,6 +17,7 @@ pub mod kvm;
 pub mod sys;
 
 use libc::{c_char, c_int, c_void, size_t};
+use nix::errno::Errno;
 use std::ffi::{CStr, CString};
 use std::fmt;
 use std::path::Path;
@@ -47,7 +48,7 @@ impl std::error::Error for Error {}
 impl Error {
     /// The call failed because the path does not exist.
     pub fn is_enoent(&self) -> bool {
-        self.errno == libc::ENOENT
+        self.errno == Errno::ENOENT as i32
     }
 }
 
@@ -55,27 +56,26 @@ pub type Result<T> = std::result::Result<T, Error>;
 
 /// One libguestfs event, as passed to a callback.
 #[derive(Debug)]
-pub struct Event<'a> {
+struct Event<'a> {
     /// `GUESTFS_EVENT_*` bit.
-    pub kind: u64,
+    kind: u64,
     /// The text (log line fragments, trace lines); may be empty.
-    pub buf: &'a [u8],
+    buf: &'a [u8],
     /// Numbers (for progress: proc_nr, serial, position, total).
-    pub array: &'a [u64],
+    array: &'a [u64],
 }
 
 type Callback = Box<dyn FnMut(&Event<'_>) + Send>;
 
 /// Options for [`Guestfs::add_drive`].
-#[derive(Debug, Clone, Default)]
-pub struct DriveOpts {
-    pub readonly: bool,
-    pub format: Option<String>,
-    pub protocol: Option<String>,
-    pub server: Vec<String>,
-    pub label: Option<String>,
-    pub cachemode: Option<String>,
-    pub discard: Option<String>,
+#[derive(Debug)]
+struct DriveOpts {
+    readonly: bool,
+    format: Option<String>,
+    protocol: Option<String>,
+    server: Vec<String>,
+    cachemode: Option<String>,
+    discard: Option<String>,
 }
 
 /// `statvfs` of a path in the guest.
@@ -282,7 +282,7 @@ impl Guestfs {
     }
 
     /// Call `f` for every event in `mask` (`sys::GUESTFS_EVENT_*` bits).
-    pub fn set_event_callback(
+    fn set_event_callback(
         &mut self,
         mask: u64,
         f: impl FnMut(&Event<'_>) + Send + 'static,
@@ -333,7 +333,7 @@ impl Guestfs {
         self.set_trace(true)
     }
 
-    pub fn set_verbose(&self, on: bool) -> Result<()> {
+    fn set_verbose(&self, on: bool) -> Result<()> {
         check_int!(
             self,
             "guestfs_set_verbose",
@@ -342,7 +342,7 @@ impl Guestfs {
         .map(drop)
     }
 
-    pub fn set_trace(&self, on: bool) -> Result<()> {
+    fn set_trace(&self, on: bool) -> Result<()> {
         check_int!(
             self,
             "guestfs_set_trace",
@@ -361,25 +361,9 @@ impl Guestfs {
         .map(drop)
     }
 
-    pub fn get_memsize(&self) -> Result<i32> {
-        check_int!(
-            self,
-            "guestfs_get_memsize",
-            sys::guestfs_get_memsize(self.g)
-        )
-    }
-
     /// Appliance vCPUs.
     pub fn set_smp(&self, n: i32) -> Result<()> {
         check_int!(self, "guestfs_set_smp", sys::guestfs_set_smp(self.g, n)).map(drop)
-    }
-
-    pub fn get_backend_settings(&self) -> Result<Vec<String>> {
-        check_list!(
-            self,
-            "guestfs_get_backend_settings",
-            sys::guestfs_get_backend_settings(self.g)
-        )
     }
 
     /// Replace every backend setting (`["force_tcg"]`).
@@ -393,23 +377,11 @@ impl Guestfs {
         .map(drop)
     }
 
-    /// Set one backend setting (`force_tcg`, `force_kvm`, `name=value`...).
-    pub fn set_backend_setting(&self, name: &str, value: &str) -> Result<()> {
-        let (n, v) = (cstr(name), cstr(value));
-        check_int!(
-            self,
-            "guestfs_set_backend_setting",
-            sys::guestfs_set_backend_setting(self.g, n.as_ptr(), v.as_ptr())
-        )
-        .map(drop)
-    }
-
     /// Add a drive with options (before [`launch`](Self::launch)).
-    pub fn add_drive(&self, filename: &str, o: &DriveOpts) -> Result<()> {
+    fn add_drive(&self, filename: &str, o: &DriveOpts) -> Result<()> {
         let f = cstr(filename);
         let format = o.format.as_deref().map(cstr);
         let protocol = o.protocol.as_deref().map(cstr);
-        let label = o.label.as_deref().map(cstr);
         let cachemode = o.cachemode.as_deref().map(cstr);
         let discard = o.discard.as_deref().map(cstr);
         let server = CStrArray::new(&o.server);
@@ -419,7 +391,6 @@ impl Guestfs {
             (format.is_some(), sys::ADD_DRIVE_FORMAT),
             (protocol.is_some(), sys::ADD_DRIVE_PROTOCOL),
             (!o.server.is_empty(), sys::ADD_DRIVE_SERVER),
-            (label.is_some(), sys::ADD_DRIVE_LABEL),
             (cachemode.is_some(), sys::ADD_DRIVE_CACHEMODE),
             (discard.is_some(), sys::ADD_DRIVE_DISCARD),
         ] {
@@ -433,7 +404,7 @@ impl Guestfs {
             format: p(&format),
             iface: ptr::null(),
             name: ptr::null(),
-            label: p(&label),
+            label: ptr::null(),
             protocol: p(&protocol),
             server: server.as_ptr(),
             username: ptr::null(),
@@ -509,9 +480,6 @@ impl Guestfs {
     pub fn umount_all(&self) -> Result<()> {
         check_int!(self, "guestfs_umount_all", sys::guestfs_umount_all(self.g)).map(drop)
     }
-    pub fn sync(&self) -> Result<()> {
-        check_int!(self, "guestfs_sync", sys::guestfs_sync(self.g)).map(drop)
-    }
 
     /// The whole file (binary safe).
     pub fn read_file(&self, path: &str) -> Result<Vec<u8>> {
@@ -549,15 +517,6 @@ impl Guestfs {
     pub fn sh(&self, command: &str) -> Result<String> {
         let c = cstr(command);
         check_str!(self, "guestfs_sh", sys::guestfs_sh(self.g, c.as_ptr()))
-    }
-    /// Run a program in the guest (argv, no shell); returns stdout.
-    pub fn command<S: AsRef<str>>(&self, argv: &[S]) -> Result<String> {
-        let a = CStrArray::new(argv);
-        check_str!(
-            self,
-            "guestfs_command",
-            sys::guestfs_command(self.g, a.as_ptr())
-        )
     }
     /// Discard unused blocks of the filesystem mounted at `mountpoint`.
     pub fn fstrim(&self, mountpoint: &str) -> Result<()> {
@@ -598,32 +557,12 @@ impl Guestfs {
         };
         Ok(r)
     }
-    pub fn list_devices(&self) -> Result<Vec<String>> {
-        check_list!(
-            self,
-            "guestfs_list_devices",
-            sys::guestfs_list_devices(self.g)
-        )
-    }
     pub fn list_partitions(&self) -> Result<Vec<String>> {
         check_list!(
             self,
             "guestfs_list_partitions",
             sys::guestfs_list_partitions(self.g)
         )
-    }
-    /// Filesystems as (device, type) pairs.
-    pub fn list_filesystems(&self) -> Result<Vec<(String, String)>> {
-        let flat = check_list!(
-            self,
-            "guestfs_list_filesystems",
-            sys::guestfs_list_filesystems(self.g)
-        )?;
-        Ok(flat
-            .chunks(2)
-            .filter(|c| c.len() == 2)
-            .map(|c| (c[0].clone(), c[1].clone()))
-            .collect())
     }
     pub fn part_get_gpt_type(&self, device: &str, partnum: i32) -> Result<String> {
         let d = cstr(device);
@@ -701,18 +640,11 @@ one_string_arg! {
     text inspect_get_package_management(root) = guestfs_inspect_get_package_management;
     text inspect_get_osinfo(root) = guestfs_inspect_get_osinfo;
     bool exists(path) = guestfs_exists;
-    bool is_file(path) = guestfs_is_file;
-    bool is_dir(path) = guestfs_is_dir;
-    unit rm_f(path) = guestfs_rm_f;
     unit touch(path) = guestfs_touch;
     unit mkdir_p(path) = guestfs_mkdir_p;
     list glob_expand(pattern) = guestfs_glob_expand;
-    list ls(dir) = guestfs_ls;
     /// `msdos`, `gpt`, ...
     text part_get_parttype(device) = guestfs_part_get_parttype;
-    text part_to_dev(partition) = guestfs_part_to_dev;
-    int part_to_partnum(partition) = guestfs_part_to_partnum;
-    text vfs_type(mountable) = guestfs_vfs_type;
 }
 
 impl Drop for Guestfs {
@@ -725,7 +657,7 @@ impl Drop for Guestfs {
 }
 
 /// The `add_drive` options for an NBD Unix socket.
-pub fn nbd_drive_opts(socket: &Path, readonly: bool) -> DriveOpts {
+fn nbd_drive_opts(socket: &Path, readonly: bool) -> DriveOpts {
     DriveOpts {
         readonly,
         format: Some("raw".into()),
@@ -741,7 +673,6 @@ pub fn nbd_drive_opts(socket: &Path, readonly: bool) -> DriveOpts {
         } else {
             Some("besteffort".into())
         },
-        ..Default::default()
     }
 }
 
@@ -835,7 +766,7 @@ mod tests {
         let e = Error {
             call: "guestfs_read_file",
             message: "open: /x: No such file or directory".into(),
-            errno: libc::ENOENT,
+            errno: Errno::ENOENT as i32,
         };
         assert!(e.is_enoent());
         assert!(e.to_string().contains("errno 2"), "{e}");
@@ -856,7 +787,6 @@ mod tests {
         .unwrap();
         g.set_trace(true).unwrap();
         g.set_memsize(700).unwrap();
-        assert_eq!(g.get_memsize().unwrap(), 700);
         let v = seen.lock().unwrap().clone();
         assert!(v.iter().any(|l| l.contains("set_memsize 700")), "{v:?}");
         // Moves to another thread and drops (closes) there.

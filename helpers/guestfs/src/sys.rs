@@ -56,7 +56,6 @@ pub struct guestfs_add_drive_opts_argv {
 }
 pub const ADD_DRIVE_READONLY: u64 = 1 << 0;
 pub const ADD_DRIVE_FORMAT: u64 = 1 << 1;
-pub const ADD_DRIVE_LABEL: u64 = 1 << 4;
 pub const ADD_DRIVE_PROTOCOL: u64 = 1 << 5;
 pub const ADD_DRIVE_SERVER: u64 = 1 << 6;
 pub const ADD_DRIVE_CACHEMODE: u64 = 1 << 9;
@@ -104,15 +103,8 @@ extern "C" {
     ) -> c_int;
 
     pub fn guestfs_set_memsize(g: *mut guestfs_h, memsize: c_int) -> c_int;
-    pub fn guestfs_get_memsize(g: *mut guestfs_h) -> c_int;
     pub fn guestfs_set_smp(g: *mut guestfs_h, smp: c_int) -> c_int;
-    pub fn guestfs_get_backend_settings(g: *mut guestfs_h) -> *mut *mut c_char;
     pub fn guestfs_set_backend_settings(g: *mut guestfs_h, settings: *const *mut c_char) -> c_int;
-    pub fn guestfs_set_backend_setting(
-        g: *mut guestfs_h,
-        name: *const c_char,
-        val: *const c_char,
-    ) -> c_int;
     pub fn guestfs_set_verbose(g: *mut guestfs_h, verbose: c_int) -> c_int;
     pub fn guestfs_set_trace(g: *mut guestfs_h, trace: c_int) -> c_int;
     pub fn guestfs_add_drive_opts_argv(
@@ -152,11 +144,8 @@ extern "C" {
         mp: *const c_char,
     ) -> c_int;
     pub fn guestfs_umount_all(g: *mut guestfs_h) -> c_int;
-    pub fn guestfs_sync(g: *mut guestfs_h) -> c_int;
 
     pub fn guestfs_exists(g: *mut guestfs_h, path: *const c_char) -> c_int;
-    pub fn guestfs_is_file(g: *mut guestfs_h, path: *const c_char) -> c_int;
-    pub fn guestfs_is_dir(g: *mut guestfs_h, path: *const c_char) -> c_int;
     pub fn guestfs_read_file(
         g: *mut guestfs_h,
         path: *const c_char,
@@ -168,13 +157,10 @@ extern "C" {
         content: *const c_char,
         size: size_t,
     ) -> c_int;
-    pub fn guestfs_rm_f(g: *mut guestfs_h, path: *const c_char) -> c_int;
     pub fn guestfs_touch(g: *mut guestfs_h, path: *const c_char) -> c_int;
     pub fn guestfs_mkdir_p(g: *mut guestfs_h, path: *const c_char) -> c_int;
     pub fn guestfs_glob_expand(g: *mut guestfs_h, pattern: *const c_char) -> *mut *mut c_char;
-    pub fn guestfs_ls(g: *mut guestfs_h, dir: *const c_char) -> *mut *mut c_char;
     pub fn guestfs_sh(g: *mut guestfs_h, command: *const c_char) -> *mut c_char;
-    pub fn guestfs_command(g: *mut guestfs_h, arguments: *const *mut c_char) -> *mut c_char;
 
     pub fn guestfs_fstrim_argv(
         g: *mut guestfs_h,
@@ -184,12 +170,8 @@ extern "C" {
     pub fn guestfs_statvfs(g: *mut guestfs_h, path: *const c_char) -> *mut guestfs_statvfs;
     pub fn guestfs_free_statvfs(s: *mut guestfs_statvfs);
 
-    pub fn guestfs_list_devices(g: *mut guestfs_h) -> *mut *mut c_char;
     pub fn guestfs_list_partitions(g: *mut guestfs_h) -> *mut *mut c_char;
-    pub fn guestfs_list_filesystems(g: *mut guestfs_h) -> *mut *mut c_char;
     pub fn guestfs_part_get_parttype(g: *mut guestfs_h, device: *const c_char) -> *mut c_char;
-    pub fn guestfs_part_to_dev(g: *mut guestfs_h, partition: *const c_char) -> *mut c_char;
-    pub fn guestfs_part_to_partnum(g: *mut guestfs_h, partition: *const c_char) -> c_int;
     pub fn guestfs_part_get_gpt_type(
         g: *mut guestfs_h,
         device: *const c_char,
@@ -200,5 +182,4 @@ extern "C" {
         device: *const c_char,
         partnum: c_int,
     ) -> c_int;
-    pub fn guestfs_vfs_type(g: *mut guestfs_h, mountable: *const c_char) -> *mut c_char;
 }

@@ -556,3 +556,5 @@ fn helpers() {
     assert_eq!(Family::of("opensuse"), Some(Family::Suse));
     assert_eq!(Family::of("windows"), None);
 }
+
+mod sections;
