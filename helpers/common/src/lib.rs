@@ -13,7 +13,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Output};
 use std::time::Instant;
-use v2v_meta::{exit_code, EventKind, Step, StepDone, StepError, V2vDir, CONTRACT_VERSION};
+use v2v_meta::{EventKind, FailureKind, Step, StepDone, StepError, V2vDir, CONTRACT_VERSION};
 
 /// Flags every helper takes (and the supervisor passes through).
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -155,7 +155,7 @@ pub fn run(
             let seconds = start.elapsed().as_secs_f64();
             let done = StepDone {
                 version: CONTRACT_VERSION,
-                step: step.name().into(),
+                step,
                 seconds,
             };
             if let Err(e) = v2v_meta::write_json(&vdir.done_file(step), &done) {
@@ -210,8 +210,8 @@ fn report(dir: Option<&V2vDir>, step: Step, f: Failure) -> ExitCode {
     if let Some(d) = dir {
         let e = StepError {
             version: CONTRACT_VERSION,
-            step: step.name().into(),
-            kind: exit_code::kind_name(f.code).into(),
+            step,
+            kind: FailureKind::of_exit_code(f.code),
             exit_code: f.code,
             disk: f.disk,
             message: f.message.clone(),
@@ -394,10 +394,10 @@ mod tests {
     #[test]
     fn run_cmd_reports_external_failure() {
         let f = run_cmd("sh", &["-c", "echo oops >&2; exit 3"]).unwrap_err();
-        assert_eq!(f.code, exit_code::EXTERNAL);
+        assert_eq!(f.code, v2v_meta::exit_code::EXTERNAL);
         assert!(f.message.contains("oops"), "{}", f.message);
         let f = run_cmd("/nonexistent/prog", &["x"]).unwrap_err();
-        assert_eq!(f.code, exit_code::EXTERNAL);
+        assert_eq!(f.code, v2v_meta::exit_code::EXTERNAL);
         assert!(run_cmd("true", &[] as &[&str]).is_ok());
     }
 
@@ -417,7 +417,7 @@ mod tests {
         assert_eq!(code, ExitCode::SUCCESS);
         let v = V2vDir::new(&d);
         let done: StepDone = v2v_meta::read_json(&v.done_file(Step::Input)).unwrap();
-        assert_eq!(done.step, "input");
+        assert_eq!(done.step, Step::Input);
         let code = run(
             "helper-v2v-test",
             Step::Copy,
@@ -429,8 +429,8 @@ mod tests {
         assert_eq!(code, ExitCode::from(4));
         let e: StepError = v2v_meta::read_json(&v.error_file(Step::Copy)).unwrap();
         assert_eq!(
-            (e.exit_code, e.disk, e.kind.as_str()),
-            (4, Some(2), "external")
+            (e.exit_code, e.disk, e.kind),
+            (4, Some(2), FailureKind::External)
         );
         let code = run(
             "helper-v2v-test",
