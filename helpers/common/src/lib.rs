@@ -13,7 +13,9 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Output};
 use std::time::Instant;
-use v2v_meta::{EventKind, FailureKind, Step, StepDone, StepError, V2vDir, CONTRACT_VERSION};
+use v2v_meta::{
+    exit_code, EventKind, FailureKind, Step, StepDone, StepError, V2vDir, CONTRACT_VERSION,
+};
 
 /// Flags every helper takes (and the supervisor passes through).
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -344,6 +346,27 @@ pub fn absolute(p: &Path) -> PathBuf {
     std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
 }
 
+/// Parse a helper's command line (virt-v2v's `-os` spelling too, see
+/// [`virt_v2v_args`]).  On a usage error, print clap's message and then the
+/// contract's last line `PROGRAM: error: MESSAGE`, and return exit code 2
+/// (`--help` and `--version` print and return 0).
+pub fn parse_args<P: clap::Parser>(
+    program: &str,
+    argv: impl IntoIterator<Item = std::ffi::OsString>,
+) -> std::result::Result<P, ExitCode> {
+    P::try_parse_from(virt_v2v_args(argv)).map_err(|e| {
+        let text = e.render().to_string();
+        if !e.use_stderr() {
+            print!("{text}");
+            return ExitCode::SUCCESS;
+        }
+        eprint!("{text}");
+        let first = text.lines().next().unwrap_or_default();
+        eprintln!("{program}: error: {}", first.trim_start_matches("error: "));
+        ExitCode::from(exit_code::USAGE)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -394,10 +417,10 @@ mod tests {
     #[test]
     fn run_cmd_reports_external_failure() {
         let f = run_cmd("sh", &["-c", "echo oops >&2; exit 3"]).unwrap_err();
-        assert_eq!(f.code, v2v_meta::exit_code::EXTERNAL);
+        assert_eq!(f.code, exit_code::EXTERNAL);
         assert!(f.message.contains("oops"), "{}", f.message);
         let f = run_cmd("/nonexistent/prog", &["x"]).unwrap_err();
-        assert_eq!(f.code, v2v_meta::exit_code::EXTERNAL);
+        assert_eq!(f.code, exit_code::EXTERNAL);
         assert!(run_cmd("true", &[] as &[&str]).is_ok());
     }
 
