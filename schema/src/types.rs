@@ -545,17 +545,19 @@ impl FailureKind {
     }
 }
 
-/// Who emitted an event: one of the steps, or the runner (`virt-v2v`: the
-/// supervisor, or `scripts/virt-v2v.sh`).
+/// Who emitted an event: one of the steps, or the runner.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "kebab-case")]
+#[serde(untagged)]
 pub enum EventStep {
-    Input,
-    Convert,
-    OutputSetup,
-    Copy,
-    OutputFinal,
-    Cleanup,
+    Step(Step),
+    Runner(Runner),
+}
+
+/// The runner of the steps: `virt-v2v` (the supervisor, or
+/// `scripts/virt-v2v.sh`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+pub enum Runner {
+    #[serde(rename = "virt-v2v")]
     VirtV2v,
 }
 
@@ -563,34 +565,16 @@ impl EventStep {
     /// The name as written in events (`output-setup`, `virt-v2v`).
     pub fn name(self) -> &'static str {
         match self {
-            EventStep::Input => Step::Input.name(),
-            EventStep::Convert => Step::Convert.name(),
-            EventStep::OutputSetup => Step::OutputSetup.name(),
-            EventStep::Copy => Step::Copy.name(),
-            EventStep::OutputFinal => Step::OutputFinal.name(),
-            EventStep::Cleanup => Step::Cleanup.name(),
-            EventStep::VirtV2v => "virt-v2v",
+            EventStep::Step(s) => s.name(),
+            EventStep::Runner(Runner::VirtV2v) => "virt-v2v",
         }
     }
 
     /// The inverse of [`EventStep::name`].
     pub fn from_name(name: &str) -> Option<EventStep> {
         match name {
-            "virt-v2v" => Some(EventStep::VirtV2v),
-            _ => Step::from_name(name).map(EventStep::from),
-        }
-    }
-}
-
-impl From<Step> for EventStep {
-    fn from(s: Step) -> Self {
-        match s {
-            Step::Input => EventStep::Input,
-            Step::Convert => EventStep::Convert,
-            Step::OutputSetup => EventStep::OutputSetup,
-            Step::Copy => EventStep::Copy,
-            Step::OutputFinal => EventStep::OutputFinal,
-            Step::Cleanup => EventStep::Cleanup,
+            "virt-v2v" => Some(EventStep::Runner(Runner::VirtV2v)),
+            _ => Step::from_name(name).map(EventStep::Step),
         }
     }
 }
@@ -683,6 +667,22 @@ mod tests {
             size: 1,
             created: true,
         }
+    }
+
+    #[test]
+    fn event_steps_are_the_steps_and_the_runner() {
+        let all: Vec<EventStep> = Step::ALL
+            .into_iter()
+            .map(EventStep::Step)
+            .chain([EventStep::Runner(Runner::VirtV2v)])
+            .collect();
+        for e in all {
+            assert_eq!(EventStep::from_name(e.name()), Some(e));
+            let json = serde_json::to_string(&e).unwrap();
+            assert_eq!(json, format!("\"{}\"", e.name()));
+            assert_eq!(serde_json::from_str::<EventStep>(&json).unwrap(), e);
+        }
+        assert_eq!(EventStep::from_name("supervisor"), None);
     }
 
     #[test]
