@@ -5,9 +5,23 @@ use std::io;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use crate::{ContractError, MetadataIn, OutputDisk, OutputJson, SourceDisk};
+
 /// A pipeline step.  Its name is used for `log/NN-<name>.log` and
-/// `status/<name>.done` / `status/<name>.error.json`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// `status/<name>.done` / `status/<name>.error.json`, and in those files'
+/// `step` field.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+    schemars::JsonSchema,
+)]
+#[serde(rename_all = "kebab-case")]
 pub enum Step {
     Input,
     Convert,
@@ -72,7 +86,7 @@ pub struct NameError {
 }
 
 /// A bare file name: not empty, not `.` or `..`, no `/`, no NUL.
-fn is_bare_name(name: &str) -> bool {
+pub(crate) fn is_bare_name(name: &str) -> bool {
     !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '\0'])
 }
 
@@ -144,6 +158,41 @@ impl V2vDir {
                 name: name.to_owned(),
             })
         }
+    }
+
+    /// Read `metadata.in` (see [`crate::read_json`]) and check every name
+    /// in it: a socket that is not a bare name is refused (exit 3) before
+    /// anything connects to it.
+    pub fn read_metadata_in(&self) -> Result<MetadataIn, ContractError> {
+        let md: MetadataIn = crate::read_json(&self.metadata_in())?;
+        for (i, d) in md.source.disks.iter().enumerate() {
+            self.source_socket(i, d)?;
+        }
+        Ok(md)
+    }
+
+    /// Read `output.json` and check every name in it (see
+    /// [`V2vDir::read_metadata_in`]).
+    pub fn read_output_json(&self) -> Result<OutputJson, ContractError> {
+        let oj: OutputJson = crate::read_json(&self.output_json())?;
+        for (i, d) in oj.disks.iter().enumerate() {
+            self.target_socket(i, d)?;
+        }
+        Ok(oj)
+    }
+
+    /// The socket of `metadata.in`'s `source.disks[i]`, resolved inside
+    /// the directory (see [`V2vDir::resolve`]).
+    pub fn source_socket(&self, i: usize, d: &SourceDisk) -> Result<PathBuf, ContractError> {
+        let field = format!("source.disks[{i}].socket");
+        Ok(self.resolve(&self.metadata_in(), &field, &d.socket)?)
+    }
+
+    /// The socket of `output.json`'s `disks[i]`, resolved inside the
+    /// directory (see [`V2vDir::resolve`]).
+    pub fn target_socket(&self, i: usize, d: &OutputDisk) -> Result<PathBuf, ContractError> {
+        let field = format!("disks[{i}].socket");
+        Ok(self.resolve(&self.output_json(), &field, &d.socket)?)
     }
 
     /// `log/00-virt-v2v.log`: a runner's (supervisor's) own log.

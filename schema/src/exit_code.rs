@@ -14,24 +14,38 @@ pub const EXTERNAL: u8 = 4;
 /// The guest (or source) is not supported: nothing to convert, or cannot be converted.
 pub const UNSUPPORTED: u8 = 5;
 
-/// The name of a failure class, as written in `status/<step>.error.json`.
-pub fn kind_name(code: u8) -> &'static str {
-    match code {
-        OK => "ok",
-        USAGE => "usage",
-        CONTRACT => "contract",
-        EXTERNAL => "external",
-        UNSUPPORTED => "unsupported",
-        _ => "failed",
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use crate::FailureKind;
+
     #[test]
-    fn names() {
-        assert_eq!(super::kind_name(super::CONTRACT), "contract");
-        assert_eq!(super::kind_name(super::UNSUPPORTED), "unsupported");
-        assert_eq!(super::kind_name(42), "failed");
+    fn kinds() {
+        assert_eq!(
+            FailureKind::of_exit_code(super::CONTRACT),
+            FailureKind::Contract
+        );
+        assert_eq!(
+            FailureKind::of_exit_code(super::UNSUPPORTED),
+            FailureKind::Unsupported
+        );
+        assert_eq!(FailureKind::of_exit_code(super::USAGE), FailureKind::Usage);
+        assert_eq!(
+            FailureKind::of_exit_code(super::EXTERNAL),
+            FailureKind::External
+        );
+        assert_eq!(FailureKind::of_exit_code(42), FailureKind::Failed);
+        let names: Vec<String> = [1, 2, 3, 4, 5]
+            .map(|c| serde_json::to_string(&FailureKind::of_exit_code(c)).unwrap())
+            .to_vec();
+        assert_eq!(
+            names,
+            [
+                r#""failed""#,
+                r#""usage""#,
+                r#""contract""#,
+                r#""external""#,
+                r#""unsupported""#
+            ]
+        );
     }
 }

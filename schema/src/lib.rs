@@ -43,6 +43,14 @@ pub enum ContractError {
     #[error("{path}: has no \"version\" field (expected \"version\": {expected})")]
     NoVersion { path: PathBuf, expected: u32 },
     #[error(
+        "{path}: \"version\" is {found}, not a whole number (expected \"version\": {expected})"
+    )]
+    BadVersion {
+        path: PathBuf,
+        found: String,
+        expected: u32,
+    },
+    #[error(
         "{path}: contract version {found} is not supported (this program reads version {expected})"
     )]
     Version {
@@ -97,21 +105,29 @@ pub fn from_json_str<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T, 
         path: path.to_owned(),
         source: e,
     })?;
-    match value.get("version").and_then(|v| v.as_u64()) {
+    let version = value.get("version");
+    match version.map(|v| v.as_u64()) {
         None => {
             return Err(ContractError::NoVersion {
                 path: path.to_owned(),
                 expected: CONTRACT_VERSION,
             })
         }
-        Some(v) if v != u64::from(CONTRACT_VERSION) => {
+        Some(None) => {
+            return Err(ContractError::BadVersion {
+                path: path.to_owned(),
+                found: version.map(|v| v.to_string()).unwrap_or_default(),
+                expected: CONTRACT_VERSION,
+            })
+        }
+        Some(Some(v)) if v != u64::from(CONTRACT_VERSION) => {
             return Err(ContractError::Version {
                 path: path.to_owned(),
                 found: v,
                 expected: CONTRACT_VERSION,
             })
         }
-        Some(_) => {}
+        Some(Some(_)) => {}
     }
     serde_json::from_value(value).map_err(|e| ContractError::Json {
         path: path.to_owned(),
@@ -157,7 +173,7 @@ mod tests {
         let p = d.path().join("x.json");
         let done = StepDone {
             version: CONTRACT_VERSION,
-            step: "copy".into(),
+            step: Step::Copy,
             seconds: 1.5,
         };
         write_json(&p, &done).unwrap();
@@ -182,6 +198,13 @@ mod tests {
         );
         let e = from_json_str::<StepDone>(&p, r#"{"step":"copy","seconds":2}"#).unwrap_err();
         assert!(matches!(e, ContractError::NoVersion { .. }));
+        let e = from_json_str::<StepDone>(&p, r#"{"version":"1","step":"copy","seconds":2}"#)
+            .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains(r#""version" is "1", not a whole number"#),
+            "{e}"
+        );
         let e = from_json_str::<StepDone>(&p, "{not json").unwrap_err();
         assert!(matches!(e, ContractError::Json { .. }));
         let e = read_json::<StepDone>(&d.path().join("nope.json")).unwrap_err();

@@ -1,17 +1,41 @@
 //! The JSON documents of the temp-directory contract.
 //!
-//! Every document carries `"version": 1` (the contract's major version).
+//! Every document carries `"version": 1` (the contract's major version),
+//! required by the readers ([`crate::read_json`]) and by the schemas.
 //! Within a major version fields are only added, always as optional
 //! (`#[serde(default)]`), and readers ignore fields they do not know.
 
+use schemars::gen::SchemaGenerator;
+use schemars::schema::{InstanceType, Schema, SchemaObject};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
-use crate::CONTRACT_VERSION;
+use crate::{Step, CONTRACT_VERSION};
 
-fn version() -> u32 {
-    CONTRACT_VERSION
+/// The schema of every document's `version`: required, exactly
+/// [`CONTRACT_VERSION`] (what [`crate::from_json_str`] accepts).
+fn version_schema(_: &mut SchemaGenerator) -> Schema {
+    SchemaObject {
+        instance_type: Some(InstanceType::Integer.into()),
+        const_value: Some(CONTRACT_VERSION.into()),
+        ..Default::default()
+    }
+    .into()
+}
+
+/// The schema of a name read from a contract file (a disk's `socket`): a
+/// bare file name inside the temporary directory, as
+/// [`crate::V2vDir::resolve`] accepts: not empty, not `.` or `..`, no `/`,
+/// no NUL.
+fn bare_name_schema(_: &mut SchemaGenerator) -> Schema {
+    let mut s = SchemaObject {
+        instance_type: Some(InstanceType::String.into()),
+        ..Default::default()
+    };
+    s.string().pattern = Some(r"^([^./\x00][^/\x00]*|\.[^./\x00][^/\x00]*|\.\.[^/\x00]+)$".into());
+    s.into()
 }
 
 /// Firmware of a guest.
@@ -45,7 +69,7 @@ pub enum Bus {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct MetadataIn {
     /// Contract major version: 1.
-    #[serde(default = "version")]
+    #[schemars(schema_with = "version_schema")]
     pub version: u32,
     /// The source guest.
     pub source: Source,
@@ -126,7 +150,9 @@ pub struct CpuTopology {
 pub struct SourceDisk {
     /// 1-based index: the disk is served as `in<index>`.
     pub index: u32,
-    /// Socket file name inside the temp directory (`in1`, ...).
+    /// Socket file name inside the temp directory (`in1`, ...): a bare
+    /// name, resolved with `V2vDir::source_socket`.
+    #[schemars(schema_with = "bare_name_schema")]
     pub socket: String,
     /// Format of the source file (`raw`, `qcow2`, `vmdk`, `vpc`, `vhdx`).
     /// The socket always serves raw guest data.
@@ -194,7 +220,8 @@ pub enum NetworkKind {
 /// with `--no-convert`), read by outputs' `final`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct MetadataOut {
-    #[serde(default = "version")]
+    /// Contract major version: 1.
+    #[schemars(schema_with = "version_schema")]
     pub version: u32,
     /// False when the guest was copied unchanged (`--no-convert`).
     pub converted: bool,
@@ -367,7 +394,8 @@ pub struct Change {
 /// and by `helper-v2v-copy`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct OutputJson {
-    #[serde(default = "version")]
+    /// Contract major version: 1.
+    #[schemars(schema_with = "version_schema")]
     pub version: u32,
     /// Output type (`local`, `null`, ...).
     pub output_type: String,
@@ -387,11 +415,57 @@ pub struct OutputJson {
     pub options: BTreeMap<String, String>,
 }
 
+/// The key of [`OutputJson::options`] naming the directory an output's
+/// setup creates its target files in.
+pub const OUTPUT_STORAGE: &str = "output_storage";
+
+/// `NAME-sdX`: the file name an output gives target disk `index` (1-based:
+/// `guest-sda`, `guest-sdb`, ... `guest-sdaa`), as virt-v2v's outputs do.
+/// `None` for index 0.
+pub fn target_file_name(name: &str, index: u32) -> Option<String> {
+    let i = index.checked_sub(1)?;
+    Some(format!("{name}-sd{}", crate::drive_letters(i as usize)))
+}
+
+impl OutputJson {
+    /// The one path an output's setup may create for target `disk`, and so
+    /// the one path `helper-v2v-cleanup` may remove:
+    /// `OUTPUT_STORAGE/NAME-sdX`, where `OUTPUT_STORAGE` is
+    /// `options.output_storage` (absolute, no `..`), `NAME` is `name` and
+    /// `X` the letters of `disk.index`, and `NAME-sdX` is a bare file name.
+    /// `Err` says why there is none.
+    pub fn created_path(&self, disk: &OutputDisk) -> Result<PathBuf, String> {
+        use std::path::Component;
+        let storage = self
+            .options
+            .get(OUTPUT_STORAGE)
+            .ok_or_else(|| format!("options.{OUTPUT_STORAGE} is missing"))?;
+        let storage = Path::new(storage);
+        if !storage.is_absolute() || storage.components().any(|c| c == Component::ParentDir) {
+            return Err(format!(
+                "options.{OUTPUT_STORAGE} ‘{}’ is not an absolute path without ‘..’",
+                storage.display()
+            ));
+        }
+        let file = target_file_name(&self.name, disk.index)
+            .ok_or_else(|| "index 0 (disks are numbered from 1)".to_string())?;
+        if !crate::dir::is_bare_name(&file) {
+            return Err(format!(
+                "name ‘{}’ does not make a file name",
+                self.name.escape_debug()
+            ));
+        }
+        Ok(storage.join(file))
+    }
+}
+
 /// One target disk.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct OutputDisk {
     pub index: u32,
-    /// Socket file name inside the temp directory (`out1`, ...).
+    /// Socket file name inside the temp directory (`out1`, ...): a bare
+    /// name, resolved with `V2vDir::target_socket`.
+    #[schemars(schema_with = "bare_name_schema")]
     pub socket: String,
     /// Target file or volume, where there is one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -408,9 +482,11 @@ pub struct OutputDisk {
 /// `status/<step>.done`: the step finished.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct StepDone {
-    #[serde(default = "version")]
+    /// Contract major version: 1.
+    #[schemars(schema_with = "version_schema")]
     pub version: u32,
-    pub step: String,
+    /// The step that finished.
+    pub step: Step,
     /// Wall-clock seconds the step took.
     pub seconds: f64,
 }
@@ -418,11 +494,13 @@ pub struct StepDone {
 /// `status/<step>.error.json`: the step failed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct StepError {
-    #[serde(default = "version")]
+    /// Contract major version: 1.
+    #[schemars(schema_with = "version_schema")]
     pub version: u32,
-    pub step: String,
-    /// Failure class: `failed`, `usage`, `contract`, `external`, `unsupported`.
-    pub kind: String,
+    /// The step that failed.
+    pub step: Step,
+    /// Failure class, from the exit code.
+    pub kind: FailureKind,
     /// The process exit code (see `exit_code`).
     pub exit_code: u8,
     /// The disk at fault (1-based), where one is.
@@ -438,15 +516,79 @@ pub struct StepError {
     pub log: Option<String>,
 }
 
+/// The class of a failure, as written in `status/<step>.error.json`, one
+/// per exit code: `failed` (1, and any code not listed), `usage` (2: bad
+/// options), `contract` (3: a missing or invalid contract file, name or
+/// socket), `external` (4: an external program failed), `unsupported` (5:
+/// the guest or source is not supported).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum FailureKind {
+    Failed,
+    Usage,
+    Contract,
+    External,
+    Unsupported,
+}
+
+impl FailureKind {
+    /// The class of a (non-zero) exit code.
+    pub fn of_exit_code(code: u8) -> Self {
+        use crate::exit_code::*;
+        match code {
+            USAGE => FailureKind::Usage,
+            CONTRACT => FailureKind::Contract,
+            EXTERNAL => FailureKind::External,
+            UNSUPPORTED => FailureKind::Unsupported,
+            _ => FailureKind::Failed,
+        }
+    }
+}
+
+/// Who emitted an event: one of the steps, or the runner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum EventStep {
+    Step(Step),
+    Runner(Runner),
+}
+
+/// The runner of the steps: `virt-v2v` (the supervisor, or
+/// `scripts/virt-v2v.sh`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+pub enum Runner {
+    #[serde(rename = "virt-v2v")]
+    VirtV2v,
+}
+
+impl EventStep {
+    /// The name as written in events (`output-setup`, `virt-v2v`).
+    pub fn name(self) -> &'static str {
+        match self {
+            EventStep::Step(s) => s.name(),
+            EventStep::Runner(Runner::VirtV2v) => "virt-v2v",
+        }
+    }
+
+    /// The inverse of [`EventStep::name`].
+    pub fn from_name(name: &str) -> Option<EventStep> {
+        match name {
+            "virt-v2v" => Some(EventStep::Runner(Runner::VirtV2v)),
+            _ => Step::from_name(name).map(EventStep::Step),
+        }
+    }
+}
+
 /// One line of the event stream (`--machine-readable`, or `--events-fd`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Event {
-    #[serde(default = "version")]
+    /// Contract major version: 1.
+    #[schemars(schema_with = "version_schema")]
     pub version: u32,
     /// Seconds since the Unix epoch.
     pub time: f64,
-    /// The step emitting the event.
-    pub step: String,
+    /// The step emitting the event, or the runner (`virt-v2v`).
+    pub step: EventStep,
     #[serde(flatten)]
     pub kind: EventKind,
 }
@@ -495,4 +637,78 @@ pub enum EventKind {
         bytes_skipped: u64,
         seconds: f64,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn oj(name: &str, storage: Option<&str>) -> OutputJson {
+        OutputJson {
+            version: CONTRACT_VERSION,
+            output_type: "local".into(),
+            name: name.into(),
+            disks: Vec::new(),
+            target_is_zero: true,
+            request_size: None,
+            options: storage
+                .map(|s| (OUTPUT_STORAGE.to_string(), s.to_string()))
+                .into_iter()
+                .collect(),
+        }
+    }
+
+    fn disk(index: u32) -> OutputDisk {
+        OutputDisk {
+            index,
+            socket: crate::V2vDir::out_name(index),
+            path: None,
+            format: "raw".into(),
+            size: 1,
+            created: true,
+        }
+    }
+
+    #[test]
+    fn event_steps_are_the_steps_and_the_runner() {
+        let all: Vec<EventStep> = Step::ALL
+            .into_iter()
+            .map(EventStep::Step)
+            .chain([EventStep::Runner(Runner::VirtV2v)])
+            .collect();
+        for e in all {
+            assert_eq!(EventStep::from_name(e.name()), Some(e));
+            let json = serde_json::to_string(&e).unwrap();
+            assert_eq!(json, format!("\"{}\"", e.name()));
+            assert_eq!(serde_json::from_str::<EventStep>(&json).unwrap(), e);
+        }
+        assert_eq!(EventStep::from_name("supervisor"), None);
+    }
+
+    #[test]
+    fn target_file_names() {
+        assert_eq!(target_file_name("g", 1).as_deref(), Some("g-sda"));
+        assert_eq!(target_file_name("g", 27).as_deref(), Some("g-sdaa"));
+        assert_eq!(target_file_name("g", 0), None);
+    }
+
+    #[test]
+    fn created_path_is_storage_slash_name_sdx() {
+        let o = oj("guest", Some("/var/tmp/out"));
+        assert_eq!(
+            o.created_path(&disk(2)).unwrap(),
+            Path::new("/var/tmp/out/guest-sdb")
+        );
+        for (o, d, why) in [
+            (oj("guest", None), 1, "output_storage is missing"),
+            (oj("guest", Some("out")), 1, "not an absolute path"),
+            (oj("guest", Some("/o/../etc")), 1, "not an absolute path"),
+            (oj("../guest", Some("/o")), 1, "does not make a file name"),
+            (oj("a/b", Some("/o")), 1, "does not make a file name"),
+            (oj("guest", Some("/o")), 0, "index 0"),
+        ] {
+            let e = o.created_path(&disk(d)).unwrap_err();
+            assert!(e.contains(why), "{e}");
+        }
+    }
 }

@@ -5,6 +5,7 @@
 mod bad_input;
 mod cli;
 mod common;
+mod contract;
 mod convert;
 mod copy;
 mod docs;

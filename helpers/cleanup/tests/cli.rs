@@ -1,11 +1,12 @@
 //! helper-v2v-cleanup as a program: stops real servers, removes partial
 //! targets only when the run did not finish, and is safe to run twice.
 
+use std::path::Path;
 use std::process::Command;
 
 const BIN: &str = env!("CARGO_BIN_EXE_helper-v2v-cleanup");
 
-fn start_null(dir: &std::path::Path, name: &str) -> u32 {
+fn start_null(dir: &Path, name: &str) -> u32 {
     let st = Command::new("nbdkit")
         .arg(format!("--unix={}/{name}", dir.display()))
         .arg(format!("--pidfile={}/run/{name}.pid", dir.display()))
@@ -24,10 +25,18 @@ fn start_null(dir: &std::path::Path, name: &str) -> u32 {
     panic!("no pidfile");
 }
 
-fn output_json(dir: &std::path::Path, target: &std::path::Path) {
+/// An output.json as `-o local` writes it, with output storage `os`, whose
+/// created disk 1 names `target`.
+fn output_json_naming(dir: &Path, os: &Path, target: &str) {
     let oj = serde_json::json!({"version": 1, "output_type": "local", "name": "g",
-        "disks": [{"index": 1, "socket": "out1", "path": target, "format": "raw", "size": 1048576, "created": true}]});
+        "disks": [{"index": 1, "socket": "out1", "path": target, "format": "raw", "size": 1048576, "created": true}],
+        "options": {"output_storage": os}});
     std::fs::write(dir.join("output.json"), oj.to_string()).unwrap();
+}
+
+/// The output.json of a `-o local` run into `target`'s directory.
+fn output_json(dir: &Path, target: &Path) {
+    output_json_naming(dir, target.parent().unwrap(), target.to_str().unwrap());
 }
 
 #[test]
@@ -99,4 +108,58 @@ fn missing_dir_is_a_contract_error() {
             .starts_with("helper-v2v-cleanup: error:"),
         "{err}"
     );
+}
+
+/// A hand-made output.json can make cleanup remove only the file the
+/// output would have created: a file outside the storage, a `../` path to
+/// one, a symlink inside the storage, all survive, each with a warning.
+#[test]
+fn removes_nothing_but_what_output_setup_created() {
+    let t = tempfile::tempdir().unwrap();
+    let t = std::fs::canonicalize(t.path()).unwrap();
+    let dir = t.join("v2v");
+    let os = t.join("out");
+    std::fs::create_dir_all(dir.join("run")).unwrap();
+    std::fs::create_dir(&os).unwrap();
+    let precious = t.join("precious");
+    let link = os.join("g-sda");
+    let cases: [(&str, String, &str); 4] = [
+        (
+            "outside",
+            precious.display().to_string(),
+            "is not the target",
+        ),
+        (
+            "dotdot",
+            format!("{}/../precious", os.display()),
+            "is not the target",
+        ),
+        (
+            "other name",
+            os.join("g-sdb").display().to_string(),
+            "is not the target",
+        ),
+        ("symlink", link.display().to_string(), "symbolic link"),
+    ];
+    for (what, path, why) in cases {
+        std::fs::write(&precious, b"precious").unwrap();
+        std::fs::write(os.join("g-sdb"), b"precious").unwrap();
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink(&precious, &link).unwrap();
+        output_json_naming(&dir, &os, &path);
+        let out = Command::new(BIN).arg(&dir).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{what}: {err}");
+        assert!(
+            err.contains("warning:") && err.contains(why) && err.contains("left in place"),
+            "{what}: {err}"
+        );
+        assert_eq!(std::fs::read(&precious).unwrap(), b"precious", "{what}");
+        assert_eq!(
+            std::fs::read(os.join("g-sdb")).unwrap(),
+            b"precious",
+            "{what}"
+        );
+        assert!(link.symlink_metadata().is_ok(), "{what}: symlink removed");
+    }
 }

@@ -13,7 +13,9 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Output};
 use std::time::Instant;
-use v2v_meta::{exit_code, EventKind, Step, StepDone, StepError, V2vDir, CONTRACT_VERSION};
+use v2v_meta::{
+    exit_code, EventKind, FailureKind, Step, StepDone, StepError, V2vDir, CONTRACT_VERSION,
+};
 
 /// Flags every helper takes (and the supervisor passes through).
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -155,7 +157,7 @@ pub fn run(
             let seconds = start.elapsed().as_secs_f64();
             let done = StepDone {
                 version: CONTRACT_VERSION,
-                step: step.name().into(),
+                step,
                 seconds,
             };
             if let Err(e) = v2v_meta::write_json(&vdir.done_file(step), &done) {
@@ -210,8 +212,8 @@ fn report(dir: Option<&V2vDir>, step: Step, f: Failure) -> ExitCode {
     if let Some(d) = dir {
         let e = StepError {
             version: CONTRACT_VERSION,
-            step: step.name().into(),
-            kind: exit_code::kind_name(f.code).into(),
+            step,
+            kind: FailureKind::of_exit_code(f.code),
             exit_code: f.code,
             disk: f.disk,
             message: f.message.clone(),
@@ -344,6 +346,27 @@ pub fn absolute(p: &Path) -> PathBuf {
     std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
 }
 
+/// Parse a helper's command line (virt-v2v's `-os` spelling too, see
+/// [`virt_v2v_args`]).  On a usage error, print clap's message and then the
+/// contract's last line `PROGRAM: error: MESSAGE`, and return exit code 2
+/// (`--help` and `--version` print and return 0).
+pub fn parse_args<P: clap::Parser>(
+    program: &str,
+    argv: impl IntoIterator<Item = std::ffi::OsString>,
+) -> std::result::Result<P, ExitCode> {
+    P::try_parse_from(virt_v2v_args(argv)).map_err(|e| {
+        let text = e.render().to_string();
+        if !e.use_stderr() {
+            print!("{text}");
+            return ExitCode::SUCCESS;
+        }
+        eprint!("{text}");
+        let first = text.lines().next().unwrap_or_default();
+        eprintln!("{program}: error: {}", first.trim_start_matches("error: "));
+        ExitCode::from(exit_code::USAGE)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -417,7 +440,7 @@ mod tests {
         assert_eq!(code, ExitCode::SUCCESS);
         let v = V2vDir::new(&d);
         let done: StepDone = v2v_meta::read_json(&v.done_file(Step::Input)).unwrap();
-        assert_eq!(done.step, "input");
+        assert_eq!(done.step, Step::Input);
         let code = run(
             "helper-v2v-test",
             Step::Copy,
@@ -429,8 +452,8 @@ mod tests {
         assert_eq!(code, ExitCode::from(4));
         let e: StepError = v2v_meta::read_json(&v.error_file(Step::Copy)).unwrap();
         assert_eq!(
-            (e.exit_code, e.disk, e.kind.as_str()),
-            (4, Some(2), "external")
+            (e.exit_code, e.disk, e.kind),
+            (4, Some(2), FailureKind::External)
         );
         let code = run(
             "helper-v2v-test",

@@ -10,7 +10,7 @@ use std::os::fd::FromRawFd;
 use std::sync::Mutex;
 use std::sync::OnceLock;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
-use v2v_meta::{Event, EventKind, CONTRACT_VERSION};
+use v2v_meta::{Event, EventKind, EventStep, CONTRACT_VERSION};
 
 /// Message levels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -23,7 +23,7 @@ pub enum Level {
 }
 
 struct Logger {
-    step: String,
+    step: EventStep,
     program: String,
     start: Instant,
     /// Seconds already elapsed in the run when this helper started
@@ -65,7 +65,8 @@ pub fn init(
         EventSink::Fd(fd) => Some(Box::new(unsafe { File::from_raw_fd(fd) })),
     };
     let _ = LOGGER.set(Logger {
-        step: step.to_string(),
+        step: EventStep::from_name(step)
+            .unwrap_or_else(|| panic!("log::init: {step:?} is not a step name")),
         program: program.to_string(),
         start: Instant::now(),
         offset,
@@ -138,7 +139,7 @@ pub fn event(kind: EventKind) {
     let ev = Event {
         version: CONTRACT_VERSION,
         time: now_epoch(),
-        step: l.step.clone(),
+        step: l.step,
         kind,
     };
     let line = serde_json::to_string(&ev).expect("event serializes");

@@ -120,8 +120,8 @@ fn open_appliance(ctx: &Ctx, meta: &MetadataIn, readonly: bool) -> Result<Guestf
                 .unwrap_or(1)
         });
     g.set_smp(smp).map_err(gf)?;
-    for d in &meta.source.disks {
-        let sock = ctx.dir.root().join(&d.socket);
+    for (i, d) in meta.source.disks.iter().enumerate() {
+        let sock = ctx.dir.source_socket(i, d)?;
         g.add_drive_nbd(&sock, readonly)
             .map_err(|e| Failure::failed(e.to_string()).disk(d.index))?;
     }
@@ -142,8 +142,11 @@ fn check_sockets(ctx: &Ctx, meta: &MetadataIn) -> Result<()> {
             ctx.dir.metadata_in().display()
         )));
     }
-    for d in &meta.source.disks {
-        let p = ctx.dir.root().join(&d.socket);
+    for (i, d) in meta.source.disks.iter().enumerate() {
+        let p = ctx
+            .dir
+            .source_socket(i, d)
+            .map_err(|e| Failure::from(e).disk(d.index))?;
         match std::fs::metadata(&p) {
             Ok(m) if m.file_type().is_socket() => {}
             Ok(_) => {

@@ -3,7 +3,10 @@
 //! number of requests and buffers in flight; a shared planner walks the
 //! source's block status window by window and hands out work items.
 
+use nix::errno::Errno;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use std::collections::VecDeque;
+use std::os::fd::BorrowedFd;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -606,7 +609,7 @@ impl<'a> Worker<'a> {
                 len,
                 fast: true,
                 r: Err(e),
-            } if e == libc::ENOTSUP || e == libc::EOPNOTSUPP => {
+            } if e == Errno::ENOTSUP as i32 || e == Errno::EOPNOTSUPP as i32 => {
                 // Fast zero refused: zero the slow way.
                 self.zero(off, len, false).map_err(|e| self.nbd_err(e))?;
                 self.ops += 1;
@@ -690,41 +693,36 @@ impl<'a> Worker<'a> {
 }
 
 /// Wait for either socket (up to `timeout_ms`) and let libnbd advance.
-fn poll_both(src: &Handle, dst: &Handle, timeout_ms: i32) -> v2v_nbd::Result<()> {
-    fn events(dir: u32) -> libc::c_short {
-        let mut e = 0;
+fn poll_both(src: &Handle, dst: &Handle, timeout_ms: u16) -> v2v_nbd::Result<()> {
+    fn events(dir: u32) -> PollFlags {
+        let mut e = PollFlags::empty();
         if dir & v2v_nbd::DIRECTION_READ != 0 {
-            e |= libc::POLLIN;
+            e |= PollFlags::POLLIN;
         }
         if dir & v2v_nbd::DIRECTION_WRITE != 0 {
-            e |= libc::POLLOUT;
+            e |= PollFlags::POLLOUT;
         }
         e
     }
     let hs = [src, dst];
+    let (sfd, dfd) = (src.aio_get_fd()?, dst.aio_get_fd()?);
+    // SAFETY: both descriptors belong to the libnbd handles, which are
+    // borrowed for this whole call and close them only when dropped.
+    let (sfd, dfd) = unsafe { (BorrowedFd::borrow_raw(sfd), BorrowedFd::borrow_raw(dfd)) };
     let mut fds = [
-        libc::pollfd {
-            fd: src.aio_get_fd()?,
-            events: events(src.aio_get_direction()),
-            revents: 0,
-        },
-        libc::pollfd {
-            fd: dst.aio_get_fd()?,
-            events: events(dst.aio_get_direction()),
-            revents: 0,
-        },
+        PollFd::new(sfd, events(src.aio_get_direction())),
+        PollFd::new(dfd, events(dst.aio_get_direction())),
     ];
-    // SAFETY: `fds` is a valid array of two pollfd structs.
-    let rc = unsafe { libc::poll(fds.as_mut_ptr(), 2, timeout_ms) };
-    if rc <= 0 {
+    if !matches!(poll(&mut fds, PollTimeout::from(timeout_ms)), Ok(n) if n > 0) {
         // Timeout or EINTR: the caller loops.
         return Ok(());
     }
     for (h, p) in hs.iter().zip(fds.iter()) {
-        if p.revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0 {
+        let r = p.revents().unwrap_or(PollFlags::empty());
+        if r.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR) {
             h.aio_notify_read()?;
         }
-        if p.revents & libc::POLLOUT != 0 {
+        if r.contains(PollFlags::POLLOUT) {
             h.aio_notify_write()?;
         }
     }

@@ -128,11 +128,18 @@ pub fn main(args: &Args) -> ExitCode {
 /// The disks of a temp directory: source `inN` (metadata.in) to target
 /// `outN` (output.json), matched by index.
 pub fn dir_disks(dir: &v2v_meta::V2vDir) -> helper_common::Result<(Vec<Disk>, OutputJson)> {
-    let meta: MetadataIn = v2v_meta::read_json(&dir.metadata_in())?;
-    let out: OutputJson = v2v_meta::read_json(&dir.output_json())?;
+    // Both files are read, and every socket name in them checked, before
+    // anything connects.
+    let meta: MetadataIn = dir.read_metadata_in()?;
+    let out: OutputJson = dir.read_output_json()?;
     let mut disks = Vec::new();
-    for s in &meta.source.disks {
-        let Some(t) = out.disks.iter().find(|t| t.index == s.index) else {
+    for (i, s) in meta.source.disks.iter().enumerate() {
+        let Some((j, t)) = out
+            .disks
+            .iter()
+            .enumerate()
+            .find(|(_, t)| t.index == s.index)
+        else {
             return Err(Failure::contract(format!(
                 "{}: no target disk for source disk {} (metadata.in lists {}, output.json {})",
                 dir.output_json().display(),
@@ -142,8 +149,8 @@ pub fn dir_disks(dir: &v2v_meta::V2vDir) -> helper_common::Result<(Vec<Disk>, Ou
             ))
             .disk(s.index));
         };
-        let src = dir.root().join(&s.socket);
-        let dst = dir.root().join(&t.socket);
+        let src = dir.source_socket(i, s)?;
+        let dst = dir.target_socket(j, t)?;
         for p in [&src, &dst] {
             if !p.exists() {
                 return Err(Failure::contract(format!(

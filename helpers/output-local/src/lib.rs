@@ -6,8 +6,10 @@ pub mod xml;
 use helper_common::{message, CommonArgs, Ctx, Failure, Result};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 use v2v_meta::{
-    MetadataIn, MetadataOut, OutputDisk, OutputJson, Step, TargetMeta, CONTRACT_VERSION,
+    MetadataIn, MetadataOut, OutputDisk, OutputJson, SourceDisk, TargetMeta, V2vDir,
+    CONTRACT_VERSION, OUTPUT_STORAGE,
 };
 use v2v_servers::{start, Nbdkit, QemuNbd};
 
@@ -22,7 +24,10 @@ pub struct Args {
     pub cmd: Cmd,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+/// The program name: the prefix of its error lines.
+pub const PROG: &str = "helper-v2v-output-local";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     Raw,
     Qcow2,
@@ -37,34 +42,58 @@ impl Format {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Alloc {
     Sparse,
     Preallocated,
 }
 
+/// The arguments of `setup` and `check` (the same, as the contract says).
+#[derive(Debug, Clone, clap::Args)]
+pub struct SetupArgs {
+    /// The temp directory (metadata.in must be there; `check` does not look at it).
+    pub dir: PathBuf,
+    /// Output storage: the directory for the disks and NAME.xml (also `-os`; required).
+    #[arg(long = "os", value_name = "OUTDIR")]
+    pub output_storage: Option<PathBuf>,
+    /// Target format: raw or qcow2 (also `-of`; default raw).
+    #[arg(long = "of", value_name = "FORMAT")]
+    pub format: Option<String>,
+    /// Target allocation: sparse or preallocated (also `-oa`; default sparse).
+    #[arg(long = "oa", value_name = "ALLOC")]
+    pub alloc: Option<String>,
+    /// Target guest name (also `-on`; default: the source's name).
+    #[arg(long = "on", value_name = "NAME")]
+    pub name: Option<String>,
+    /// Output connection (also `-oc`): accepted and ignored, as virt-v2v's `-o local` does.
+    #[arg(long = "oc", value_name = "URI")]
+    pub conn: Option<String>,
+    /// Output option KEY[=VALUE] (also `-oo`, repeatable): `-o local` supports none.
+    #[arg(long = "oo", value_name = "OPTION")]
+    pub options: Vec<String>,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+/// `setup`'s options, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    /// The output storage directory, canonical (absolute, no symlink, no `..`).
+    pub output_storage: PathBuf,
+    pub format: Format,
+    pub alloc: Alloc,
+    /// `-on`, when given (else the source's name).
+    pub name: Option<String>,
+}
+
 #[derive(Debug, Clone, clap::Subcommand)]
 pub enum Cmd {
+    /// Check the options of `setup` without doing anything (DIR is not
+    /// looked at, nothing is written): exit 0, or 2 naming the bad option.
+    Check(SetupArgs),
     /// Create OUTDIR/NAME-sdX for every source disk, serve them as DIR/outN,
     /// write DIR/output.json.
-    Setup {
-        /// The temp directory (metadata.in must be there).
-        dir: PathBuf,
-        /// Output storage: the directory for the disks and NAME.xml (also `-os`).
-        #[arg(long = "os", value_name = "OUTDIR", required = true)]
-        output_storage: PathBuf,
-        /// Target format (also `-of`).
-        #[arg(long = "of", value_enum, default_value = "raw")]
-        format: Format,
-        /// Target allocation (also `-oa`).
-        #[arg(long = "oa", value_enum, default_value = "sparse")]
-        alloc: Alloc,
-        /// Target guest name (also `-on`; default: the source's name).
-        #[arg(long = "on", value_name = "NAME")]
-        name: Option<String>,
-        #[command(flatten)]
-        common: CommonArgs,
-    },
+    Setup(SetupArgs),
     /// Write OUTDIR/NAME.xml from metadata.in, metadata.out and output.json.
     Final {
         /// The temp directory.
@@ -74,25 +103,95 @@ pub enum Cmd {
     },
 }
 
-impl Cmd {
-    /// The step, temp dir and common flags of this subcommand.
-    pub fn step_dir_common(&self) -> (Step, PathBuf, CommonArgs) {
-        match self {
-            Cmd::Setup { dir, common, .. } => (Step::OutputSetup, dir.clone(), common.clone()),
-            Cmd::Final { dir, common } => (Step::OutputFinal, dir.clone(), common.clone()),
+impl SetupArgs {
+    /// Validate every option, with no side effect (the `check`
+    /// subcommand; `setup` runs it first).  Errors are usage errors (exit 2)
+    /// naming the option.
+    pub fn validate(&self) -> Result<Options> {
+        if let Some(o) = self.options.first() {
+            let key = o.split('=').next().unwrap_or(o);
+            return Err(Failure::usage(format!(
+                "-o local: unknown output option ‘-oo {key}’ (-o local has no output options)"
+            )));
+        }
+        let output_storage = match &self.output_storage {
+            None => {
+                return Err(Failure::usage(
+                    "-o local: output directory was not specified, use ‘-os /dir’",
+                ))
+            }
+            Some(os) => check_storage(os)?,
+        };
+        let format = match self.format.as_deref() {
+            None | Some("raw") => Format::Raw,
+            Some("qcow2") => Format::Qcow2,
+            Some(f) => {
+                return Err(Failure::usage(format!(
+                    "-of {f}: -o local writes raw or qcow2 disks"
+                )))
+            }
+        };
+        let alloc = match self.alloc.as_deref() {
+            None | Some("sparse") => Alloc::Sparse,
+            Some("preallocated") => Alloc::Preallocated,
+            Some(a) => {
+                return Err(Failure::usage(format!(
+                    "-oa {a}: output allocation must be sparse or preallocated"
+                )))
+            }
+        };
+        if let Some(n) = &self.name {
+            check_name(n).map_err(|f| Failure::usage(format!("-on {n}: {}", f.message)))?;
+        }
+        Ok(Options {
+            output_storage,
+            format,
+            alloc,
+            name: self.name.clone(),
+        })
+    }
+}
+
+/// `-os` must be a directory we can create files in.  Returns its
+/// canonical path.
+fn check_storage(os: &Path) -> Result<PathBuf> {
+    let not_dir = || {
+        Failure::usage(format!(
+            "-os {}: output directory does not exist or is not a directory",
+            os.display()
+        ))
+    };
+    if !os.is_dir() {
+        return Err(not_dir());
+    }
+    let canonical = std::fs::canonicalize(os).map_err(|_| not_dir())?;
+    // A real probe (root passes every permission check): an unnamed
+    // O_TMPFILE file, gone when closed, leaves nothing behind.
+    tempfile::tempfile_in(&canonical).map_err(|e| {
+        Failure::usage(format!(
+            "-os {}: the output directory is not writable (creating a file there failed: {e})",
+            os.display()
+        ))
+    })?;
+    Ok(canonical)
+}
+
+/// `helper-v2v-output-local check ...`: exit 0, or the failure's code
+/// after one line `helper-v2v-output-local: error: MESSAGE`.
+pub fn check(args: &SetupArgs) -> ExitCode {
+    match args.validate() {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(f) => {
+            eprintln!("{PROG}: error: {}", f.message);
+            ExitCode::from(f.code)
         }
     }
 }
 
 pub fn run(ctx: &Ctx, cmd: &Cmd) -> Result<()> {
     match cmd {
-        Cmd::Setup {
-            output_storage,
-            format,
-            alloc,
-            name,
-            ..
-        } => setup(ctx, output_storage, *format, *alloc, name.as_deref()),
+        Cmd::Check(a) => a.validate().map(drop),
+        Cmd::Setup(a) => setup(ctx, &a.validate()?),
         Cmd::Final { .. } => finalize(ctx),
     }
 }
@@ -116,32 +215,37 @@ pub fn check_name(name: &str) -> Result<()> {
     Ok(())
 }
 
-fn target_paths(os: &Path, name: &str, n: usize) -> Vec<PathBuf> {
-    (0..n)
-        .map(|i| os.join(format!("{name}-{}", drive_name("sd", i))))
+/// `OUTDIR/NAME-sdX` for each source disk, by its index: the contract's
+/// rule for created targets (`OutputJson::created_path`), which cleanup
+/// checks before it removes one.
+fn target_paths(os: &Path, name: &str, disks: &[SourceDisk]) -> Result<Vec<PathBuf>> {
+    disks
+        .iter()
+        .map(|d| {
+            v2v_meta::target_file_name(name, d.index)
+                .map(|f| os.join(f))
+                .ok_or_else(|| {
+                    Failure::contract("metadata.in: source disk with index 0 (disks count from 1)")
+                })
+        })
         .collect()
 }
 
-fn setup(ctx: &Ctx, os: &Path, format: Format, alloc: Alloc, name: Option<&str>) -> Result<()> {
-    let md: MetadataIn = v2v_meta::read_json(&ctx.dir.metadata_in())?;
-    let name = name.unwrap_or(&md.source.name).to_string();
+fn setup(ctx: &Ctx, opts: &Options) -> Result<()> {
+    let md: MetadataIn = ctx.dir.read_metadata_in()?;
+    let name = opts.name.as_deref().unwrap_or(&md.source.name).to_string();
     check_name(&name)?;
-    if !os.is_dir() {
-        return Err(Failure::usage(format!(
-            "-os {}: output storage is not a directory",
-            os.display()
-        )));
-    }
-    let os = helper_common::absolute(os);
-    let paths = target_paths(&os, &name, md.source.disks.len());
+    let os = &opts.output_storage;
+    let (format, alloc) = (opts.format, opts.alloc);
+    let paths = target_paths(os, &name, &md.source.disks)?;
     // Check everything before creating anything.
-    for (i, p) in paths.iter().enumerate() {
+    for (d, p) in md.source.disks.iter().zip(&paths) {
         if p.symlink_metadata().is_ok() {
             return Err(Failure::failed(format!(
                 "target {} already exists: refusing to overwrite it (remove it or use -on NAME)",
                 p.display()
             ))
-            .disk(i as u32 + 1));
+            .disk(d.index));
         }
     }
     let xml = os.join(format!("{name}.xml"));
@@ -158,7 +262,7 @@ fn setup(ctx: &Ctx, os: &Path, format: Format, alloc: Alloc, name: Option<&str>)
             create_disk(p, format, alloc, d.size).map_err(|f| f.disk(n))?;
             disks.push(OutputDisk {
                 index: n,
-                socket: format!("out{n}"),
+                socket: V2vDir::out_name(n),
                 path: Some(p.display().to_string()),
                 format: format.name().into(),
                 size: d.size,
@@ -166,7 +270,7 @@ fn setup(ctx: &Ctx, os: &Path, format: Format, alloc: Alloc, name: Option<&str>)
             });
             // Record what we created at once, so cleanup can remove it even if
             // a later disk fails.
-            write_output_json(ctx, &name, &os, &disks)?;
+            v2v_meta::write_json(&ctx.dir.output_json(), &output_json(&name, os, &disks))?;
             message!(
                 "Creating output disk {n}: {} ({})",
                 p.display(),
@@ -189,10 +293,11 @@ fn setup(ctx: &Ctx, os: &Path, format: Format, alloc: Alloc, name: Option<&str>)
     Ok(())
 }
 
-fn write_output_json(ctx: &Ctx, name: &str, os: &Path, disks: &[OutputDisk]) -> Result<()> {
+/// `output.json` for the targets created so far.
+fn output_json(name: &str, os: &Path, disks: &[OutputDisk]) -> OutputJson {
     let mut options = BTreeMap::new();
-    options.insert("output_storage".to_string(), os.display().to_string());
-    let oj = OutputJson {
+    options.insert(OUTPUT_STORAGE.to_string(), os.display().to_string());
+    OutputJson {
         version: CONTRACT_VERSION,
         output_type: "local".into(),
         name: name.into(),
@@ -200,9 +305,7 @@ fn write_output_json(ctx: &Ctx, name: &str, os: &Path, disks: &[OutputDisk]) -> 
         target_is_zero: true,
         request_size: None,
         options,
-    };
-    v2v_meta::write_json(&ctx.dir.output_json(), &oj)?;
-    Ok(())
+    }
 }
 
 fn create_disk(p: &Path, format: Format, alloc: Alloc, size: u64) -> Result<()> {
@@ -223,7 +326,7 @@ fn create_disk(p: &Path, format: Format, alloc: Alloc, size: u64) -> Result<()> 
 }
 
 fn serve(ctx: &Ctx, n: u32, p: &Path, format: Format) -> Result<()> {
-    let name = format!("out{n}");
+    let name = V2vDir::out_name(n);
     match format {
         Format::Raw => {
             let spec = Nbdkit::new("file")
@@ -250,8 +353,8 @@ fn serve(ctx: &Ctx, n: u32, p: &Path, format: Format) -> Result<()> {
 
 /// What `final` writes: OUTDIR/NAME.xml.
 fn finalize(ctx: &Ctx) -> Result<()> {
-    let md: MetadataIn = v2v_meta::read_json(&ctx.dir.metadata_in())?;
-    let oj: OutputJson = v2v_meta::read_json(&ctx.dir.output_json())?;
+    let md: MetadataIn = ctx.dir.read_metadata_in()?;
+    let oj: OutputJson = ctx.dir.read_output_json()?;
     if oj.output_type != "local" {
         return Err(Failure::contract(format!(
             "{}: written by output type {:?}, not local",
@@ -264,10 +367,15 @@ fn finalize(ctx: &Ctx) -> Result<()> {
         Err(v2v_meta::ContractError::Missing { .. }) => TargetMeta::unconverted(&md.source),
         Err(e) => return Err(e.into()),
     };
-    let os = oj
-        .options
-        .get("output_storage")
-        .ok_or_else(|| Failure::contract("output.json: no output_storage option".to_string()))?;
+    let os = oj.options.get(OUTPUT_STORAGE).ok_or_else(|| {
+        Failure::contract(format!(
+            "{}: no options.{OUTPUT_STORAGE}",
+            ctx.dir.output_json().display()
+        ))
+    })?;
+    check_name(&oj.name).map_err(|f| {
+        Failure::contract(format!("{}: name: {}", ctx.dir.output_json().display(), f))
+    })?;
     let text = xml::domain(&oj.name, &md.source, &target, &oj.disks);
     let path = Path::new(os).join(format!("{}.xml", oj.name));
     let tmp = Path::new(os).join(format!(".{}.xml.tmp", oj.name));
@@ -299,9 +407,118 @@ mod tests {
         assert!(check_name(".hidden").is_err());
     }
 
+    fn source_disk(index: u32) -> SourceDisk {
+        SourceDisk {
+            index,
+            socket: V2vDir::in_name(index),
+            format: "raw".into(),
+            size: 1 << 20,
+            allocated: None,
+            bus: None,
+            controller: None,
+            unit: None,
+            source: "/src".into(),
+        }
+    }
+
+    /// The paths setup creates are the ones the contract lets cleanup remove.
     #[test]
-    fn paths() {
-        let p = target_paths(Path::new("/o"), "g", 2);
+    fn paths_follow_the_created_path_rule() {
+        let src = [source_disk(1), source_disk(2)];
+        let p = target_paths(Path::new("/o"), "g", &src).unwrap();
         assert_eq!(p, [PathBuf::from("/o/g-sda"), PathBuf::from("/o/g-sdb")]);
+        let disks: Vec<OutputDisk> = src
+            .iter()
+            .zip(&p)
+            .map(|(d, p)| OutputDisk {
+                index: d.index,
+                socket: V2vDir::out_name(d.index),
+                path: Some(p.display().to_string()),
+                format: "raw".into(),
+                size: d.size,
+                created: true,
+            })
+            .collect();
+        let oj = output_json("g", Path::new("/o"), &disks);
+        for d in &oj.disks {
+            assert_eq!(
+                oj.created_path(d).unwrap(),
+                Path::new(d.path.as_ref().unwrap())
+            );
+        }
+        assert!(target_paths(Path::new("/o"), "g", &[source_disk(0)]).is_err());
+    }
+
+    fn args(os: Option<&Path>) -> SetupArgs {
+        SetupArgs {
+            dir: PathBuf::from("/nonexistent/v2v"),
+            output_storage: os.map(Path::to_path_buf),
+            format: None,
+            alloc: None,
+            name: None,
+            conn: None,
+            options: Vec::new(),
+            common: CommonArgs::default(),
+        }
+    }
+
+    #[test]
+    fn validate_accepts_good_options() {
+        let t = tempfile::tempdir().unwrap();
+        let link = t.path().join("link");
+        std::os::unix::fs::symlink(t.path(), &link).unwrap();
+        let mut a = args(Some(&link.join(".")));
+        a.format = Some("qcow2".into());
+        a.alloc = Some("preallocated".into());
+        a.name = Some("new".into());
+        a.conn = Some("qemu:///system".into());
+        let o = a.validate().unwrap();
+        let real = std::fs::canonicalize(t.path()).unwrap();
+        assert_eq!(o.output_storage, real);
+        assert_eq!(
+            (o.format, o.alloc, o.name.as_deref()),
+            (Format::Qcow2, Alloc::Preallocated, Some("new"))
+        );
+        // Nothing was left behind by the writability probe.
+        let left: Vec<_> = std::fs::read_dir(t.path()).unwrap().collect();
+        assert_eq!(left.len(), 1, "{left:?}");
+        let o = args(Some(t.path())).validate().unwrap();
+        assert_eq!((o.format, o.alloc), (Format::Raw, Alloc::Sparse));
+    }
+
+    #[test]
+    fn validate_names_the_bad_option() {
+        let t = tempfile::tempdir().unwrap();
+        let file = t.path().join("file");
+        std::fs::write(&file, b"").unwrap();
+        let good = || args(Some(t.path()));
+        let with = |f: fn(&mut SetupArgs)| {
+            let mut a = good();
+            f(&mut a);
+            a
+        };
+        for (a, want) in [
+            (
+                args(None),
+                "output directory was not specified, use ‘-os /dir’",
+            ),
+            (args(Some(&t.path().join("no"))), "-os "),
+            (args(Some(&file)), "is not a directory"),
+            (
+                args(Some(Path::new("/proc"))),
+                "-os /proc: the output directory is not writable",
+            ),
+            (with(|a| a.format = Some("vhdx".into())), "-of vhdx"),
+            (with(|a| a.alloc = Some("thick".into())), "-oa thick"),
+            (with(|a| a.name = Some("a/b".into())), "-on a/b: guest name"),
+            (
+                with(|a| a.options = vec!["bogus=1".into()]),
+                "unknown output option ‘-oo bogus’",
+            ),
+        ] {
+            let f = a.validate().unwrap_err();
+            assert_eq!(f.code, 2, "{}", f.message);
+            assert!(f.message.contains(want), "{} (want {want})", f.message);
+        }
     }
 }

@@ -1,14 +1,22 @@
-use clap::Parser;
+use output_local::{Args, Cmd, PROG};
+use v2v_meta::Step;
 
 fn main() -> std::process::ExitCode {
-    let args = output_local::Args::parse_from(helper_common::virt_v2v_args(std::env::args_os()));
-    let (step, dir, common) = args.cmd.step_dir_common();
+    let args: Args = match helper_common::parse_args(PROG, std::env::args_os()) {
+        Ok(a) => a,
+        Err(code) => return code,
+    };
+    let (step, dir, common) = match &args.cmd {
+        Cmd::Check(a) => return output_local::check(a),
+        Cmd::Setup(a) => (Step::OutputSetup, &a.dir, &a.common),
+        Cmd::Final { dir, common } => (Step::OutputFinal, dir, common),
+    };
     helper_common::run(
-        "helper-v2v-output-local",
+        PROG,
         step,
-        &dir,
+        dir,
         helper_common::DirMode::Existing,
-        &common,
+        common,
         |ctx| output_local::run(ctx, &args.cmd),
     )
 }

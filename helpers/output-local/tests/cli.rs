@@ -156,3 +156,137 @@ fn refuses_existing_target_and_bad_storage() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("version 2"), "{err}");
 }
+
+/// `check` takes `setup`'s arguments, touches nothing (DIR is never
+/// created), and refuses each bad option within 2 s with exit 2 and a last
+/// line naming it.
+#[test]
+fn check_validates_options_without_side_effects() {
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path().join("v2v");
+    let os = t.path().join("out");
+    std::fs::create_dir(&os).unwrap();
+    let file = t.path().join("file");
+    std::fs::write(&file, b"").unwrap();
+    let check = |extra: &[&str]| {
+        let start = std::time::Instant::now();
+        let o = Command::new(BIN)
+            .arg("check")
+            .arg(&dir)
+            .args(extra)
+            .output()
+            .unwrap();
+        let secs = start.elapsed().as_secs_f64();
+        assert!(secs < 2.0, "check {extra:?} took {secs:.1}s");
+        o
+    };
+    let os_s = os.to_str().unwrap();
+    for good in [
+        &["-os", os_s][..],
+        &[
+            "-os",
+            os_s,
+            "-of",
+            "qcow2",
+            "-oa",
+            "preallocated",
+            "-on",
+            "new",
+        ],
+        &[
+            "-os",
+            os_s,
+            "-oc",
+            "qemu:///system",
+            "-v",
+            "--machine-readable",
+        ],
+        &["--os", os_s, "--of=raw", "-oa=sparse"],
+    ] {
+        let o = check(good);
+        assert!(
+            o.status.success(),
+            "{good:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(o.stdout.is_empty(), "{good:?}: printed on stdout");
+    }
+    let bad_os = [
+        (
+            vec!["-of", "raw"],
+            "-o local: output directory was not specified, use ‘-os /dir’",
+        ),
+        (
+            vec!["-os", "/nonexistent/out"],
+            "-os /nonexistent/out: output directory does not exist",
+        ),
+        (vec!["-os", file.to_str().unwrap()], "is not a directory"),
+        (
+            vec!["-os", "/proc"],
+            "-os /proc: the output directory is not writable",
+        ),
+    ];
+    let bad_opt = [
+        (vec!["-of", "vhdx"], "-of vhdx"),
+        (vec!["-oa", "thick"], "-oa thick"),
+        (vec!["-oo", "bogus=1"], "‘-oo bogus’"),
+        (vec!["-on", "a/b"], "-on a/b"),
+        (vec!["--bogus"], "'--bogus'"),
+    ];
+    let bad = bad_os
+        .into_iter()
+        .chain(bad_opt.into_iter().map(|(mut a, w)| {
+            a.extend(["-os", os_s]);
+            (a, w)
+        }));
+    for (args, want) in bad {
+        let o = check(&args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        let last = err.lines().last().unwrap_or_default();
+        assert!(
+            last.starts_with("helper-v2v-output-local: error: ") && last.contains(want),
+            "{args:?}: last line {last:?}, want {want:?}"
+        );
+    }
+    assert!(!dir.exists(), "check created DIR");
+    assert_eq!(
+        std::fs::read_dir(&os).unwrap().count(),
+        0,
+        "check wrote in -os"
+    );
+}
+
+/// `setup` runs the same validation first: a bad option fails before
+/// metadata.in is read or anything is created.
+#[test]
+fn setup_validates_like_check() {
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path().join("v2v");
+    let os = t.path().join("out");
+    std::fs::create_dir(&os).unwrap();
+    metadata_in(&dir, &[1 << 20]);
+    for (args, want) in [
+        (&["-oo", "x=y"][..], "‘-oo x’"),
+        (&["-of", "vhdx"], "-of vhdx"),
+    ] {
+        let o = Command::new(BIN)
+            .arg("setup")
+            .arg(&dir)
+            .arg("-os")
+            .arg(&os)
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(2));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.lines().last().unwrap().contains(want), "{err}");
+        let e: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.join("status/output-setup.error.json")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(e["kind"], "usage");
+    }
+    assert_eq!(std::fs::read_dir(&os).unwrap().count(), 0);
+    assert!(!dir.join("out1").exists());
+}

@@ -1,14 +1,22 @@
-use clap::Parser;
+use output_null::{Args, Cmd, PROG};
+use v2v_meta::Step;
 
 fn main() -> std::process::ExitCode {
-    let args = output_null::Args::parse_from(helper_common::virt_v2v_args(std::env::args_os()));
-    let step = args.phase.step();
+    let args: Args = match helper_common::parse_args(PROG, std::env::args_os()) {
+        Ok(a) => a,
+        Err(code) => return code,
+    };
+    let (step, dir, common) = match &args.cmd {
+        Cmd::Check(a) => return output_null::check(a),
+        Cmd::Setup(a) => (Step::OutputSetup, &a.dir, &a.common),
+        Cmd::Final { dir, common } => (Step::OutputFinal, dir, common),
+    };
     helper_common::run(
-        "helper-v2v-output-null",
+        PROG,
         step,
-        &args.dir.clone(),
+        dir,
         helper_common::DirMode::Existing,
-        &args.common.clone(),
-        |ctx| output_null::run(ctx, args.phase),
+        common,
+        |ctx| output_null::run(ctx, &args.cmd),
     )
 }
