@@ -212,6 +212,24 @@ impl V2vDir {
             .is_some_and(|n| n.to_string_lossy().ends_with("-guard.pid"))
     }
 
+    /// `srcN`: a private socket an input serves source disk N's raw bytes on
+    /// when another server decodes them into `inN` (e.g. a VMDK read over
+    /// ssh by nbdkit, decoded by qemu-nbd).
+    pub fn src_name(n: u32) -> String {
+        format!("src{n}")
+    }
+
+    /// `tmp/askpass`: the program ssh runs (`SSH_ASKPASS`) to read `-ip`'s
+    /// password file.
+    pub fn askpass(&self) -> PathBuf {
+        self.scratch_dir().join("askpass")
+    }
+
+    /// `tmp/diskN.unpacked`: source disk N unpacked (a compressed OVA member).
+    pub fn unpacked(&self, n: u32) -> PathBuf {
+        self.scratch_dir().join(format!("disk{n}.unpacked"))
+    }
+
     /// `tmp/overlayN.qcow2`: a qcow2 copy-on-write overlay over source disk N.
     pub fn overlay(&self, n: u32) -> PathBuf {
         self.scratch_dir().join(format!("overlay{n}.qcow2"))
@@ -345,6 +363,9 @@ mod tests {
         assert!(V2vDir::is_guard_pidfile(&d.guard_pidfile("out1")));
         assert!(!V2vDir::is_guard_pidfile(&d.pidfile("out1")));
         assert_eq!(d.overlay(2), Path::new("/t/tmp/overlay2.qcow2"));
+        assert_eq!(V2vDir::src_name(2), "src2");
+        assert_eq!(d.askpass(), Path::new("/t/tmp/askpass"));
+        assert_eq!(d.unpacked(3), Path::new("/t/tmp/disk3.unpacked"));
     }
 
     #[test]

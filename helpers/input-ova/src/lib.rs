@@ -255,9 +255,8 @@ fn serve_disk(
     let label = format!("{}:{}", pkg.describe(), f.href);
     if kind == Kind::Gzip || f.compression.is_some() {
         // Cannot be served in place: unpack into DIR/tmp.
-        let tmp = ctx.dir.scratch_dir();
-        std::fs::create_dir_all(&tmp)?;
-        let out = tmp.join(format!("disk{index}.unpacked"));
+        std::fs::create_dir_all(ctx.dir.scratch_dir())?;
+        let out = ctx.dir.unpacked(index);
         message!(
             "Unpacking compressed disk {} into {}",
             f.href,

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use v2v_input_kit::options::check_option_file;
 use v2v_input_kit::vmdk::{self, descriptor_from_head, read_local_descriptor, VMDK_HEAD_BYTES};
 use v2v_input_kit::{safe, serve, InputArgs, Opt, Policy, Transport};
-use v2v_meta::Origin;
+use v2v_meta::{Origin, V2vDir};
 
 /// What `-i vmx` does with virt-v2v's input options: `-it ssh` reads the
 /// guest over ssh, with `-ip` (password file) and `-io ssh-*` (ours:
@@ -224,7 +224,7 @@ fn run_local(ctx: &Ctx, parsed: vmx::ParsedVmx, plans: Vec<Plan>) -> Result<()> 
 
 fn run_ssh(ctx: &Ctx, args: &Args, remote: ssh::Remote) -> Result<()> {
     let askpass = match &remote.opts.password_file {
-        Some(p) => Some(ssh::write_askpass(&ctx.dir.scratch_dir(), p)?),
+        Some(p) => Some(ssh::write_askpass(&ctx.dir.askpass(), p)?),
         None => None,
     };
     let vmx_path = PathBuf::from(&remote.uri.path);
@@ -263,7 +263,7 @@ fn run_ssh(ctx: &Ctx, args: &Args, remote: ssh::Remote) -> Result<()> {
         }
         // A sparse VMDK: nbdkit reads the file (read-only) on a private
         // socket, qemu-nbd decodes it through a qcow2 overlay.
-        let src = format!("src{index}");
+        let src = V2vDir::src_name(index);
         let srv = v2v_servers::start(&ctx.dir, ctx.step, &src, &spec.readonly(true), ctx.owner())
             .map_err(|f| f.disk(index))?;
         let json = serve::json_over_nbd("vmdk", &srv.socket);

@@ -236,12 +236,14 @@ impl Remote {
     }
 }
 
-/// Write `DIR/tmp/askpass` (0700), printing the password file, for ssh's
-/// `SSH_ASKPASS`.
-pub fn write_askpass(scratch: &Path, password_file: &Path) -> Result<PathBuf> {
+/// Write the program at `p` (`DIR/tmp/askpass`, 0700) that prints the
+/// password file, for ssh's `SSH_ASKPASS`.
+pub fn write_askpass(p: &Path, password_file: &Path) -> Result<PathBuf> {
     use std::os::unix::fs::PermissionsExt;
-    std::fs::create_dir_all(scratch)?;
-    let p = scratch.join("askpass");
+    if let Some(parent) = p.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let p = p.to_path_buf();
     let q = remote_quote(&password_file.display().to_string());
     std::fs::write(&p, format!("#!/bin/sh\nexec head -n 1 {q}\n"))?;
     std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o700))?;
