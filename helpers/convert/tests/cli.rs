@@ -268,20 +268,11 @@ fn validate_schema(file: &Path) {
     );
 }
 
-fn boot_check() -> PathBuf {
-    if let Ok(p) = std::env::var("V2V_BOOT_CHECK") {
-        return PathBuf::from(p);
-    }
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    for c in [
-        root.join("../shared/fixtures/boot-check.sh"),
-        PathBuf::from("/work/shared/fixtures/boot-check.sh"),
-    ] {
-        if c.exists() {
-            return c;
-        }
-    }
-    panic!("boot-check.sh not found (shared/fixtures/boot-check.sh beside the repository, or set V2V_BOOT_CHECK)");
+/// The project's boot check (scripts/boot-check.sh), run with bash.
+fn boot_check() -> Command {
+    let mut c = Command::new("bash");
+    c.arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/boot-check.sh"));
+    c
 }
 
 /// Byte offset of the first partition of a raw image.
@@ -370,11 +361,10 @@ fn fixture_guest_converts_and_boots_on_virtio() {
     assert!(
         fixture.exists(),
         "fixture guest {} not found: build it with scripts/make-test-guest.sh \
-         (runs shared/fixtures/make-foreign-guest.sh: root, debootstrap, ~5 min), \
+         (root, debootstrap and libguestfs: 10-15 min the first time), \
          or point V2V_FIXTURE at it",
         fixture.display()
     );
-    let check = boot_check();
     let work = tempfile::Builder::new()
         .prefix("v2v-conv-work-")
         .tempdir_in("/var/tmp")
@@ -383,10 +373,9 @@ fn fixture_guest_converts_and_boots_on_virtio() {
 
     // 1. Unconverted, the fixture does not boot on virtio.
     let t = Instant::now();
-    let o = Command::new(&check)
+    let o = boot_check()
+        .args(["--timeout", "240"])
         .arg(&fixture)
-        .arg("virtio")
-        .arg("240")
         .output()
         .unwrap();
     eprintln!(
@@ -494,12 +483,14 @@ fn fixture_guest_converts_and_boots_on_virtio() {
 
     // 4. Converted, it boots on virtio.
     let t = Instant::now();
-    let o = Command::new(&check)
-        .arg(&raw)
-        .arg("virtio")
-        .arg("300")
-        .output()
-        .unwrap();
+    // What the guest's marker must show (written by the guest builder).
+    let expect = fixture.with_file_name("foreign-guest.json");
+    let mut c = boot_check();
+    c.args(["--timeout", "300"]);
+    if expect.is_file() {
+        c.arg("--expect").arg(&expect);
+    }
+    let o = c.arg(&raw).output().unwrap();
     let out = String::from_utf8_lossy(&o.stdout).into_owned();
     eprintln!(
         "after conversion ({:.0}s): {out}",
