@@ -5,7 +5,7 @@
 pub mod failure;
 pub mod log;
 
-pub use failure::{Failure, OrFail, Result};
+pub use failure::{Failure, Result};
 
 use std::ffi::OsStr;
 use std::fs::{self, File};
@@ -46,7 +46,10 @@ impl CommonArgs {
             .unwrap_or_else(std::os::unix::process::parent_id)
     }
 
-    fn stderr_level(&self) -> log::Level {
+    /// What stderr shows: the ladder trace (`-x`) > debug (`-v`) > warnings
+    /// only (`-q`) > messages, the first flag given winning.  Helpers and
+    /// the supervisor both use it.
+    pub fn stderr_level(&self) -> log::Level {
         if self.trace {
             log::Level::Trace
         } else if self.verbose {
@@ -236,15 +239,15 @@ fn report(dir: Option<&V2vDir>, step: Step, f: Failure) -> ExitCode {
 /// When the owner of the run is our parent, die with it (so a SIGKILLed
 /// supervisor does not leave a copy running against its servers).
 fn die_with_owner(common: &CommonArgs) {
+    use nix::sys::signal::Signal;
     let owner = common.owner();
     if owner == std::os::unix::process::parent_id() && owner > 1 {
-        // SAFETY: plain prctl call with integer arguments.
-        unsafe {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+        if let Err(e) = nix::sys::prctl::set_pdeathsig(Signal::SIGTERM) {
+            debug!("prctl(PR_SET_PDEATHSIG): {e}");
         }
         // The parent may have died before prctl took effect.
         if std::os::unix::process::parent_id() != owner {
-            std::process::exit(128 + libc::SIGTERM);
+            std::process::exit(128 + Signal::SIGTERM as i32);
         }
     }
 }
