@@ -57,7 +57,7 @@ fi
 
 itype=libvirt otype=libvirt
 iopts= oopts= inargs= common=
-no_convert= keep= mr= quiet= xtrace= parallel= root=
+no_convert= keep= mr= quiet= verbose= xtrace= parallel= root=
 need() { [ $# -ge 2 ] || die_usage "option $1 needs an argument"; }
 while [ $# -gt 0 ]; do
   case $1 in
@@ -65,8 +65,8 @@ while [ $# -gt 0 ]; do
     -o) need "$@"; otype=$2; shift ;;
     -if|-ic|-it|-ip|-io) need "$@"; iopts="$iopts $1 $(q "$2")"; shift ;;
     -os|-of|-oa|-on|-oc|-oo) need "$@"; oopts="$oopts $1 $(q "$2")"; shift ;;
-    -v|--verbose) common="$common -v" ;;
-    -x) common="$common -x"; xtrace=1 ;;
+    -v|--verbose) common="$common -v"; verbose=1 ;;
+    -x) common="$common -x"; xtrace=1 verbose=1 ;;
     -q|--quiet) common="$common -q"; quiet=1 ;;
     --machine-readable) common="$common --machine-readable"; mr=1 ;;
     --no-convert) no_convert=1 ;;
@@ -178,9 +178,10 @@ event step-started
 # run_check PROG PHASE ARGS: `PROG PHASE COMMON --owner-pid PID ARGS` (ARGS is
 # a string for eval), its stdout passed on and its stderr captured
 # (docs/contract.md, "Checking options first").  On success its stderr is
-# shown as it is; on failure all but its last line, the message of that last
-# line (`helper-v2v-X: error: MESSAGE`) becomes the run's error line, and the
-# run exits with the check's code.  virt-v2v's check_failure does the same.
+# shown as it is.  On failure the run exits with the check's code, and the
+# message of its last line `helper-v2v-X: error: MESSAGE` is the run's error
+# line; the lines before it are shown with -v or -x only.  Without such a
+# line all of it is shown.  virt-v2v's check_failure does the same.
 run_check() {
   prog=$1 phase=$2 args=$3
   stop_on_signal
@@ -193,7 +194,7 @@ run_check() {
   last=$(printf '%s\n' "$errs" | tail -n 1)
   case $last in
     helper-v2v-*": error: "*)
-      printf '%s\n' "$errs" | sed '$d' >&2
+      [ -z "$verbose" ] || printf '%s\n' "$errs" | sed '$d' >&2
       msg=${last#*": error: "} ;;
     *)
       [ -z "$errs" ] || printf '%s\n' "$errs" >&2

@@ -202,6 +202,8 @@ struct Runner {
     /// `-v -x -q --machine-readable` as given (`--machine-readable` not
     /// with `--print-source`).
     common: Vec<String>,
+    /// `-v` or `-x`: show all a failed check printed.
+    verbose: bool,
     run_start: f64,
 }
 
@@ -239,9 +241,7 @@ impl Runner {
     }
 
     /// Run one check with its stderr captured: on success its stderr is
-    /// shown as it is; on failure all but its last line, and the message of
-    /// that last line (`helper-v2v-X: error: MESSAGE`) becomes the run's
-    /// error line.
+    /// shown as it is; on failure see [`check_failure`].
     fn check(&self, prog: &Path, phase: &str, args: Vec<OsString>) -> Result<(), Stop> {
         if let Some(sig) = signals::pending() {
             return Err(Stop::Signal(sig));
@@ -270,7 +270,7 @@ impl Runner {
             eprint!("{stderr}");
             return Ok(());
         }
-        let (shown, message) = check_failure(&stderr, &file_name(prog), phase, code);
+        let (shown, message) = check_failure(&stderr, &file_name(prog), phase, code, self.verbose);
         eprint!("{shown}");
         Err(Stop::Check(code, message))
     }
@@ -416,12 +416,20 @@ fn output_args(args: &Args, dir: &OsStr) -> Vec<OsString> {
     a
 }
 
-/// A failed check's stderr split into the lines to show as they are and
-/// the run's error message: the message of its last line
-/// `helper-v2v-X: error: MESSAGE`, or, when the helper printed no such
-/// line, `PROG PHASE exited with status N without an error line`.
-/// scripts/virt-v2v.sh does the same.
-pub fn check_failure(stderr: &str, prog: &str, phase: &str, code: u8) -> (String, String) {
+/// A failed check's stderr, split into what to show of it and the run's
+/// error message.  When its last line is the contract's
+/// `helper-v2v-X: error: MESSAGE`, MESSAGE is the run's error, and the
+/// lines before it (causes, clap's usage text) are shown only when
+/// `verbose` (`-v`, `-x`): the run prints one error line.  Otherwise all
+/// of it is shown and the message says what happened: `PROG PHASE exited
+/// with status N without an error line`.  scripts/virt-v2v.sh does the same.
+pub fn check_failure(
+    stderr: &str,
+    prog: &str,
+    phase: &str,
+    code: u8,
+    verbose: bool,
+) -> (String, String) {
     let text = stderr.trim_end_matches('\n');
     let (before, last) = match text.rsplit_once('\n') {
         Some((b, l)) => (format!("{b}\n"), l),
@@ -431,7 +439,8 @@ pub fn check_failure(stderr: &str, prog: &str, phase: &str, code: u8) -> (String
         .strip_prefix("helper-v2v-")
         .and_then(|rest| rest.split_once(": error: "))
     {
-        Some((_, msg)) => (before, msg.to_string()),
+        Some((_, msg)) if verbose => (before, msg.to_string()),
+        Some((_, msg)) => (String::new(), msg.to_string()),
         None => (
             stderr.to_string(),
             format!("{prog} {phase} exited with status {code} without an error line"),
@@ -552,6 +561,7 @@ pub fn run(args: &Args) -> u8 {
     let runner = Runner {
         dir,
         common: common.to_args(),
+        verbose: common.verbose || common.trace,
         run_start,
     };
     // A failed check started nothing: there is nothing to clean up.
@@ -628,23 +638,28 @@ mod tests {
 
     #[test]
     fn check_failure_keeps_the_helpers_message() {
-        let (shown, msg) = check_failure(
-            "helper-v2v-output-local: debug: x\nhelper-v2v-output-local: error: -os /proc: not writable\n",
-            "helper-v2v-output-local",
-            "check",
-            2,
+        let clap = "error: invalid value 'vhdx' for '--of <OF>'\n\n\
+                    For more information, try '--help'.\n\
+                    helper-v2v-output-local: error: invalid value 'vhdx' for '--of <OF>'\n";
+        let out = "helper-v2v-output-local";
+        let (shown, msg) = check_failure(clap, out, "check", 2, false);
+        assert_eq!(shown, "");
+        assert_eq!(msg, "invalid value 'vhdx' for '--of <OF>'");
+        let (shown, _) = check_failure(clap, out, "check", 2, true);
+        assert_eq!(
+            shown,
+            "error: invalid value 'vhdx' for '--of <OF>'\n\nFor more information, try '--help'.\n"
         );
-        assert_eq!(shown, "helper-v2v-output-local: debug: x\n");
-        assert_eq!(msg, "-os /proc: not writable");
         let (shown, msg) = check_failure(
-            "helper-v2v-input-disk: error: -if vhdx: unknown format\n",
+            "helper-v2v-input-disk: error: -io x=1: -i disk does not take -io\n",
             "helper-v2v-input-disk",
             "--check",
             2,
+            true,
         );
         assert_eq!(
             (shown.as_str(), msg.as_str()),
-            ("", "-if vhdx: unknown format")
+            ("", "-io x=1: -i disk does not take -io")
         );
         // No error line of the contract's form: everything is shown and the
         // message says what happened.
@@ -653,13 +668,14 @@ mod tests {
             "helper-v2v-input-x",
             "--check",
             2,
+            false,
         );
         assert!(shown.starts_with("error: unexpected") && shown.ends_with("'--help'.\n"));
         assert_eq!(
             msg,
             "helper-v2v-input-x --check exited with status 2 without an error line"
         );
-        let (shown, msg) = check_failure("", "helper-v2v-output-y", "check", 1);
+        let (shown, msg) = check_failure("", "helper-v2v-output-y", "check", 1, false);
         assert_eq!(shown, "");
         assert!(msg.contains("status 1"), "{msg}");
     }

@@ -5,7 +5,7 @@
 pub mod failure;
 pub mod log;
 
-pub use failure::{Failure, Result};
+pub use failure::{Failure, OrFail, Result};
 
 use std::ffi::OsStr;
 use std::fs::{self, File};
