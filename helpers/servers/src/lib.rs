@@ -449,7 +449,8 @@ pub fn stop_pid(pid: i32) -> bool {
 /// [`stop_pid`] in POSIX sh, as a function `stop_pid PID` (same grace,
 /// same polling; `kill -0` cannot tell a zombie, which only a process's
 /// own parent leaves).  The qemu-nbd guard runs it, and
-/// `scripts/virt-v2v.sh` carries this exact line (a test checks both).
+/// `scripts/virt-v2v.sh` and docs/contract.md carry this exact line (a
+/// test checks them).
 pub fn stop_pid_sh() -> String {
     let polls = STOP_GRACE.as_millis() / STOP_POLL.as_millis();
     format!(
@@ -644,14 +645,16 @@ mod tests {
     }
 
     #[test]
-    fn the_script_and_the_guard_carry_the_rule() {
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/virt-v2v.sh");
-        let text = fs::read_to_string(script).unwrap();
-        assert!(
-            text.lines().any(|l| l == stop_pid_sh()),
-            "scripts/virt-v2v.sh must define stop_pid as the line\n{}",
-            stop_pid_sh()
-        );
+    fn the_script_the_guard_and_the_contract_carry_the_rule() {
+        for file in ["scripts/virt-v2v.sh", "docs/contract.md"] {
+            let path = format!("{}/../../{file}", env!("CARGO_MANIFEST_DIR"));
+            let text = fs::read_to_string(&path).unwrap();
+            assert!(
+                text.lines().any(|l| l.trim() == stop_pid_sh()),
+                "{file} must define stop_pid as the line\n{}",
+                stop_pid_sh()
+            );
+        }
         assert!(guard_argv(1, 2)[2].starts_with(&stop_pid_sh()));
     }
 
