@@ -116,19 +116,15 @@ fn bad_input_option_stops_the_run_before_any_step() {
 #[test]
 fn print_source_checks_the_input_only() {
     let sb = Sandbox::new("check-src");
-    let disk = sb.path("shown.raw");
-    make_ext4_disk(&disk, 16, 13);
+    let g = guest(&sb);
+    let source = ["--print-source", "-i", "disk", g.as_str()];
     let r = run(sb
         .virt_v2v()
-        .args(["--print-source", "-i", "disk"])
-        .arg(&disk)
+        .args(source)
         .args(["-o", "local", "-oo", "bogus=1"]));
     r.assert_ok();
-    assert!(r.stdout.contains("    source name: shown\n"), "{r}");
-    let r = run(sb
-        .virt_v2v()
-        .args(["--print-source", "-i", "disk", "-io", "bogus=1"])
-        .arg(&disk));
+    assert!(r.stdout.contains("    source name: guest\n"), "{r}");
+    let r = run(sb.virt_v2v().args(source).args(["-io", "bogus=1"]));
     assert_eq!(r.code, 2, "{r}");
     let last = r.last_err_line();
     assert!(
