@@ -564,8 +564,11 @@ pub fn run(args: &Args) -> u8 {
         verbose: common.verbose || common.trace,
         run_start,
     };
-    // A failed check started nothing: there is nothing to clean up.
-    let outcome = runner.check_ends(args, &plan).and_then(|()| {
+    // A failed check started nothing: there is nothing to clean up, and
+    // no log worth keeping.
+    let checked = runner.check_ends(args, &plan);
+    let started = checked.is_ok();
+    let outcome = checked.and_then(|()| {
         let outcome = runner.pipeline(args, &plan);
         runner.cleanup(&plan.cleanup);
         outcome
@@ -575,7 +578,7 @@ pub fn run(args: &Args) -> u8 {
     let root = dir.root().display().to_string();
     if args.keep_tmpdir {
         message!("temporary directory kept: {root}");
-    } else if matches!(outcome, Err(Stop::Step(..)) | Err(Stop::Fatal(_))) {
+    } else if started && matches!(outcome, Err(Stop::Step(..)) | Err(Stop::Fatal(_))) {
         // The failure report (printed last) names the log kept here.
         prune_to_logs(dir);
     } else if let Err(e) = fs::remove_dir_all(dir.root()) {

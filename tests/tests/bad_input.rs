@@ -1,5 +1,6 @@
 //! Bad input: each case exits with its documented code (docs/exit-codes.md)
-//! and one last error line naming the step and the thing at fault, through
+//! and one last error line naming the step (or, when an end's check refuses
+//! it before any step, the option or file) and the thing at fault, through
 //! both virt-v2v and scripts/virt-v2v.sh; nothing is left running and the
 //! source is unchanged.
 
