@@ -61,6 +61,18 @@ impl CommonArgs {
         }
     }
 
+    /// Set up the logger for `program` running `step` as these flags say:
+    /// [`CommonArgs::stderr_level`], events to `--events-fd`, else to
+    /// stdout with `--machine-readable`; no log file yet.
+    pub fn init_log(&self, program: &str, step: Step) {
+        let sink = match (self.events_fd, self.machine_readable) {
+            (Some(fd), _) => log::EventSink::Fd(fd),
+            (None, true) => log::EventSink::Stdout,
+            (None, false) => log::EventSink::None,
+        };
+        log::init(program, step.name(), self.stderr_level(), None, sink);
+    }
+
     /// The flags as arguments, to pass on to another helper.
     pub fn to_args(&self) -> Vec<String> {
         let mut v = Vec::new();
@@ -125,12 +137,7 @@ pub fn run(
     common: &CommonArgs,
     body: impl FnOnce(&Ctx) -> Result<()>,
 ) -> ExitCode {
-    let sink = match (common.events_fd, common.machine_readable) {
-        (Some(fd), _) => log::EventSink::Fd(fd),
-        (None, true) => log::EventSink::Stdout,
-        (None, false) => log::EventSink::None,
-    };
-    log::init(program, step.name(), common.stderr_level(), None, sink);
+    common.init_log(program, step);
     die_with_owner(common);
     let start = Instant::now();
 
