@@ -12,10 +12,13 @@
 #        virt-v2v.sh --machine-readable      (capability list)
 #
 # Helpers are found on PATH.  Environment: VIRT_V2V_TMPDIR (default /var/tmp).
-# Exit status: 0, or the failed step's exit code (docs/exit-codes.md), 2 for a
-# usage error, 128+N when stopped by signal N.
+# Exit status: 0, or the failed check's or step's exit code (docs/exit-codes.md),
+# 2 for a usage error, 128+N when stopped by signal N.  Needs jq (every JSON
+# file is read with it) and a sleep that takes fractions (coreutils, busybox).
 set -u
 me=virt-v2v
+command -v jq >/dev/null 2>&1 || {
+  echo "$me: error: jq is required (scripts/install-deps.sh installs it)" >&2; exit 1; }
 t0=$(date +%s.%N)
 
 usage() { sed -n '/^# usage:/,/^[^#]/ s/^# \{0,1\}//p' "$0"; exit 0; }
@@ -24,7 +27,8 @@ die_usage() { echo "$me: error: $*" >&2; exit 2; }
 q() { printf "'%s'" "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")"; }
 elapsed() { awk -v a="$(date +%s.%N)" -v b="$t0" 'BEGIN { printf "%.1f", a - b }'; }
 message() { [ -n "$quiet" ] || printf '[%6s] %s\n' "$(elapsed)" "$*" >&2; }
-json_str() { printf '%s' "$1" | sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/	/\\t/g'; }
+# json_str TEXT: TEXT as a JSON string, quotes included.
+json_str() { jq -n --arg s "$1" '$s'; }
 # event KIND [JSON-FIELDS]: one machine-readable event on stdout (--machine-readable).
 event() {
   [ -n "$mr" ] || return 0
@@ -52,19 +56,17 @@ if [ $# -eq 1 ] && [ "$1" = --machine-readable ]; then
 fi
 
 itype=libvirt otype=libvirt
-iopts= oopts= inargs= common= os=
-no_convert= keep= mr= quiet= xtrace= parallel= root=
+iopts= oopts= inargs= common=
+no_convert= keep= mr= quiet= verbose= xtrace= parallel= root=
 need() { [ $# -ge 2 ] || die_usage "option $1 needs an argument"; }
 while [ $# -gt 0 ]; do
   case $1 in
     -i) need "$@"; itype=$2; shift ;;
     -o) need "$@"; otype=$2; shift ;;
-    -if) need "$@"; ifmt=$2; shift ;;
-    -ic|-it|-io|-ip) need "$@"; iopts="$iopts $1 $(q "$2")"; shift ;;
-    -os) need "$@"; os=$2; oopts="$oopts $1 $(q "$2")"; shift ;;
-    -of|-oa|-on|-oc|-oo) need "$@"; oopts="$oopts $1 $(q "$2")"; shift ;;
-    -v|--verbose) common="$common -v" ;;
-    -x) common="$common -x"; xtrace=1 ;;
+    -if|-ic|-it|-ip|-io) need "$@"; iopts="$iopts $1 $(q "$2")"; shift ;;
+    -os|-of|-oa|-on|-oc|-oo) need "$@"; oopts="$oopts $1 $(q "$2")"; shift ;;
+    -v|--verbose) common="$common -v"; verbose=1 ;;
+    -x) common="$common -x"; xtrace=1 verbose=1 ;;
     -q|--quiet) common="$common -q"; quiet=1 ;;
     --machine-readable) common="$common --machine-readable"; mr=1 ;;
     --no-convert) no_convert=1 ;;
@@ -81,11 +83,6 @@ while [ $# -gt 0 ]; do
   shift
 done
 for a in "$@"; do inargs="$inargs $(q "$a")"; done
-if [ -n "${ifmt:-}" ]; then
-  # helper-v2v-input-disk spells it --format; other input types take -if.
-  if [ "$itype" = disk ]; then iopts="$iopts --format $(q "$ifmt")"
-  else iopts="$iopts -if $(q "$ifmt")"; fi
-fi
 
 # Find every helper before anything starts (a missing one is a usage error).
 valid_type() { case $1 in ''|*[!A-Za-z0-9_-]*) return 1 ;; esac; }
@@ -98,8 +95,6 @@ command -v "$input" >/dev/null 2>&1 ||
   die_usage "-i $itype: nothing to convert: give the source after the options (for -i disk: the disk images)"
 command -v "$output" >/dev/null 2>&1 ||
   die_usage "unknown output type ‘-o $otype’: there is no program $output on PATH"
-[ "$otype" != local ] || [ -n "$os" ] ||
-  die_usage "-o local: output directory was not specified, use ‘-os /dir’"
 if [ -z "$no_convert" ]; then
   command -v helper-v2v-convert >/dev/null 2>&1 || die_usage \
     "helper-v2v-convert is not installed (not on PATH); install it, or use --no-convert to copy the disks unchanged"
@@ -116,7 +111,7 @@ dir=$(mktemp -d "$tmpbase/v2v.XXXXXX" 2>/dev/null) || {
 }
 chmod 0700 "$dir"
 V2V_RUN_START=$t0; export V2V_RUN_START
-child= sig= failed= error_line= error_disk=
+child= sig= checked= failed= error_line= error_disk=
 
 on_signal() {  # remember the signal; pass it on to the running helper
   [ -n "$sig" ] || sig=$1
@@ -127,25 +122,32 @@ signum() { case $1 in HUP) echo 1 ;; INT) echo 2 ;; TERM) echo 15 ;; esac; }
 stop_on_signal() {
   [ -n "$sig" ] || return 0
   n=$(signum "$sig")
-  event error "\"message\":\"interrupted by SIG$sig; cleaned up\",\"exit_code\":$((128 + n))"
+  event error "\"message\":$(json_str "interrupted by SIG$sig; cleaned up"),\"exit_code\":$((128 + n))"
   echo "$me: error: interrupted by SIG$sig; cleaned up" >&2
   exit $((128 + n))
 }
+# stop_pid PID: SIGTERM, wait up to 5 s checking every 0.1 s, SIGKILL: the one
+# rule for every pidfile (docs/contract.md; v2v_servers::stop_pid_sh is this line).
+stop_pid() { kill -TERM "$1" 2>/dev/null || return 0; i=0; while kill -0 "$1" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done; kill -KILL "$1" 2>/dev/null; return 0; }
 
 on_exit() {
   rc=$?
   trap '' INT TERM HUP
   set +x
-  # Always: stop the servers, remove a partial target (helper-v2v-cleanup).
-  # shellcheck disable=SC2086
-  helper-v2v-cleanup $common --owner-pid $$ "$dir" ||
-    echo "$me: warning: step cleanup failed (exit $?); see $dir/log/06-cleanup.log" >&2
+  # Once the checks passed: stop the servers, remove a partial target
+  # (helper-v2v-cleanup), whatever happened.  A failed check started nothing.
+  if [ -n "$checked" ]; then
+    # shellcheck disable=SC2086
+    helper-v2v-cleanup $common --owner-pid $$ "$dir" ||
+      echo "$me: warning: step cleanup failed (exit $?); see $dir/log/06-cleanup.log" >&2
+  fi
   for pf in "$dir"/run/*.pid; do   # anything a pidfile still names
     [ -f "$pf" ] || continue
     pid=$(cat "$pf"); rm -f "$pf"
+    case $pid in ''|*[!0-9]*|0|1) continue ;; esac
     if [ -r "/proc/$pid/cmdline" ] && tr '\0' ' ' < "/proc/$pid/cmdline" | grep -qF "$dir"; then
       echo "$me: warning: stopping leftover server pid $pid ($pf)" >&2
-      kill -TERM "$pid" 2>/dev/null; sleep 1; kill -KILL "$pid" 2>/dev/null
+      stop_pid "$pid"
     fi
   done
   if [ -n "$keep" ]; then
@@ -157,7 +159,7 @@ on_exit() {
     rm -rf "$dir"
   fi
   if [ -n "$error_line" ]; then
-    event error "\"message\":\"$(json_str "$error_line")\",\"exit_code\":$rc${error_disk:+,\"disk\":$error_disk}"
+    event error "\"message\":$(json_str "$error_line"),\"exit_code\":$rc${error_disk:+,\"disk\":$error_disk}"
     echo "$me: error: $error_line" >&2
   fi
   if [ "$rc" = 0 ]; then
@@ -173,6 +175,35 @@ trap 'on_signal HUP' HUP
 [ -z "$xtrace" ] || set -x
 event step-started
 
+# run_check PROG PHASE ARGS: `PROG PHASE COMMON --owner-pid PID ARGS` (ARGS is
+# a string for eval), its stdout passed on and its stderr captured
+# (docs/contract.md, "Checking options first").  On success its stderr is
+# shown as it is.  On failure the run exits with the check's code, and the
+# message of its last line `helper-v2v-X: error: MESSAGE` is the run's error
+# line; the lines before it are shown with -v or -x only.  Without such a
+# line all of it is shown.  virt-v2v's check_failure does the same.
+run_check() {
+  prog=$1 phase=$2 args=$3
+  stop_on_signal
+  { errs=$(eval "\"\$prog\" $phase $common --owner-pid $$ $args" 2>&1 >&3 3>&-); rc=$?; } 3>&1
+  stop_on_signal
+  if [ "$rc" -eq 0 ]; then
+    [ -z "$errs" ] || printf '%s\n' "$errs" >&2
+    return 0
+  fi
+  last=$(printf '%s\n' "$errs" | tail -n 1)
+  case $last in
+    helper-v2v-*": error: "*)
+      [ -z "$verbose" ] || printf '%s\n' "$errs" | sed '$d' >&2
+      msg=${last#*": error: "} ;;
+    *)
+      [ -z "$errs" ] || printf '%s\n' "$errs" >&2
+      msg="$prog $phase exited with status $rc without an error line" ;;
+  esac
+  error_line=$msg
+  exit "$rc"
+}
+
 # run_step STEP NN PROGRAM PHASE ARGS: run one helper as
 # `PROGRAM [PHASE] COMMON --owner-pid PID ARGS` (ARGS is a string for eval;
 # PHASE is an output's setup/final); on failure print the report and exit
@@ -180,7 +211,7 @@ event step-started
 run_step() {
   step=$1 nn=$2 prog=$3 phase=$4 args=$5
   stop_on_signal
-  event message "\"message\":\"step $step: running $prog\""
+  event message "\"message\":$(json_str "step $step: running $prog")"
   eval "\"\$prog\" $phase $common --owner-pid $$ $args &"
   child=$!
   wait "$child"; rc=$?
@@ -192,14 +223,9 @@ run_step() {
   failed=$step
   echo "$me: step $step failed (exit $rc); see $dir/log/$nn-$step.log" >&2
   ef=$dir/status/$step.error.json msg= disk=
-  if [ -f "$ef" ] && command -v jq >/dev/null 2>&1; then
-    if [ "$(jq -r '.version' "$ef" 2>/dev/null)" = 1 ]; then
-      msg=$(jq -r '.message // empty' "$ef" 2>/dev/null)
-      disk=$(jq -r '.disk // empty' "$ef" 2>/dev/null)
-    fi
-  elif [ -f "$ef" ] && grep -q '"version": *1[,}]*$' "$ef"; then
-    msg=$(sed -n 's/^ *"message": *"\(.*\)",\{0,1\}$/\1/p' "$ef" | sed 's/\\"/"/g; s/\\\\/\\/g')
-    disk=$(sed -n 's/^ *"disk": *\([0-9]*\),\{0,1\}$/\1/p' "$ef")
+  if [ -f "$ef" ] && [ "$(jq -r '.version' "$ef" 2>/dev/null)" = 1 ]; then
+    msg=$(jq -r '.message // empty' "$ef" 2>/dev/null)
+    disk=$(jq -r '.disk // empty' "$ef" 2>/dev/null)
   fi
   [ -n "$msg" ] ||
     msg="$prog exited with status $rc without writing a valid status/$step.error.json"
@@ -213,6 +239,10 @@ run_step() {
 }
 
 qdir=$(q "$dir")
+# Both ends' options first, before any step starts.
+run_check "$input" --check "$iopts $qdir $inargs"
+run_check "$output" check "$qdir $oopts"
+checked=1
 run_step input 01 "$input" "" "$iopts $qdir $inargs"
 [ -n "$no_convert" ] ||
   run_step convert 02 helper-v2v-convert "" "${root:+--root $(q "$root")} $qdir"

@@ -1,8 +1,9 @@
 //! virt-v2v's command line.
 
 use clap::Parser;
-use std::ffi::OsString;
-use std::path::PathBuf;
+use helper_common::CommonArgs;
+use std::ffi::{OsStr, OsString};
+use std::path::{Path, PathBuf};
 
 /// Convert a guest to run on KVM, by running the v2v helper programs in
 /// order: input, convert, output setup, copy, output final, cleanup.
@@ -103,79 +104,66 @@ impl Args {
         Args::parse_from(helper_common::virt_v2v_args(std::env::args_os()))
     }
 
-    /// The flags every helper gets (`-v -x -q --machine-readable`), without
-    /// `--owner-pid`.
-    pub fn common_flags(&self) -> Vec<OsString> {
-        let mut v = Vec::new();
-        for (on, flag) in [
-            (self.verbose, "-v"),
-            (self.trace, "-x"),
-            (self.quiet, "-q"),
-            (self.machine_readable, "--machine-readable"),
-        ] {
-            if on {
-                v.push(OsString::from(flag));
-            }
+    /// The flags every helper gets (`-v -x -q --machine-readable`), as
+    /// the helpers' own [`CommonArgs`] (without `--owner-pid`).
+    pub fn common(&self) -> CommonArgs {
+        CommonArgs {
+            verbose: self.verbose,
+            trace: self.trace,
+            quiet: self.quiet,
+            machine_readable: self.machine_readable,
+            ..CommonArgs::default()
         }
-        v
     }
 
-    /// Arguments for `helper-v2v-input-TYPE` after DIR has been inserted:
-    /// returns (options, positional arguments).
+    /// Options for `helper-v2v-input-TYPE [--check]`, in virt-v2v's
+    /// spelling, which every input helper accepts: `-if -ic -it -ip`, then
+    /// `-io` for each input option.
     pub fn input_options(&self) -> Vec<OsString> {
-        let mut v: Vec<OsString> = Vec::new();
-        let mut push = |flag: &str, val: &OsString| {
-            v.push(flag.into());
-            v.push(val.clone());
-        };
-        if let Some(f) = &self.input_format {
-            // input-disk spells it --format; other types get virt-v2v's -if.
-            let flag = if self.input == "disk" {
-                "--format"
-            } else {
-                "-if"
-            };
-            push(flag, &f.into());
-        }
-        if let Some(x) = &self.input_conn {
-            push("-ic", &x.into());
-        }
-        if let Some(x) = &self.input_transport {
-            push("-it", &x.into());
-        }
-        if let Some(x) = &self.input_password {
-            push("-ip", &x.into());
-        }
-        for o in &self.input_options {
-            push("-io", &o.into());
-        }
-        v
+        flag_args(
+            [
+                ("-if", self.input_format.as_deref().map(OsStr::new)),
+                ("-ic", self.input_conn.as_deref().map(OsStr::new)),
+                ("-it", self.input_transport.as_deref().map(OsStr::new)),
+                ("-ip", self.input_password.as_deref().map(Path::as_os_str)),
+            ],
+            "-io",
+            &self.input_options,
+        )
     }
 
-    /// Options for `helper-v2v-output-TYPE setup DIR ...`, in virt-v2v's
-    /// spelling (the helpers accept it).
+    /// Options for `helper-v2v-output-TYPE check|setup DIR ...`, in
+    /// virt-v2v's spelling, which every output helper accepts:
+    /// `-os -of -oa -on -oc`, then `-oo` for each output option.
     pub fn output_options(&self) -> Vec<OsString> {
-        let mut v: Vec<OsString> = Vec::new();
-        let mut push = |flag: &str, val: &OsString| {
-            v.push(flag.into());
-            v.push(val.clone());
-        };
-        for (flag, val) in [
-            ("-os", &self.output_storage),
-            ("-of", &self.output_format),
-            ("-oa", &self.output_alloc),
-            ("-on", &self.output_name),
-            ("-oc", &self.output_conn),
-        ] {
-            if let Some(x) = val {
-                push(flag, &x.into());
-            }
-        }
-        for o in &self.output_options {
-            push("-oo", &o.into());
-        }
-        v
+        flag_args(
+            [
+                ("-os", self.output_storage.as_deref().map(OsStr::new)),
+                ("-of", self.output_format.as_deref().map(OsStr::new)),
+                ("-oa", self.output_alloc.as_deref().map(OsStr::new)),
+                ("-on", self.output_name.as_deref().map(OsStr::new)),
+                ("-oc", self.output_conn.as_deref().map(OsStr::new)),
+            ],
+            "-oo",
+            &self.output_options,
+        )
     }
+}
+
+/// `FLAG VALUE` for each value given, in order, then `REPEATED VALUE` for
+/// each of `values`.
+fn flag_args<'a>(
+    once: impl IntoIterator<Item = (&'a str, Option<&'a OsStr>)>,
+    repeated: &str,
+    values: &[String],
+) -> Vec<OsString> {
+    let once = once
+        .into_iter()
+        .filter_map(|(flag, val)| val.map(|v| (flag, v)));
+    let repeated = values.iter().map(|v| (repeated, OsStr::new(v)));
+    once.chain(repeated)
+        .flat_map(|(flag, val)| [OsString::from(flag), val.to_owned()])
+        .collect()
 }
 
 #[cfg(test)]
@@ -210,12 +198,12 @@ mod tests {
         );
         assert_eq!(
             a.input_options(),
-            ["--format", "qcow2"].map(OsString::from).to_vec()
+            ["-if", "qcow2"].map(OsString::from).to_vec()
         );
     }
 
     #[test]
-    fn other_inputs_get_virt_v2v_spelling() {
+    fn every_input_gets_virt_v2v_spelling() {
         let a = parse(&[
             "-i",
             "vmx",
@@ -231,12 +219,36 @@ mod tests {
             a.input_options(),
             ["-it", "ssh", "-ip", "/pw"].map(OsString::from).to_vec()
         );
-        let a = parse(&["-i", "libvirt", "-ic", "qemu:///system", "guest"]);
+        let a = parse(&[
+            "-i",
+            "libvirt",
+            "-io",
+            "a=1",
+            "-ic",
+            "qemu:///system",
+            "-if",
+            "raw",
+            "-io",
+            "b=2",
+            "guest",
+        ]);
         assert_eq!(
             a.input_options(),
-            ["-ic", "qemu:///system"].map(OsString::from).to_vec()
+            [
+                "-if",
+                "raw",
+                "-ic",
+                "qemu:///system",
+                "-io",
+                "a=1",
+                "-io",
+                "b=2"
+            ]
+            .map(OsString::from)
+            .to_vec()
         );
         assert_eq!(a.output, "libvirt");
+        assert!(a.output_options().is_empty());
     }
 
     /// Every option is documented in docs/virt-v2v.md.
@@ -262,13 +274,13 @@ mod tests {
 
     #[test]
     fn common_flags() {
+        use helper_common::log::Level;
         let a = parse(&["-v", "-x", "--machine-readable", "-i", "disk", "a"]);
-        assert_eq!(
-            a.common_flags(),
-            ["-v", "-x", "--machine-readable"]
-                .map(OsString::from)
-                .to_vec()
-        );
-        assert!(parse(&["-q", "a"]).common_flags() == vec![OsString::from("-q")]);
+        assert_eq!(a.common().to_args(), ["-v", "-x", "--machine-readable"]);
+        assert_eq!(a.common().stderr_level(), Level::Trace);
+        let q = parse(&["-q", "a"]);
+        assert_eq!(q.common().to_args(), ["-q"]);
+        assert_eq!(q.common().stderr_level(), Level::Warning);
+        assert_eq!(parse(&["a"]).common().stderr_level(), Level::Message);
     }
 }

@@ -1,6 +1,8 @@
 //! virt-v2v: virt-v2v's command line on top of the v2v helper programs.
 //!
-//! It makes a temporary directory, runs `helper-v2v-input-TYPE`,
+//! It makes a temporary directory, checks both ends' options
+//! (`helper-v2v-input-TYPE --check`, `helper-v2v-output-TYPE check`), runs
+//! `helper-v2v-input-TYPE`,
 //! `helper-v2v-convert` (unless `--no-convert`), `helper-v2v-output-TYPE
 //! setup`, `helper-v2v-copy`, `helper-v2v-output-TYPE final` in order, and
 //! always `helper-v2v-cleanup`, whatever happened (success, a failed step,
@@ -16,10 +18,13 @@ pub mod source;
 use args::Args;
 use helper_common::log::{self, Level};
 use helper_common::{debug, message, shell_quote, trace, warning};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
 use std::ffi::{OsStr, OsString};
 use std::fs;
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitCode, ExitStatus};
+use std::process::{Child, Command, ExitCode, ExitStatus, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use v2v_meta::{exit_code, EventKind, MetadataIn, Step, StepError, V2vDir};
 
@@ -33,15 +38,7 @@ pub fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let args = Args::from_env();
-    let level = if args.trace {
-        Level::Trace
-    } else if args.verbose {
-        Level::Debug
-    } else if args.quiet {
-        Level::Warning
-    } else {
-        Level::Message
-    };
+    let level = args.common().stderr_level();
     // With --print-source, stdout carries the source document only.
     let sink = if args.machine_readable && !args.print_source {
         log::EventSink::Stdout
@@ -114,9 +111,6 @@ pub fn plan(args: &Args) -> Result<Plan, String> {
             t = args.output
         )
     })?;
-    if args.output == "local" && args.output_storage.is_none() {
-        return Err("-o local: output directory was not specified, use ‘-os /dir’".into());
-    }
     let convert = if args.no_convert {
         None
     } else {
@@ -148,10 +142,13 @@ enum Stop {
     /// A helper failed with this exit code (the "step failed; see LOG"
     /// line is printed at once; this error line last, after cleanup).
     Step(Step, u8, StepFailure),
+    /// An end's check failed with this exit code and error message;
+    /// nothing was started.
+    Check(u8, String),
     /// The supervisor itself failed.
     Fatal(String),
     /// SIGINT / SIGTERM / SIGHUP.
-    Signal(i32),
+    Signal(Signal),
 }
 
 fn now_epoch() -> f64 {
@@ -162,7 +159,7 @@ fn now_epoch() -> f64 {
 }
 
 /// The parent directory for the run's temp dir: `$VIRT_V2V_TMPDIR`, else `/var/tmp`.
-pub fn tmp_parent() -> PathBuf {
+fn tmp_parent() -> PathBuf {
     std::env::var_os("VIRT_V2V_TMPDIR")
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
@@ -202,15 +199,19 @@ fn file_name(p: &Path) -> String {
 /// One run: the temp directory and what every helper gets.
 struct Runner {
     dir: V2vDir,
-    /// `-v -x -q --machine-readable` as given.
-    common: Vec<OsString>,
+    /// `-v -x -q --machine-readable` as given (`--machine-readable` not
+    /// with `--print-source`).
+    common: Vec<String>,
+    /// `-v` or `-x`: show all a failed check printed.
+    verbose: bool,
     run_start: f64,
 }
 
 impl Runner {
     /// `PROG [PHASE] COMMON --owner-pid PID ARGS...`: an output's phase
-    /// word (`setup`, `final`) comes first, as its helper takes the common
-    /// flags after it.
+    /// word (`check`, `setup`, `final`) or the input's `--check` comes
+    /// first, as the contract writes it.  A check gets the step's command
+    /// line, `--owner-pid` included: it starts nothing, so it is unused.
     fn command(&self, prog: &Path, phase: Option<&str>, args: &[OsString]) -> Command {
         let mut cmd = Command::new(prog);
         cmd.args(phase)
@@ -225,6 +226,53 @@ impl Runner {
             .collect();
         trace!("run: {}", shell_quote(&argv));
         cmd
+    }
+
+    /// Check both ends' options before any step starts (only the input's
+    /// with `--print-source`).  See docs/contract.md, "Checking options
+    /// first".
+    fn check_ends(&self, args: &Args, plan: &Plan) -> Result<(), Stop> {
+        let dir: OsString = self.dir.root().as_os_str().to_owned();
+        self.check(&plan.input, "--check", input_args(args, &dir))?;
+        if let Some(output) = &plan.output {
+            self.check(output, "check", output_args(args, &dir))?;
+        }
+        Ok(())
+    }
+
+    /// Run one check with its stderr captured: on success its stderr is
+    /// shown as it is; on failure see [`check_failure`].
+    fn check(&self, prog: &Path, phase: &str, args: Vec<OsString>) -> Result<(), Stop> {
+        if let Some(sig) = signals::pending() {
+            return Err(Stop::Signal(sig));
+        }
+        debug!("check: {} {phase}", file_name(prog));
+        let mut child = self
+            .command(prog, Some(phase), &args)
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| Stop::Fatal(format!("{}: cannot run: {e}", prog.display())))?;
+        let mut pipe = child.stderr.take().expect("piped stderr");
+        let reader = std::thread::spawn(move || {
+            let mut text = Vec::new();
+            let _ = pipe.read_to_end(&mut text);
+            String::from_utf8_lossy(&text).into_owned()
+        });
+        let status = wait_forwarding(&mut child)
+            .map_err(|e| Stop::Fatal(format!("waiting for {}: {e}", prog.display())));
+        let stderr = reader.join().unwrap_or_default();
+        let code = status_code(status?);
+        if let Some(sig) = signals::pending() {
+            eprint!("{stderr}");
+            return Err(Stop::Signal(sig));
+        }
+        if code == 0 {
+            eprint!("{stderr}");
+            return Ok(());
+        }
+        let (shown, message) = check_failure(&stderr, &file_name(prog), phase, code, self.verbose);
+        eprint!("{shown}");
+        Err(Stop::Check(code, message))
     }
 
     /// Run one step, forwarding SIGINT/SIGTERM to it.
@@ -304,10 +352,7 @@ impl Runner {
     fn pipeline(&self, args: &Args, plan: &Plan) -> Result<(), Stop> {
         let dir: OsString = self.dir.root().as_os_str().to_owned();
 
-        let mut a = args.input_options();
-        a.push(dir.clone());
-        a.extend(args.args.iter().cloned());
-        self.step(Step::Input, &plan.input, None, a)?;
+        self.step(Step::Input, &plan.input, None, input_args(args, &dir))?;
 
         if args.print_source {
             let m: MetadataIn = v2v_meta::read_json(&self.dir.metadata_in())
@@ -332,9 +377,12 @@ impl Runner {
         }
 
         let output = plan.output.as_deref().expect("output helper planned");
-        let mut a: Vec<OsString> = vec![dir.clone()];
-        a.extend(args.output_options());
-        self.step(Step::OutputSetup, output, Some("setup"), a)?;
+        self.step(
+            Step::OutputSetup,
+            output,
+            Some("setup"),
+            output_args(args, &dir),
+        )?;
 
         let mut a: Vec<OsString> = Vec::new();
         if let Some(n) = args.parallel {
@@ -350,6 +398,53 @@ impl Runner {
 
         self.step(Step::OutputFinal, output, Some("final"), vec![dir])?;
         Ok(())
+    }
+}
+
+/// `[INPUT OPTIONS] DIR ARGS...`: the input step's and its check's arguments.
+fn input_args(args: &Args, dir: &OsStr) -> Vec<OsString> {
+    let mut a = args.input_options();
+    a.push(dir.to_owned());
+    a.extend(args.args.iter().cloned());
+    a
+}
+
+/// `DIR [OUTPUT OPTIONS]`: the output setup's and its check's arguments.
+fn output_args(args: &Args, dir: &OsStr) -> Vec<OsString> {
+    let mut a = vec![dir.to_owned()];
+    a.extend(args.output_options());
+    a
+}
+
+/// A failed check's stderr, split into what to show of it and the run's
+/// error message.  When its last line is the contract's
+/// `helper-v2v-X: error: MESSAGE`, MESSAGE is the run's error, and the
+/// lines before it (causes, clap's usage text) are shown only when
+/// `verbose` (`-v`, `-x`): the run prints one error line.  Otherwise all
+/// of it is shown and the message says what happened: `PROG PHASE exited
+/// with status N without an error line`.  scripts/virt-v2v.sh does the same.
+pub fn check_failure(
+    stderr: &str,
+    prog: &str,
+    phase: &str,
+    code: u8,
+    verbose: bool,
+) -> (String, String) {
+    let text = stderr.trim_end_matches('\n');
+    let (before, last) = match text.rsplit_once('\n') {
+        Some((b, l)) => (format!("{b}\n"), l),
+        None => (String::new(), text),
+    };
+    match last
+        .strip_prefix("helper-v2v-")
+        .and_then(|rest| rest.split_once(": error: "))
+    {
+        Some((_, msg)) if verbose => (before, msg.to_string()),
+        Some((_, msg)) => (String::new(), msg.to_string()),
+        None => (
+            stderr.to_string(),
+            format!("{prog} {phase} exited with status {code} without an error line"),
+        ),
     }
 }
 
@@ -377,8 +472,7 @@ fn wait_forwarding(child: &mut Child) -> std::io::Result<ExitStatus> {
                     signals::name(sig),
                     child.id()
                 );
-                // SAFETY: kill(2) on our own child's pid.
-                unsafe { libc::kill(child.id() as libc::pid_t, sig) };
+                let _ = kill(Pid::from_raw(child.id() as i32), sig);
                 forwarded = Some(Instant::now());
             }
             (_, Some(t)) if t.elapsed() > Duration::from_secs(15) => {
@@ -390,22 +484,16 @@ fn wait_forwarding(child: &mut Child) -> std::io::Result<ExitStatus> {
     }
 }
 
-fn alive(pid: libc::pid_t) -> bool {
-    // SAFETY: signal 0 only checks for existence.
-    unsafe { libc::kill(pid, 0) == 0 }
-}
-
-/// Stop every server a pidfile still names (if its command line mentions
-/// the temp directory, so a recycled pid is never hit): SIGTERM, wait up to
-/// 5 s, SIGKILL.  helper-v2v-cleanup normally leaves nothing to do here.
+/// Stop every server a pidfile still names, if its command line mentions
+/// the temp directory (so a recycled pid is never hit), by the one rule
+/// ([`v2v_servers::stop_pid`]).  helper-v2v-cleanup normally leaves nothing
+/// to do here.
 fn stop_leftovers(dir: &V2vDir) {
     let root = dir.root().to_string_lossy().into_owned();
     for pf in dir.pidfiles().unwrap_or_default() {
-        let pid = fs::read_to_string(&pf)
-            .ok()
-            .and_then(|s| s.trim().parse::<libc::pid_t>().ok());
+        let pid = v2v_servers::read_pidfile(&pf);
         let _ = fs::remove_file(&pf);
-        let Some(pid) = pid.filter(|p| *p > 1) else {
+        let Some(pid) = pid else {
             continue;
         };
         let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
@@ -413,16 +501,7 @@ fn stop_leftovers(dir: &V2vDir) {
             continue;
         }
         warning!("stopping leftover server pid {pid} ({})", pf.display());
-        // SAFETY: kill(2) with a pid checked above.
-        unsafe { libc::kill(pid, libc::SIGTERM) };
-        let t = Instant::now();
-        while alive(pid) && t.elapsed() < Duration::from_secs(5) {
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        if alive(pid) {
-            // SAFETY: as above.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
-        }
+        v2v_servers::stop_pid(pid);
     }
 }
 
@@ -465,7 +544,7 @@ pub fn run(args: &Args) -> u8 {
     if let Ok(f) = fs::OpenOptions::new()
         .create(true)
         .append(true)
-        .open(dir.log_dir().join("00-virt-v2v.log"))
+        .open(dir.runner_log())
     {
         log::set_log_file(f);
     }
@@ -476,67 +555,60 @@ pub fn run(args: &Args) -> u8 {
         env!("CARGO_PKG_VERSION"),
         dir.root().display()
     );
-    let mut common = args.common_flags();
-    if args.print_source {
-        // stdout carries the source document only.
-        common.retain(|f| f != "--machine-readable");
-    }
+    let mut common = args.common();
+    // With --print-source, stdout carries the source document only.
+    common.machine_readable &= !args.print_source;
     let runner = Runner {
         dir,
-        common,
+        common: common.to_args(),
+        verbose: common.verbose || common.trace,
         run_start,
     };
-    let outcome = runner.pipeline(args, &plan);
-    runner.cleanup(&plan.cleanup);
+    // A failed check started nothing: there is nothing to clean up, and
+    // no log worth keeping.
+    let checked = runner.check_ends(args, &plan);
+    let started = checked.is_ok();
+    let outcome = checked.and_then(|()| {
+        let outcome = runner.pipeline(args, &plan);
+        runner.cleanup(&plan.cleanup);
+        outcome
+    });
 
     let dir = &runner.dir;
     let root = dir.root().display().to_string();
-    let code = match &outcome {
-        Ok(()) => 0,
-        Err(Stop::Step(_, code, f)) => {
-            log::event(EventKind::Error {
-                message: f.line.clone(),
-                exit_code: *code,
-                disk: f.disk,
-            });
-            log::log(Level::Error, &f.line);
-            *code
-        }
-        Err(Stop::Fatal(msg)) => {
-            log::event(EventKind::Error {
-                message: msg.clone(),
-                exit_code: exit_code::FAILED,
-                disk: None,
-            });
-            log::log(Level::Error, msg);
-            exit_code::FAILED
-        }
-        Err(Stop::Signal(sig)) => {
-            let msg = format!("interrupted by SIG{}; cleaned up", signals::name(*sig));
-            log::event(EventKind::Error {
-                message: msg.clone(),
-                exit_code: (128 + sig) as u8,
-                disk: None,
-            });
-            log::log(Level::Error, &msg);
-            (128 + sig) as u8
-        }
-    };
     if args.keep_tmpdir {
         message!("temporary directory kept: {root}");
-    } else if matches!(outcome, Err(Stop::Step(..)) | Err(Stop::Fatal(_))) {
+    } else if started && matches!(outcome, Err(Stop::Step(..)) | Err(Stop::Fatal(_))) {
         // The failure report (printed last) names the log kept here.
         prune_to_logs(dir);
     } else if let Err(e) = fs::remove_dir_all(dir.root()) {
         warning!("cannot remove {root}: {e}");
     }
-    if code == 0 {
+    let Err(stop) = outcome else {
         let seconds = now_epoch() - run_start;
         log::event(EventKind::StepFinished { seconds });
         if !args.print_source {
             message!("Finishing off");
         }
-    }
+        return 0;
+    };
+    let (code, message, disk) = match stop {
+        Stop::Step(_, code, f) => (code, f.line, f.disk),
+        Stop::Check(code, msg) => (code, msg, None),
+        Stop::Fatal(msg) => (exit_code::FAILED, msg, None),
+        Stop::Signal(sig) => (
+            128 + sig as u8,
+            format!("interrupted by SIG{}; cleaned up", signals::name(sig)),
+            None,
+        ),
+    };
+    // Last: the error event and line come after cleanup's messages.
+    log::event(EventKind::Error {
+        message: message.clone(),
+        exit_code: code,
+        disk,
+    });
+    log::log(Level::Error, &message);
     code
 }
 
@@ -561,7 +633,54 @@ mod tests {
     fn exit_status_codes() {
         use std::os::unix::process::ExitStatusExt;
         assert_eq!(status_code(ExitStatus::from_raw(3 << 8)), 3);
-        assert_eq!(status_code(ExitStatus::from_raw(libc::SIGKILL)), 137);
+        assert_eq!(
+            status_code(ExitStatus::from_raw(Signal::SIGKILL as i32)),
+            137
+        );
+    }
+
+    #[test]
+    fn check_failure_keeps_the_helpers_message() {
+        let clap = "error: invalid value 'vhdx' for '--of <OF>'\n\n\
+                    For more information, try '--help'.\n\
+                    helper-v2v-output-local: error: invalid value 'vhdx' for '--of <OF>'\n";
+        let out = "helper-v2v-output-local";
+        let (shown, msg) = check_failure(clap, out, "check", 2, false);
+        assert_eq!(shown, "");
+        assert_eq!(msg, "invalid value 'vhdx' for '--of <OF>'");
+        let (shown, _) = check_failure(clap, out, "check", 2, true);
+        assert_eq!(
+            shown,
+            "error: invalid value 'vhdx' for '--of <OF>'\n\nFor more information, try '--help'.\n"
+        );
+        let (shown, msg) = check_failure(
+            "helper-v2v-input-disk: error: -io x=1: -i disk does not take -io\n",
+            "helper-v2v-input-disk",
+            "--check",
+            2,
+            true,
+        );
+        assert_eq!(
+            (shown.as_str(), msg.as_str()),
+            ("", "-io x=1: -i disk does not take -io")
+        );
+        // No error line of the contract's form: everything is shown and the
+        // message says what happened.
+        let (shown, msg) = check_failure(
+            "error: unexpected argument\n\nFor more information, try '--help'.\n",
+            "helper-v2v-input-x",
+            "--check",
+            2,
+            false,
+        );
+        assert!(shown.starts_with("error: unexpected") && shown.ends_with("'--help'.\n"));
+        assert_eq!(
+            msg,
+            "helper-v2v-input-x --check exited with status 2 without an error line"
+        );
+        let (shown, msg) = check_failure("", "helper-v2v-output-y", "check", 1, false);
+        assert_eq!(shown, "");
+        assert!(msg.contains("status 1"), "{msg}");
     }
 
     #[test]

@@ -7,6 +7,8 @@
 //! Every test works in its own [`Sandbox`] under /var/tmp, whose `Drop`
 //! stops any server left running there.
 
+use nix::sys::signal::{kill, killpg, Signal};
+use nix::unistd::Pid;
 use sha2::{Digest, Sha256};
 use std::ffi::OsString;
 use std::fs;
@@ -159,8 +161,7 @@ impl Drop for Sandbox {
     fn drop(&mut self) {
         let root = self.root().to_string_lossy().into_owned();
         for (pid, _) in processes_mentioning(&root) {
-            // SAFETY: kill(2) of a process whose command line names our sandbox.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
         }
     }
 }
@@ -256,8 +257,8 @@ pub fn run(cmd: &mut Command) -> Run {
         }
         if start.elapsed() > limit && !timed_out {
             timed_out = true;
-            // SAFETY: kill(2) of the process group made for the child.
-            unsafe { libc::kill(-pid, libc::SIGKILL) };
+            // The process group made for the child.
+            let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
         }
         std::thread::sleep(Duration::from_millis(50));
     };
@@ -289,19 +290,12 @@ pub fn processes_mentioning(needle: &str) -> Vec<(i32, String)> {
             continue;
         };
         let cmd = String::from_utf8_lossy(&raw).replace('\0', " ");
-        if cmd.contains(needle) && !is_zombie(pid) {
+        // (A zombie is gone in all but name.)
+        if cmd.contains(needle) && v2v_servers::alive(pid) {
             v.push((pid, cmd));
         }
     }
     v
-}
-
-/// A zombie is gone in all but name.
-fn is_zombie(pid: i32) -> bool {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    stat.rsplit(')')
-        .next()
-        .is_some_and(|s| s.trim_start().starts_with('Z'))
 }
 
 /// nbdkit and qemu-nbd processes whose command line contains `needle`.

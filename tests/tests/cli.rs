@@ -125,3 +125,26 @@ fn print_source_human_and_json() {
     )
     .is_empty());
 }
+
+/// scripts/virt-v2v.sh reads every JSON file with jq: without jq it stops
+/// at once, saying so, before anything else.
+#[test]
+fn the_script_needs_jq() {
+    let sb = Sandbox::new("nojq");
+    let dash = std::env::split_paths(&std::env::var_os("PATH").unwrap())
+        .map(|d| d.join("dash"))
+        .find(|p| p.is_file())
+        .expect("dash not found");
+    // A PATH with nothing on it: no jq (and no helper).
+    let r = run(sb
+        .cmd(&dash)
+        .env("PATH", sb.extra_bin())
+        .arg(repo_root().join("scripts/virt-v2v.sh"))
+        .args(["-i", "disk", "x.img", "-o", "null"]));
+    assert_eq!(r.code, 1, "{r}");
+    assert_eq!(
+        r.stderr,
+        "virt-v2v: error: jq is required (scripts/install-deps.sh installs it)\n"
+    );
+    assert!(sb.run_dirs().is_empty());
+}

@@ -3,6 +3,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
 use v2v_tests::*;
 
 /// A finished run: its (kept) temp directory, output directory, output.json.
@@ -157,4 +158,88 @@ pub fn done_steps(dir: &Path) -> Vec<String> {
         .unwrap_or_default();
     v.sort();
     v
+}
+
+/// Where a bad run stops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum At {
+    /// The runner's own usage error, before anything runs (the two runners
+    /// word it differently: the script looks on PATH only).
+    Usage,
+    /// An end's check (`--check` / `check`): nothing started, no temp dir
+    /// left, and both runners print the helper's message alike.
+    Check,
+    /// This step failed: the report names its log, kept with `status/`.
+    Step(&'static str),
+}
+
+/// The failure lines both runners print (`virt-v2v: step ...`,
+/// `virt-v2v: error: ...`), the temp dir redacted.
+pub fn report(sb: &Sandbox, r: &Run) -> Vec<String> {
+    let tmp = sb.tmpdir().to_string_lossy().into_owned();
+    r.stderr
+        .lines()
+        .filter(|l| l.starts_with("virt-v2v: step ") || l.starts_with("virt-v2v: error: "))
+        .map(|l| {
+            // v2v.XXXXXX differs between runs
+            let l = redact(l, &[(&tmp, "[TMP]")]);
+            match l.find("[TMP]/v2v.") {
+                Some(i) => format!("{}[TMP]/v2v.X{}", &l[..i], &l[i + 16..]),
+                None => l,
+            }
+        })
+        .collect()
+}
+
+/// Run the bad case through virt-v2v and the script; both must fail with
+/// `code` where `at` says, name `fault` in the last line, leave nothing
+/// running, and (but for a usage error) print the same report.
+#[track_caller]
+pub fn bad(sb: &Sandbox, args: &[&str], code: i32, at: At, fault: &str) {
+    let mut reports = Vec::new();
+    for (who, mut cmd) in [("virt-v2v", sb.virt_v2v()), ("virt-v2v.sh", sb.script())] {
+        sb.clear_tmpdir();
+        let r = run(cmd.args(args));
+        assert_eq!(r.code, code, "{who} {args:?}: wrong exit code\n{r}");
+        let last = r.last_err_line();
+        let want = match at {
+            At::Step(s) => format!("virt-v2v: error: {s}: "),
+            At::Usage | At::Check => "virt-v2v: error: ".into(),
+        };
+        assert!(
+            last.starts_with(&want) && last.contains(fault),
+            "{who} {args:?}: the last line should start with {want:?} and name {fault:?}:\n{r}"
+        );
+        if let At::Step(s) = at {
+            assert!(
+                r.stderr
+                    .contains(&format!("virt-v2v: step {s} failed (exit {code}); see ")),
+                "{who}: no failure report\n{r}"
+            );
+            // The log the report points to is kept; the bulky rest is not.
+            let dir = sb.run_dir();
+            assert!(dir.join("log").is_dir() && dir.join("status").is_dir());
+            assert!(!dir.join("tmp").exists() && !dir.join("run").exists());
+            validate_run_dir(&dir);
+        } else {
+            assert!(
+                !r.stderr.contains("virt-v2v: step "),
+                "{who}: a step ran\n{r}"
+            );
+            assert!(
+                sb.run_dirs().is_empty(),
+                "{who}: {at:?} left a temp dir: {:?}",
+                sb.run_dirs()
+            );
+        }
+        let left = wait_no_servers(sb.root().to_str().unwrap(), Duration::from_secs(5));
+        assert!(left.is_empty(), "{who}: servers left running: {left:?}");
+        reports.push(report(sb, &r));
+    }
+    if at != At::Usage {
+        assert_eq!(
+            reports[0], reports[1],
+            "virt-v2v and the script report differently"
+        );
+    }
 }

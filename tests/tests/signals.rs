@@ -2,6 +2,8 @@
 //! behind (they watch the owner's pid); SIGINT / SIGTERM are forwarded,
 //! cleaned up (servers, partial target, temp dir) and exit 128+N.
 
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -95,19 +97,18 @@ fn sigkill_of_the_supervisor_leaves_no_server() {
 
 /// Send `sig` during the copy: exit 128+sig, no server, no temp dir, no
 /// partial target.
-fn interrupted(sb: &Sandbox, mut cmd: Command, sig: i32) {
+fn interrupted(sb: &Sandbox, mut cmd: Command, sig: Signal) {
     let src = big_disk(sb);
     let out = sb.path("out");
     copy_args(&mut cmd, &src, &out);
     let (child, _rx) = start_until_copying(cmd);
-    // SAFETY: kill(2) of our own child.
-    unsafe { libc::kill(child.id() as i32, sig) };
+    kill(Pid::from_raw(child.id() as i32), sig).unwrap();
     let o = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&o.stderr);
     use std::os::unix::process::ExitStatusExt;
     assert_eq!(
         o.status.code(),
-        Some(128 + sig),
+        Some(128 + sig as i32),
         "status {:?} (signal {:?})\n{stderr}",
         o.status,
         o.status.signal()
@@ -131,11 +132,11 @@ fn interrupted(sb: &Sandbox, mut cmd: Command, sig: i32) {
 #[test]
 fn sigint_to_the_supervisor_cleans_up() {
     let sb = Sandbox::new("sigint");
-    interrupted(&sb, sb.virt_v2v(), libc::SIGINT);
+    interrupted(&sb, sb.virt_v2v(), Signal::SIGINT);
 }
 
 #[test]
 fn sigterm_to_the_script_cleans_up() {
     let sb = Sandbox::new("sigterm");
-    interrupted(&sb, sb.script(), libc::SIGTERM);
+    interrupted(&sb, sb.script(), Signal::SIGTERM);
 }

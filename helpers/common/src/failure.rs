@@ -77,29 +77,17 @@ impl From<std::io::Error> for Failure {
     }
 }
 
-impl From<anyhow::Error> for Failure {
-    fn from(e: anyhow::Error) -> Self {
-        let mut f = Failure::failed(e.to_string());
-        f.causes = e.chain().skip(1).map(|c| c.to_string()).collect();
-        f
-    }
-}
-
 /// `Result` with [`Failure`].
 pub type Result<T> = std::result::Result<T, Failure>;
 
 /// Attach a failure class to any error: `x.or_fail(Failure::external)?`.
 pub trait OrFail<T> {
     fn or_fail(self, class: fn(String) -> Failure) -> Result<T>;
-    fn or_fail_with(self, class: fn(String) -> Failure, what: impl fmt::Display) -> Result<T>;
 }
 
 impl<T, E: fmt::Display> OrFail<T> for std::result::Result<T, E> {
     fn or_fail(self, class: fn(String) -> Failure) -> Result<T> {
         self.map_err(|e| class(e.to_string()))
-    }
-    fn or_fail_with(self, class: fn(String) -> Failure, what: impl fmt::Display) -> Result<T> {
-        self.map_err(|e| class(format!("{what}: {e}")))
     }
 }
 
@@ -120,10 +108,8 @@ mod tests {
         assert_eq!(f.disk, Some(2));
         assert_eq!(f.to_string(), "in2: nbdkit did not start");
         let r: std::result::Result<(), &str> = Err("boom");
-        let f = r
-            .or_fail_with(Failure::contract, "metadata.in")
-            .unwrap_err();
-        assert_eq!((f.code, f.message.as_str()), (3, "metadata.in: boom"));
+        let f = r.or_fail(Failure::contract).unwrap_err();
+        assert_eq!((f.code, f.message.as_str()), (3, "boom"));
         let ce = v2v_meta::read_json::<v2v_meta::StepDone>(std::path::Path::new("/nonexistent/x"))
             .unwrap_err();
         assert_eq!(Failure::from(ce).code, 3);

@@ -48,7 +48,10 @@ impl CommonArgs {
             .unwrap_or_else(std::os::unix::process::parent_id)
     }
 
-    fn stderr_level(&self) -> log::Level {
+    /// What stderr shows: the ladder trace (`-x`) > debug (`-v`) > warnings
+    /// only (`-q`) > messages, the first flag given winning.  Helpers and
+    /// the supervisor both use it.
+    pub fn stderr_level(&self) -> log::Level {
         if self.trace {
             log::Level::Trace
         } else if self.verbose {
@@ -58,6 +61,18 @@ impl CommonArgs {
         } else {
             log::Level::Message
         }
+    }
+
+    /// Set up the logger for `program` running `step` as these flags say:
+    /// [`CommonArgs::stderr_level`], events to `--events-fd`, else to
+    /// stdout with `--machine-readable`; no log file yet.
+    pub fn init_log(&self, program: &str, step: Step) {
+        let sink = match (self.events_fd, self.machine_readable) {
+            (Some(fd), _) => log::EventSink::Fd(fd),
+            (None, true) => log::EventSink::Stdout,
+            (None, false) => log::EventSink::None,
+        };
+        log::init(program, step.name(), self.stderr_level(), None, sink);
     }
 
     /// The flags as arguments, to pass on to another helper.
@@ -124,12 +139,7 @@ pub fn run(
     common: &CommonArgs,
     body: impl FnOnce(&Ctx) -> Result<()>,
 ) -> ExitCode {
-    let sink = match (common.events_fd, common.machine_readable) {
-        (Some(fd), _) => log::EventSink::Fd(fd),
-        (None, true) => log::EventSink::Stdout,
-        (None, false) => log::EventSink::None,
-    };
-    log::init(program, step.name(), common.stderr_level(), None, sink);
+    common.init_log(program, step);
     die_with_owner(common);
     let start = Instant::now();
 
@@ -238,15 +248,15 @@ fn report(dir: Option<&V2vDir>, step: Step, f: Failure) -> ExitCode {
 /// When the owner of the run is our parent, die with it (so a SIGKILLed
 /// supervisor does not leave a copy running against its servers).
 fn die_with_owner(common: &CommonArgs) {
+    use nix::sys::signal::Signal;
     let owner = common.owner();
     if owner == std::os::unix::process::parent_id() && owner > 1 {
-        // SAFETY: plain prctl call with integer arguments.
-        unsafe {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+        if let Err(e) = nix::sys::prctl::set_pdeathsig(Signal::SIGTERM) {
+            debug!("prctl(PR_SET_PDEATHSIG): {e}");
         }
         // The parent may have died before prctl took effect.
         if std::os::unix::process::parent_id() != owner {
-            std::process::exit(128 + libc::SIGTERM);
+            std::process::exit(128 + Signal::SIGTERM as i32);
         }
     }
 }

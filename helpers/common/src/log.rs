@@ -90,14 +90,6 @@ fn now_epoch() -> f64 {
         .unwrap_or(0.0)
 }
 
-/// Seconds since the run (or this helper) started.
-pub fn elapsed() -> f64 {
-    LOGGER
-        .get()
-        .map(|l| l.offset + l.start.elapsed().as_secs_f64())
-        .unwrap_or(0.0)
-}
-
 /// The program name used as the stderr prefix (`helper-v2v-copy`).
 pub fn program() -> String {
     LOGGER
@@ -159,21 +151,6 @@ pub fn event_raw(line: &str) {
         let _ = writeln!(w, "{line}");
         let _ = w.flush();
     }
-}
-
-/// True when events go somewhere.
-pub fn events_enabled() -> bool {
-    LOGGER
-        .get()
-        .is_some_and(|l| l.events.lock().unwrap().is_some())
-}
-
-/// The stderr verbosity in force.
-pub fn stderr_level() -> Level {
-    LOGGER
-        .get()
-        .map(|l| l.stderr_level)
-        .unwrap_or(Level::Message)
 }
 
 /// A user message, timestamped like virt-v2v's (`[   1.2] Copying disk 1/2`).

@@ -8,8 +8,16 @@
 //! - sends its stderr to `DIR/log/NN-<step>-<name>.log`;
 //! - exits when the owner of the run exits, even if the owner is
 //!   SIGKILLed (nbdkit: the exitwhen filter; qemu-nbd: a guard process).
+//!
+//! It also holds the one rule for stopping the process a pidfile names
+//! ([`stop_pid`]: SIGTERM, up to [`STOP_GRACE`] checking every
+//! [`STOP_POLL`], then SIGKILL), used by `helper-v2v-cleanup` (through
+//! [`stop_all`]), the `virt-v2v` supervisor and, as [`stop_pid_sh`], by the
+//! qemu-nbd guard and `scripts/virt-v2v.sh`.
 
 use helper_common::{debug, trace, Failure, Result};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
 use std::fs;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -20,6 +28,12 @@ use v2v_meta::{Step, V2vDir};
 
 /// How long a server may take to become ready.
 pub const START_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long a process being stopped gets between SIGTERM and SIGKILL.
+pub const STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// How often a process being stopped is checked during [`STOP_GRACE`].
+pub const STOP_POLL: Duration = Duration::from_millis(100);
 
 /// A server description: what to run, given the socket, pidfile and owner.
 pub trait ServerSpec {
@@ -38,7 +52,6 @@ pub struct Nbdkit {
     filters: Vec<String>,
     params: Vec<(String, String)>,
     readonly: bool,
-    threads: Option<u32>,
     verbose: bool,
 }
 
@@ -49,7 +62,6 @@ impl Nbdkit {
             filters: Vec::new(),
             params: Vec::new(),
             readonly: false,
-            threads: None,
             verbose: false,
         }
     }
@@ -66,10 +78,6 @@ impl Nbdkit {
     }
     pub fn readonly(mut self, ro: bool) -> Self {
         self.readonly = ro;
-        self
-    }
-    pub fn threads(mut self, n: u32) -> Self {
-        self.threads = Some(n);
         self
     }
     /// Pass `-v` to nbdkit (its debug goes to the server log).
@@ -93,9 +101,6 @@ impl ServerSpec for Nbdkit {
         }
         if self.verbose {
             v.push("-v".into());
-        }
-        if let Some(t) = self.threads {
-            v.push(format!("--threads={t}"));
         }
         v.push("--filter=exitwhen".into());
         for f in &self.filters {
@@ -202,14 +207,18 @@ impl ServerSpec for QemuNbd {
 }
 
 /// The guard that stops a server when the owner exits: a POSIX sh loop,
-/// so it is visible in `ps` and needs nothing but the shell.
+/// so it is visible in `ps` and needs nothing but the shell.  It watches
+/// both pids every second (as nbdkit's `exit-when-poll=1`), then stops the
+/// server by the one rule, [`stop_pid_sh`].
 pub fn guard_argv(owner: u32, server_pid: u32) -> Vec<String> {
     vec![
         "sh".into(),
         "-c".into(),
-        "while kill -0 \"$1\" 2>/dev/null && kill -0 \"$2\" 2>/dev/null; do sleep 1; done; \
-         kill -TERM \"$2\" 2>/dev/null; sleep 3; kill -KILL \"$2\" 2>/dev/null; exit 0"
-            .into(),
+        format!(
+            "{}\nwhile kill -0 \"$1\" 2>/dev/null && kill -0 \"$2\" 2>/dev/null; do sleep 1; done\n\
+             stop_pid \"$2\"",
+            stop_pid_sh()
+        ),
         "v2v-server-guard".into(),
         owner.to_string(),
         server_pid.to_string(),
@@ -224,24 +233,6 @@ pub struct Server {
     pub socket: PathBuf,
     pub pidfile: PathBuf,
     pub log: PathBuf,
-}
-
-impl Server {
-    /// The NBD URI of this server's socket.
-    pub fn uri(&self) -> String {
-        socket_uri(&self.socket)
-    }
-
-    /// Stop the server (SIGTERM, wait, SIGKILL) and remove its files.
-    pub fn stop(&self) {
-        stop_pidfile(&self.pidfile);
-        let _ = fs::remove_file(&self.socket);
-    }
-}
-
-/// `nbd+unix:///?socket=PATH`.
-pub fn socket_uri(socket: &Path) -> String {
-    format!("nbd+unix:///?socket={}", socket.display())
 }
 
 /// Start `spec` serving `DIR/<name>`; returns once the socket accepts
@@ -282,10 +273,10 @@ pub fn start(
         // The cow filter and qemu put temporary overlays in TMPDIR: keep
         // them inside the private temp directory.
         .env("TMPDIR", &scratch);
-    // SAFETY: umask is async-signal-safe; sockets and pidfiles become 0600.
+    // SAFETY: umask(2) is async-signal-safe; sockets and pidfiles become 0600.
     unsafe {
         cmd.pre_exec(|| {
-            libc::umask(0o077);
+            nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
             Ok(())
         });
     }
@@ -322,7 +313,7 @@ pub fn start(
             .spawn();
         match guard {
             Ok(gc) => {
-                let gp = dir.pidfile(&format!("{name}-guard"));
+                let gp = dir.guard_pidfile(name);
                 let _ = fs::write(&gp, format!("{}\n", gc.id()));
                 use std::os::unix::fs::PermissionsExt;
                 let _ = fs::set_permissions(&gp, fs::Permissions::from_mode(0o600));
@@ -367,12 +358,7 @@ fn wait_ready(
         if pid_ok && socket.exists() {
             return Ok(());
         }
-        let pid_alive = || {
-            fs::read_to_string(pidfile)
-                .ok()
-                .and_then(|s| s.trim().parse::<i32>().ok())
-                .is_some_and(alive)
-        };
+        let pid_alive = || read_pidfile(pidfile).is_some_and(alive);
         if let Ok(Some(st)) = child.try_wait() {
             // A daemonising server's first process exits 0 once it has forked.
             if st.success() && (!pid_ok || pid_alive()) && t0.elapsed() <= START_TIMEOUT {
@@ -397,7 +383,7 @@ fn wait_ready(
 }
 
 /// The last `n` non-empty lines of a log, joined with " / ".
-pub fn log_tail(log: &Path, n: usize) -> String {
+fn log_tail(log: &Path, n: usize) -> String {
     let text = fs::read_to_string(log).unwrap_or_default();
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
     let tail = &lines[lines.len().saturating_sub(n)..];
@@ -408,38 +394,10 @@ pub fn log_tail(log: &Path, n: usize) -> String {
     }
 }
 
-fn alive(pid: i32) -> bool {
-    // SAFETY: kill with signal 0 only checks for existence.
-    unsafe { libc::kill(pid, 0) == 0 }
-}
-
-/// Stop the process named in `pidfile`: SIGTERM, wait up to 5 s, SIGKILL;
-/// then remove the pidfile.  Returns true if a process was signalled.
-/// A missing or stale pidfile is not an error.
-pub fn stop_pidfile(pidfile: &Path) -> bool {
-    let pid = fs::read_to_string(pidfile)
-        .ok()
-        .and_then(|s| s.trim().parse::<i32>().ok())
-        .filter(|p| *p > 1);
-    let mut signalled = false;
-    if let Some(pid) = pid {
-        if alive(pid) {
-            debug!("stopping pid {pid} ({})", pidfile.display());
-            // SAFETY: plain signal delivery.
-            unsafe { libc::kill(pid, libc::SIGTERM) };
-            signalled = true;
-            let t0 = Instant::now();
-            while alive(pid) && !is_zombie(pid) && t0.elapsed() < Duration::from_secs(5) {
-                sleep(Duration::from_millis(20));
-            }
-            if alive(pid) && !is_zombie(pid) {
-                // SAFETY: plain signal delivery.
-                unsafe { libc::kill(pid, libc::SIGKILL) };
-            }
-        }
-    }
-    let _ = fs::remove_file(pidfile);
-    signalled
+/// Whether process `pid` is running: it exists (signal 0 can reach it)
+/// and is not a zombie.
+pub fn alive(pid: i32) -> bool {
+    pid > 0 && kill(Pid::from_raw(pid), None).is_ok() && !is_zombie(pid)
 }
 
 fn is_zombie(pid: i32) -> bool {
@@ -452,12 +410,72 @@ fn is_zombie(pid: i32) -> bool {
         .unwrap_or(false)
 }
 
+/// The pid a pidfile names; `None` when it is missing, empty, not a number
+/// or names no ordinary process (0, 1, negative).
+pub fn read_pidfile(pidfile: &Path) -> Option<i32> {
+    fs::read_to_string(pidfile)
+        .ok()
+        .and_then(|s| s.trim().parse::<i32>().ok())
+        .filter(|p| *p > 1)
+}
+
+/// Stop process `pid`, the one rule for every pidfile of a run: SIGTERM,
+/// then wait up to [`STOP_GRACE`], checking every [`STOP_POLL`], then
+/// SIGKILL.  Returns true when the process was running and was signalled.
+/// [`stop_pid_sh`] is the same rule in sh.
+pub fn stop_pid(pid: i32) -> bool {
+    if pid <= 1 || !alive(pid) {
+        return false;
+    }
+    debug!("stopping pid {pid}");
+    let p = Pid::from_raw(pid);
+    if kill(p, Signal::SIGTERM).is_err() {
+        return false;
+    }
+    let t0 = Instant::now();
+    while alive(pid) && t0.elapsed() < STOP_GRACE {
+        sleep(STOP_POLL);
+    }
+    if alive(pid) {
+        debug!(
+            "pid {pid} still running {}s after SIGTERM: SIGKILL",
+            STOP_GRACE.as_secs()
+        );
+        let _ = kill(p, Signal::SIGKILL);
+    }
+    true
+}
+
+/// [`stop_pid`] in POSIX sh, as a function `stop_pid PID` (same grace,
+/// same polling; `kill -0` cannot tell a zombie, which only a process's
+/// own parent leaves).  The qemu-nbd guard runs it, and
+/// `scripts/virt-v2v.sh` and docs/contract.md carry this exact line (a
+/// test checks them).
+pub fn stop_pid_sh() -> String {
+    let polls = STOP_GRACE.as_millis() / STOP_POLL.as_millis();
+    format!(
+        "stop_pid() {{ kill -TERM \"$1\" 2>/dev/null || return 0; i=0; \
+         while kill -0 \"$1\" 2>/dev/null && [ $i -lt {polls} ]; do sleep {}; i=$((i + 1)); done; \
+         kill -KILL \"$1\" 2>/dev/null; return 0; }}",
+        STOP_POLL.as_secs_f64()
+    )
+}
+
+/// Stop the process named in `pidfile` ([`stop_pid`]), then remove the
+/// pidfile.  Returns true if a process was signalled.  A missing or stale
+/// pidfile is not an error.
+pub fn stop_pidfile(pidfile: &Path) -> bool {
+    let signalled = read_pidfile(pidfile).is_some_and(stop_pid);
+    let _ = fs::remove_file(pidfile);
+    signalled
+}
+
 /// Stop every server recorded in `DIR/run/` (guards first, so they do not
 /// race us), and remove the `inN`/`outN` sockets.  Returns how many
 /// processes were signalled.
 pub fn stop_all(dir: &V2vDir) -> usize {
     let mut files = dir.pidfiles().unwrap_or_default();
-    files.sort_by_key(|p| !p.to_string_lossy().ends_with("-guard.pid"));
+    files.sort_by_key(|p| !V2vDir::is_guard_pidfile(p));
     let n = files.iter().filter(|p| stop_pidfile(p)).count();
     for prefix in ["in", "out"] {
         for s in dir.sockets(prefix) {
@@ -477,7 +495,7 @@ pub fn make_private_dir(p: &Path) -> std::io::Result<()> {
 /// server can offer writes without ever touching the source.
 pub fn make_overlay(dir: &V2vDir, n: u32, src: &Path, format: &str) -> Result<PathBuf> {
     make_private_dir(&dir.scratch_dir())?;
-    let ov = dir.scratch_dir().join(format!("overlay{n}.qcow2"));
+    let ov = dir.overlay(n);
     let _ = fs::remove_file(&ov);
     let src = helper_common::absolute(src);
     helper_common::run_cmd(
@@ -525,12 +543,10 @@ mod tests {
             ]
         );
         assert!(!s.needs_guard());
-        let v =
-            Nbdkit::new("null")
-                .readonly(true)
-                .threads(4)
-                .argv(Path::new("/s"), Path::new("/p"), 1);
-        assert!(v.contains(&"--readonly".to_string()) && v.contains(&"--threads=4".to_string()));
+        let v = Nbdkit::new("null")
+            .readonly(true)
+            .argv(Path::new("/s"), Path::new("/p"), 1);
+        assert!(v.contains(&"--readonly".to_string()));
     }
 
     #[test]
@@ -555,6 +571,91 @@ mod tests {
         fs::write(&p, "a\n\nb\nc\nd\n").unwrap();
         assert_eq!(log_tail(&p, 2), "c / d");
         assert_eq!(log_tail(&t.path().join("none"), 2), "(no output)");
+    }
+
+    /// `sh -c 'trap "" TERM; exec sleep 60'` when `ignore_term`: a process
+    /// that only SIGKILL stops.
+    fn victim(ignore_term: bool) -> std::process::Child {
+        let script = if ignore_term {
+            "trap '' TERM; exec sleep 60"
+        } else {
+            "exec sleep 60"
+        };
+        let c = Command::new("sh").args(["-c", script]).spawn().unwrap();
+        // Let the shell reach its trap and exec.
+        sleep(Duration::from_millis(200));
+        c
+    }
+
+    #[test]
+    fn stop_pid_terms_at_once_and_kills_after_the_grace() {
+        let mut quick = victim(false);
+        let t0 = Instant::now();
+        assert!(stop_pid(quick.id() as i32));
+        assert!(t0.elapsed() < Duration::from_secs(1), "{:?}", t0.elapsed());
+        assert!(!alive(quick.id() as i32));
+        quick.wait().unwrap();
+
+        let mut stubborn = victim(true);
+        let t0 = Instant::now();
+        assert!(stop_pid(stubborn.id() as i32));
+        let took = t0.elapsed();
+        assert!(
+            took >= STOP_GRACE && took < STOP_GRACE + Duration::from_secs(1),
+            "{took:?}"
+        );
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(
+            stubborn.wait().unwrap().signal(),
+            Some(Signal::SIGKILL as i32)
+        );
+        assert!(
+            !stop_pid(stubborn.id() as i32),
+            "a reaped pid is not stopped twice"
+        );
+    }
+
+    #[test]
+    fn stop_pid_sh_follows_the_same_rule() {
+        let f = stop_pid_sh();
+        assert!(
+            f.contains("[ $i -lt 50 ]") && f.contains("sleep 0.1;"),
+            "{f}"
+        );
+        let mut stubborn = victim(true);
+        let t0 = Instant::now();
+        let st = Command::new("sh")
+            .args(["-c", &format!("{f}\nstop_pid \"$1\""), "sh"])
+            .arg(stubborn.id().to_string())
+            .status()
+            .unwrap();
+        assert!(st.success());
+        assert!(t0.elapsed() >= STOP_GRACE, "{:?}", t0.elapsed());
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(
+            stubborn.wait().unwrap().signal(),
+            Some(Signal::SIGKILL as i32)
+        );
+        // A pid that is gone: nothing to do, still success.
+        let st = Command::new("sh")
+            .args(["-c", &format!("{f}\nstop_pid 999999999"), "sh"])
+            .status()
+            .unwrap();
+        assert!(st.success());
+    }
+
+    #[test]
+    fn the_script_the_guard_and_the_contract_carry_the_rule() {
+        for file in ["scripts/virt-v2v.sh", "docs/contract.md"] {
+            let path = format!("{}/../../{file}", env!("CARGO_MANIFEST_DIR"));
+            let text = fs::read_to_string(&path).unwrap();
+            assert!(
+                text.lines().any(|l| l.trim() == stop_pid_sh()),
+                "{file} must define stop_pid as the line\n{}",
+                stop_pid_sh()
+            );
+        }
+        assert!(guard_argv(1, 2)[2].starts_with(&stop_pid_sh()));
     }
 
     #[test]

@@ -1,6 +1,5 @@
 //! v2v-servers against real nbdkit and qemu-nbd.
 
-use std::path::Path;
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 use v2v_meta::{Step, V2vDir};
@@ -15,17 +14,15 @@ fn require(tool: &str) {
     assert!(ok, "{tool} not found: run scripts/install-deps.sh");
 }
 
-fn alive(pid: u32) -> bool {
-    Path::new(&format!("/proc/{pid}")).exists()
-        && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .unwrap_or_default()
-            .contains(") Z")
+/// The NBD URI of a server's socket.
+fn uri(srv: &Server) -> String {
+    format!("nbd+unix:///?socket={}", srv.socket.display())
 }
 
 fn wait_gone(pid: u32, secs: u64) -> bool {
     let t0 = Instant::now();
     while t0.elapsed() < Duration::from_secs(secs) {
-        if !alive(pid) {
+        if !alive(pid as i32) {
             return true;
         }
         std::thread::sleep(Duration::from_millis(100));
@@ -53,7 +50,7 @@ fn nbdkit_cow_serves_and_protects_source_and_dies_with_owner() {
     assert_eq!(mode, 0o600, "socket must be private");
     assert!(dir.pidfile("in1").exists());
     {
-        let h = v2v_nbd::Handle::open(&srv.uri()).unwrap();
+        let h = v2v_nbd::Handle::open(&uri(&srv)).unwrap();
         assert_eq!(h.size().unwrap(), 1 << 20);
         h.pwrite(&[1u8; 512], 0).unwrap();
         let mut b = [0u8; 512];
@@ -94,14 +91,14 @@ fn qemu_nbd_overlay_and_guard() {
     )
     .unwrap();
     {
-        let h = v2v_nbd::Handle::open(&srv.uri()).unwrap();
+        let h = v2v_nbd::Handle::open(&uri(&srv)).unwrap();
         assert_eq!(h.size().unwrap(), 4 << 20);
         h.pwrite(&[9u8; 4096], 8192).unwrap();
         h.flush().unwrap();
     }
     assert_eq!(std::fs::read(&img).unwrap(), before, "source modified");
     use std::os::unix::fs::PermissionsExt;
-    for p in [dir.pidfile("in1"), dir.pidfile("in1-guard")] {
+    for p in [dir.pidfile("in1"), dir.guard_pidfile("in1")] {
         let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600, "{} must be private", p.display());
     }
