@@ -43,7 +43,6 @@ virt-v2v $noconvert -i disk "$disk" -o local -os "$out"
 ls -ls "$out"
 if [ -n "$boot" ]; then
   echo "demo: booting the converted guest on virtio (TCG, 1-3 min)" >&2
-  bash "$(git rev-parse --show-toplevel 2>/dev/null || pwd)/../shared/fixtures/boot-check.sh" \
-    "$out/foreign-guest-sda" virtio
+  bash scripts/boot-check.sh --expect "$fixture/foreign-guest.json" "$out/foreign-guest-sda"
 fi
 echo "demo: the converted guest is in $out"

@@ -533,15 +533,15 @@ pub fn fixture_dir() -> PathBuf {
     PathBuf::from(r.stdout.lines().last().expect("fixture dir").trim())
 }
 
-/// The fixture scripts (boot-check.sh, make-foreign-guest.sh).
-pub fn fixture_scripts() -> PathBuf {
-    let d = repo_root().join("../shared/fixtures");
-    assert!(
-        d.join("boot-check.sh").is_file(),
-        "{}/boot-check.sh not found",
-        d.display()
-    );
-    d
+/// `scripts/boot-check.sh [--expect NAME.json] DISK` (virtio, TCG): boots a
+/// converted test guest and checks the marker line on its serial console.
+/// The returned command runs it with bash; add the arguments.
+pub fn boot_check_cmd() -> Command {
+    let script = repo_root().join("scripts/boot-check.sh");
+    assert!(script.is_file(), "{} not found", script.display());
+    let mut c = Command::new("bash");
+    c.arg(script);
+    c
 }
 
 #[cfg(test)]
