@@ -1,9 +1,11 @@
 //! helper-common: what every v2v helper shares — the common flags, the
 //! logger and event stream, the [`Failure`] type and [`run`], which turns a
-//! step's result into status files, a last error line and an exit code.
+//! step's result into status files, a last error line and an exit code;
+//! [`output`]: the command line and `main` every output helper shares.
 
 pub mod failure;
 pub mod log;
+pub mod output;
 
 pub use failure::{Failure, OrFail, Result};
 
@@ -364,17 +366,31 @@ pub fn parse_args<P: clap::Parser>(
     program: &str,
     argv: impl IntoIterator<Item = std::ffi::OsString>,
 ) -> std::result::Result<P, ExitCode> {
-    P::try_parse_from(virt_v2v_args(argv)).map_err(|e| {
-        let text = e.render().to_string();
-        if !e.use_stderr() {
-            print!("{text}");
-            return ExitCode::SUCCESS;
-        }
-        eprint!("{text}");
-        let first = text.lines().next().unwrap_or_default();
-        eprintln!("{program}: error: {}", first.trim_start_matches("error: "));
-        ExitCode::from(exit_code::USAGE)
-    })
+    parse_command(program, P::command(), argv)
+}
+
+/// [`parse_args`] with a command built at run time (for instance one
+/// renamed for the program, as [`output::command`] does).
+pub fn parse_command<P: clap::FromArgMatches>(
+    program: &str,
+    mut command: clap::Command,
+    argv: impl IntoIterator<Item = std::ffi::OsString>,
+) -> std::result::Result<P, ExitCode> {
+    command
+        .try_get_matches_from_mut(virt_v2v_args(argv))
+        .and_then(|m| P::from_arg_matches(&m))
+        .map_err(|e| {
+            let e = e.format(&mut command);
+            let text = e.render().to_string();
+            if !e.use_stderr() {
+                print!("{text}");
+                return ExitCode::SUCCESS;
+            }
+            eprint!("{text}");
+            let first = text.lines().next().unwrap_or_default();
+            eprintln!("{program}: error: {}", first.trim_start_matches("error: "));
+            ExitCode::from(exit_code::USAGE)
+        })
 }
 
 #[cfg(test)]

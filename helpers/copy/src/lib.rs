@@ -306,21 +306,7 @@ fn run_bare(
     common: &CommonArgs,
     body: impl FnOnce() -> helper_common::Result<()>,
 ) -> ExitCode {
-    let sink = match (common.events_fd, common.machine_readable) {
-        (Some(fd), _) => log::EventSink::Fd(fd),
-        (None, true) => log::EventSink::Stdout,
-        (None, false) => log::EventSink::None,
-    };
-    let level = if common.trace {
-        log::Level::Trace
-    } else if common.verbose {
-        log::Level::Debug
-    } else if common.quiet {
-        log::Level::Warning
-    } else {
-        log::Level::Message
-    };
-    log::init(program, Step::Copy.name(), level, None, sink);
+    common.init_log(program, Step::Copy);
     let start = std::time::Instant::now();
     log::event(EventKind::StepStarted);
     match body() {

@@ -1,31 +1,18 @@
-//! `helper-v2v-output-local setup|final`: local disk files and a libvirt
-//! domain XML (virt-v2v's `-o local`).
+//! `helper-v2v-output-local check|setup|final`: local disk files and a
+//! libvirt domain XML (virt-v2v's `-o local`).  The command line is
+//! helper-common's [`helper_common::output`]; this is [`Local`]'s part.
 
 pub mod xml;
 
-use helper_common::{message, CommonArgs, Ctx, Failure, Result};
+use helper_common::output::{OutputArgs, OutputType};
+use helper_common::{message, Ctx, Failure, Result};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 use v2v_meta::{
     MetadataIn, MetadataOut, OutputDisk, OutputJson, SourceDisk, TargetMeta, V2vDir,
     CONTRACT_VERSION, OUTPUT_STORAGE,
 };
 use v2v_servers::{start, Nbdkit, QemuNbd};
-
-#[derive(Debug, Clone, clap::Parser)]
-#[command(
-    name = "helper-v2v-output-local",
-    version,
-    about = "Output to local files: `setup` creates and serves the target disks, `final` writes NAME.xml"
-)]
-pub struct Args {
-    #[command(subcommand)]
-    pub cmd: Cmd,
-}
-
-/// The program name: the prefix of its error lines.
-pub const PROG: &str = "helper-v2v-output-local";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -48,33 +35,6 @@ pub enum Alloc {
     Preallocated,
 }
 
-/// The arguments of `setup` and `check` (the same, as the contract says).
-#[derive(Debug, Clone, clap::Args)]
-pub struct SetupArgs {
-    /// The temp directory (metadata.in must be there; `check` does not look at it).
-    pub dir: PathBuf,
-    /// Output storage: the directory for the disks and NAME.xml (also `-os`; required).
-    #[arg(long = "os", value_name = "OUTDIR")]
-    pub output_storage: Option<PathBuf>,
-    /// Target format: raw or qcow2 (also `-of`; default raw).
-    #[arg(long = "of", value_name = "FORMAT")]
-    pub format: Option<String>,
-    /// Target allocation: sparse or preallocated (also `-oa`; default sparse).
-    #[arg(long = "oa", value_name = "ALLOC")]
-    pub alloc: Option<String>,
-    /// Target guest name (also `-on`; default: the source's name).
-    #[arg(long = "on", value_name = "NAME")]
-    pub name: Option<String>,
-    /// Output connection (also `-oc`): accepted and ignored, as virt-v2v's `-o local` does.
-    #[arg(long = "oc", value_name = "URI")]
-    pub conn: Option<String>,
-    /// Output option KEY[=VALUE] (also `-oo`, repeatable): `-o local` supports none.
-    #[arg(long = "oo", value_name = "OPTION")]
-    pub options: Vec<String>,
-    #[command(flatten)]
-    pub common: CommonArgs,
-}
-
 /// `setup`'s options, validated.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Options {
@@ -86,35 +46,30 @@ pub struct Options {
     pub name: Option<String>,
 }
 
-#[derive(Debug, Clone, clap::Subcommand)]
-pub enum Cmd {
-    /// Check the options of `setup` without doing anything (DIR is not
-    /// looked at, nothing is written): exit 0, or 2 naming the bad option.
-    Check(SetupArgs),
-    /// Create OUTDIR/NAME-sdX for every source disk, serve them as DIR/outN,
-    /// write DIR/output.json.
-    Setup(SetupArgs),
-    /// Write OUTDIR/NAME.xml from metadata.in, metadata.out and output.json.
-    Final {
-        /// The temp directory.
-        dir: PathBuf,
-        #[command(flatten)]
-        common: CommonArgs,
-    },
-}
+/// `-o local`.
+pub struct Local;
 
-impl SetupArgs {
-    /// Validate every option, with no side effect (the `check`
-    /// subcommand; `setup` runs it first).  Errors are usage errors (exit 2)
-    /// naming the option.
-    pub fn validate(&self) -> Result<Options> {
-        if let Some(o) = self.options.first() {
+impl OutputType for Local {
+    const PROG: &'static str = "helper-v2v-output-local";
+    const ABOUT: &'static str =
+        "Output to local files: `setup` creates and serves the target disks, `final` writes NAME.xml";
+    const SETUP: &'static str =
+        "Create OUTDIR/NAME-sdX for every source disk, serve them as DIR/outN, write DIR/output.json";
+    const FINAL: &'static str =
+        "Write OUTDIR/NAME.xml from metadata.in, metadata.out and output.json";
+    const OPTIONS: &'static str = "-o local: -os OUTDIR (required) is the directory for the disks \
+        and NAME.xml; -of raw|qcow2 (default raw); -oa sparse|preallocated (default sparse); \
+        -oc is accepted and ignored, as by virt-v2v; no -oo is supported.";
+    type Options = Options;
+
+    fn validate(args: &OutputArgs) -> Result<Options> {
+        if let Some(o) = args.options.first() {
             let key = o.split('=').next().unwrap_or(o);
             return Err(Failure::usage(format!(
                 "-o local: unknown output option ‘-oo {key}’ (-o local has no output options)"
             )));
         }
-        let output_storage = match &self.output_storage {
+        let output_storage = match &args.output_storage {
             None => {
                 return Err(Failure::usage(
                     "-o local: output directory was not specified, use ‘-os /dir’",
@@ -122,7 +77,7 @@ impl SetupArgs {
             }
             Some(os) => check_storage(os)?,
         };
-        let format = match self.format.as_deref() {
+        let format = match args.format.as_deref() {
             None | Some("raw") => Format::Raw,
             Some("qcow2") => Format::Qcow2,
             Some(f) => {
@@ -131,7 +86,7 @@ impl SetupArgs {
                 )))
             }
         };
-        let alloc = match self.alloc.as_deref() {
+        let alloc = match args.alloc.as_deref() {
             None | Some("sparse") => Alloc::Sparse,
             Some("preallocated") => Alloc::Preallocated,
             Some(a) => {
@@ -140,15 +95,23 @@ impl SetupArgs {
                 )))
             }
         };
-        if let Some(n) = &self.name {
+        if let Some(n) = &args.name {
             check_name(n).map_err(|f| Failure::usage(format!("-on {n}: {}", f.message)))?;
         }
         Ok(Options {
             output_storage,
             format,
             alloc,
-            name: self.name.clone(),
+            name: args.name.clone(),
         })
+    }
+
+    fn setup(ctx: &Ctx, opts: Options) -> Result<()> {
+        setup(ctx, &opts)
+    }
+
+    fn finalize(ctx: &Ctx) -> Result<()> {
+        finalize(ctx)
     }
 }
 
@@ -174,26 +137,6 @@ fn check_storage(os: &Path) -> Result<PathBuf> {
         ))
     })?;
     Ok(canonical)
-}
-
-/// `helper-v2v-output-local check ...`: exit 0, or the failure's code
-/// after one line `helper-v2v-output-local: error: MESSAGE`.
-pub fn check(args: &SetupArgs) -> ExitCode {
-    match args.validate() {
-        Ok(_) => ExitCode::SUCCESS,
-        Err(f) => {
-            eprintln!("{PROG}: error: {}", f.message);
-            ExitCode::from(f.code)
-        }
-    }
-}
-
-pub fn run(ctx: &Ctx, cmd: &Cmd) -> Result<()> {
-    match cmd {
-        Cmd::Check(a) => a.validate().map(drop),
-        Cmd::Setup(a) => setup(ctx, &a.validate()?),
-        Cmd::Final { .. } => finalize(ctx),
-    }
 }
 
 /// Disk device name for index `i` (0-based): `sda`, ..., `sdz`, `sdaa`, ...
@@ -449,16 +392,11 @@ mod tests {
         assert!(target_paths(Path::new("/o"), "g", &[source_disk(0)]).is_err());
     }
 
-    fn args(os: Option<&Path>) -> SetupArgs {
-        SetupArgs {
+    fn args(os: Option<&Path>) -> OutputArgs {
+        OutputArgs {
             dir: PathBuf::from("/nonexistent/v2v"),
             output_storage: os.map(Path::to_path_buf),
-            format: None,
-            alloc: None,
-            name: None,
-            conn: None,
-            options: Vec::new(),
-            common: CommonArgs::default(),
+            ..Default::default()
         }
     }
 
@@ -472,7 +410,7 @@ mod tests {
         a.alloc = Some("preallocated".into());
         a.name = Some("new".into());
         a.conn = Some("qemu:///system".into());
-        let o = a.validate().unwrap();
+        let o = Local::validate(&a).unwrap();
         let real = std::fs::canonicalize(t.path()).unwrap();
         assert_eq!(o.output_storage, real);
         assert_eq!(
@@ -482,7 +420,7 @@ mod tests {
         // Nothing was left behind by the writability probe.
         let left: Vec<_> = std::fs::read_dir(t.path()).unwrap().collect();
         assert_eq!(left.len(), 1, "{left:?}");
-        let o = args(Some(t.path())).validate().unwrap();
+        let o = Local::validate(&args(Some(t.path()))).unwrap();
         assert_eq!((o.format, o.alloc), (Format::Raw, Alloc::Sparse));
     }
 
@@ -492,7 +430,7 @@ mod tests {
         let file = t.path().join("file");
         std::fs::write(&file, b"").unwrap();
         let good = || args(Some(t.path()));
-        let with = |f: fn(&mut SetupArgs)| {
+        let with = |f: fn(&mut OutputArgs)| {
             let mut a = good();
             f(&mut a);
             a
@@ -516,7 +454,7 @@ mod tests {
                 "unknown output option ‘-oo bogus’",
             ),
         ] {
-            let f = a.validate().unwrap_err();
+            let f = Local::validate(&a).unwrap_err();
             assert_eq!(f.code, 2, "{}", f.message);
             assert!(f.message.contains(want), "{} (want {want})", f.message);
         }
