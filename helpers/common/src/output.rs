@@ -9,10 +9,10 @@
 //! implementing [`OutputType`] (its validation rules, `setup`, `final`);
 //! its `main.rs` is `helper_common::output::main::<Type>()`.
 
-use crate::{CommonArgs, Ctx, DirMode, Result};
+use crate::{CommonArgs, Ctx, DirMode, Failure, Result};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use v2v_meta::Step;
+use v2v_meta::{OutputJson, Step};
 
 /// The arguments of `setup` and `check` (the same, as the contract says):
 /// virt-v2v's output options.  Which of them a type takes, and what it does
@@ -72,6 +72,8 @@ pub struct OutputCli {
 
 /// What an output type is made of.
 pub trait OutputType {
+    /// The type's name, as in `-o NAME` and `output.json`'s `output_type`.
+    const NAME: &'static str;
     /// The program, `helper-v2v-output-TYPE`: its name in `--help` and the
     /// prefix of its error lines.
     const PROG: &'static str;
@@ -94,6 +96,20 @@ pub trait OutputType {
     fn setup(ctx: &Ctx, opts: Self::Options) -> Result<()>;
     /// The `final` step.
     fn finalize(ctx: &Ctx) -> Result<()>;
+
+    /// `DIR/output.json`, refused (exit 3) unless this type's `setup` wrote it.
+    fn read_output_json(ctx: &Ctx) -> Result<OutputJson> {
+        let oj: OutputJson = ctx.dir.read_output_json()?;
+        if oj.output_type != Self::NAME {
+            return Err(Failure::contract(format!(
+                "{}: written by output type {:?}, not {}",
+                ctx.dir.output_json().display(),
+                oj.output_type,
+                Self::NAME
+            )));
+        }
+        Ok(oj)
+    }
 }
 
 /// The clap command of output type `T`: [`OutputCli`] under `T`'s name
@@ -157,7 +173,6 @@ pub fn check<T: OutputType>(args: &OutputArgs) -> ExitCode {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Failure;
     use std::cell::Cell;
 
     thread_local! {
@@ -168,6 +183,7 @@ mod tests {
     struct Toy;
 
     impl OutputType for Toy {
+        const NAME: &'static str = "toy";
         const PROG: &'static str = "helper-v2v-output-toy";
         const ABOUT: &'static str = "Output to a toy";
         const SETUP: &'static str = "Serve toy targets";
@@ -185,9 +201,9 @@ mod tests {
             CALLED.set("setup");
             Ok(())
         }
-        fn finalize(_: &Ctx) -> Result<()> {
+        fn finalize(ctx: &Ctx) -> Result<()> {
             CALLED.set("final");
-            Ok(())
+            Self::read_output_json(ctx).map(drop)
         }
     }
 
@@ -246,8 +262,28 @@ mod tests {
         );
         assert_eq!(CALLED.get(), "setup");
         assert!(t.path().join("status/output-setup.done").exists());
-        assert_eq!(run_main::<Toy>(argv(&["final", d])), ExitCode::SUCCESS);
+        // final reads only the output.json of its own type.
+        assert_eq!(run_main::<Toy>(argv(&["final", d])), ExitCode::from(3));
         assert_eq!(CALLED.get(), "final");
+        let oj = |t: &str| OutputJson {
+            version: v2v_meta::CONTRACT_VERSION,
+            output_type: t.into(),
+            name: "g".into(),
+            disks: vec![],
+            target_is_zero: true,
+            request_size: None,
+            options: Default::default(),
+        };
+        let path = t.path().join("output.json");
+        v2v_meta::write_json(&path, &oj("null")).unwrap();
+        assert_eq!(run_main::<Toy>(argv(&["final", d])), ExitCode::from(3));
+        let e = std::fs::read_to_string(t.path().join("status/output-final.error.json")).unwrap();
+        assert!(
+            e.contains(r#"written by output type \"null\", not toy"#),
+            "{e}"
+        );
+        v2v_meta::write_json(&path, &oj("toy")).unwrap();
+        assert_eq!(run_main::<Toy>(argv(&["final", d])), ExitCode::SUCCESS);
         assert_eq!(run_main::<Toy>(argv(&["bogus", d])), ExitCode::from(2));
         let missing = t.path().join("missing");
         let missing = missing.to_str().unwrap();

@@ -50,6 +50,7 @@ pub struct Options {
 pub struct Local;
 
 impl OutputType for Local {
+    const NAME: &'static str = "local";
     const PROG: &'static str = "helper-v2v-output-local";
     const ABOUT: &'static str =
         "Output to local files: `setup` creates and serves the target disks, `final` writes NAME.xml";
@@ -242,7 +243,7 @@ fn output_json(name: &str, os: &Path, disks: &[OutputDisk]) -> OutputJson {
     options.insert(OUTPUT_STORAGE.to_string(), os.display().to_string());
     OutputJson {
         version: CONTRACT_VERSION,
-        output_type: "local".into(),
+        output_type: Local::NAME.into(),
         name: name.into(),
         disks: disks.to_vec(),
         target_is_zero: true,
@@ -297,14 +298,7 @@ fn serve(ctx: &Ctx, n: u32, p: &Path, format: Format) -> Result<()> {
 /// What `final` writes: OUTDIR/NAME.xml.
 fn finalize(ctx: &Ctx) -> Result<()> {
     let md: MetadataIn = ctx.dir.read_metadata_in()?;
-    let oj: OutputJson = ctx.dir.read_output_json()?;
-    if oj.output_type != "local" {
-        return Err(Failure::contract(format!(
-            "{}: written by output type {:?}, not local",
-            ctx.dir.output_json().display(),
-            oj.output_type
-        )));
-    }
+    let oj = Local::read_output_json(ctx)?;
     let target = match v2v_meta::read_json::<MetadataOut>(&ctx.dir.metadata_out()) {
         Ok(mo) => mo.target,
         Err(v2v_meta::ContractError::Missing { .. }) => TargetMeta::unconverted(&md.source),

@@ -13,6 +13,7 @@ use v2v_servers::{start, Nbdkit};
 pub struct Null;
 
 impl OutputType for Null {
+    const NAME: &'static str = "null";
     const PROG: &'static str = "helper-v2v-output-null";
     const ABOUT: &'static str =
         "Output to nowhere: the copied data is discarded (for tests and benchmarks)";
@@ -58,15 +59,7 @@ impl OutputType for Null {
     }
 
     fn finalize(ctx: &Ctx) -> Result<()> {
-        let oj: OutputJson = ctx.dir.read_output_json()?;
-        if oj.output_type != "null" {
-            return Err(Failure::contract(format!(
-                "{}: written by output type {:?}, not null",
-                ctx.dir.output_json().display(),
-                oj.output_type
-            )));
-        }
-        Ok(())
+        Null::read_output_json(ctx).map(drop)
     }
 }
 
@@ -91,7 +84,7 @@ fn setup(ctx: &Ctx, name: Option<&str>) -> Result<()> {
     }
     let oj = OutputJson {
         version: CONTRACT_VERSION,
-        output_type: "null".into(),
+        output_type: Null::NAME.into(),
         name: name.unwrap_or(&md.source.name).to_string(),
         disks,
         target_is_zero: true,
