@@ -202,7 +202,9 @@ fn parse_extent(line: &str) -> Result<Option<Extent>, String> {
     };
     if let Some(f) = &file {
         if f.contains('/') || f == ".." {
-            return Err(format!("extent file {f:?} is not in the disk's directory"));
+            return Err(format!(
+                "extent ‘{f}’ is not a file name beside the descriptor (refused: a source image may only refer to files beside it)"
+            ));
         }
     }
     Ok(Some(Extent {
@@ -269,7 +271,7 @@ ddb.virtualHWVersion = "13"
         assert!(
             parse_descriptor("# Disk DescriptorFile\nRW 8 FLAT \"../../etc/shadow\" 0\n")
                 .unwrap_err()
-                .contains("not in the disk's directory")
+                .contains("is not a file name beside the descriptor")
         );
         assert!(parse_descriptor("# Disk DescriptorFile\nRW 8 FLAT \"/etc/shadow\" 0\n").is_err());
     }
