@@ -9,5 +9,6 @@ mod contract;
 mod convert;
 mod copy;
 mod docs;
+mod hostile;
 mod layout;
 mod signals;

@@ -345,7 +345,8 @@ pub fn is_protocol(name: &str) -> bool {
             .is_some_and(|i| name.as_bytes()[i] == b':')
 }
 
-const REFUSED: &str = "refused: a source image may only refer to files beside it";
+/// Why a reference is refused, in every such message.
+pub const REFUSED: &str = "refused: a source image may only refer to files beside it";
 
 /// Read up to [`HEAD_BYTES`] of `path`.
 pub fn read_head(path: &Path) -> std::io::Result<Vec<u8>> {

@@ -151,7 +151,19 @@ pub fn descriptor_from_head(head: &[u8], what: &str) -> helper_common::Result<De
         }
         None => safe::read_bounded_from(head, what)?,
     };
-    parse_descriptor(&text).map_err(|e| Failure::contract(format!("{what}: {e}")))
+    parse_descriptor(&text).map_err(|e| parse_failure(what, &e))
+}
+
+/// The failure for [`parse_descriptor`]'s error `e` about `what`: a
+/// reference the policy refuses is an unsupported source (exit 5), as in
+/// every input (docs/security.md); anything else a bad description (exit 3).
+pub fn parse_failure(what: &str, e: &str) -> Failure {
+    let m = format!("{what}: {e}");
+    if e.contains(crate::refs::REFUSED) {
+        Failure::unsupported(m)
+    } else {
+        Failure::contract(m)
+    }
 }
 
 /// Read the descriptor of a local `.vmdk` (a missing or unreadable file
@@ -203,7 +215,8 @@ fn parse_extent(line: &str) -> Result<Option<Extent>, String> {
     if let Some(f) = &file {
         if f.contains('/') || f == ".." {
             return Err(format!(
-                "extent ‘{f}’ is not a file name beside the descriptor (refused: a source image may only refer to files beside it)"
+                "extent ‘{f}’ is not a file name beside the descriptor ({})",
+                crate::refs::REFUSED
             ));
         }
     }

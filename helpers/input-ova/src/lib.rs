@@ -296,8 +296,7 @@ fn serve_disk(
         }
         Kind::Descriptor => {
             let text = safe::read_bounded_from(pkg.reader(&f.href)?, &label)?;
-            let d = vmdk::parse_descriptor(&text)
-                .map_err(|e| Failure::contract(format!("{label}: {e}")))?;
+            let d = vmdk::parse_descriptor(&text).map_err(|e| vmdk::parse_failure(&label, &e))?;
             if d.has_parent() {
                 return Err(Failure::unsupported(format!(
                     "{label}: a snapshot disk (has a parent)"
