@@ -10,5 +10,6 @@ mod contract;
 mod convert;
 mod copy;
 mod docs;
+mod hostile;
 mod layout;
 mod signals;

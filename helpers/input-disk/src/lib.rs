@@ -6,6 +6,7 @@
 use helper_common::{CommonArgs, Ctx, Result};
 use std::path::{Path, PathBuf};
 use v2v_input_kit::meta::{new_disk, new_source, Slot};
+use v2v_input_kit::refs::Scope;
 use v2v_input_kit::{disk, serve, InputArgs, Opt, Policy};
 use v2v_meta::{NetworkKind, Nic, Origin, Source};
 
@@ -69,8 +70,9 @@ pub fn check(args: &Args) -> Result<()> {
     if let Some((flag, f)) = args.format() {
         disk::check_format(flag, f)?;
     }
+    let format = args.format().map(|(_, f)| f);
     for (i, d) in args.disks.iter().enumerate() {
-        disk::check_file(i as u32 + 1, d)?;
+        disk::check_image(i as u32 + 1, d, format, Scope::Beside)?;
     }
     Ok(())
 }

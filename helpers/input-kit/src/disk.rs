@@ -4,10 +4,15 @@
 //! `helper-v2v-input-disk` does and every input whose description names
 //! local files.
 
-use helper_common::{trace, Ctx, Failure, Result};
-use std::path::Path;
+use crate::refs::{self, Image, Scope};
+use helper_common::{debug, trace, Ctx, Failure, Result};
+use std::ffi::OsStr;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 use v2v_meta::{SourceDisk, V2vDir};
-use v2v_servers::{make_overlay, start, Nbdkit, QemuNbd};
+use v2v_servers::{start, Nbdkit, QemuNbd};
 
 /// Formats a local disk is served in.
 pub const FORMATS: [&str; 5] = ["raw", "qcow2", "vmdk", "vpc", "vhdx"];
@@ -25,16 +30,26 @@ pub fn check_format(flag: &str, format: &str) -> Result<()> {
     }
 }
 
-/// What qemu-img says about an image.
+/// What qemu-img says about an image, and the image vetted
+/// ([`refs::vet`]): the files qemu is allowed to open for it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Probe {
+    pub format: String,
+    pub virtual_size: u64,
+    pub actual_size: Option<u64>,
+    pub image: Image,
+}
+
+/// The fields of `qemu-img info --output=json` we use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Info {
     pub format: String,
     pub virtual_size: u64,
     pub actual_size: Option<u64>,
 }
 
 /// Parse `qemu-img info --output=json`.
-pub fn parse_qemu_img_info(json: &str) -> std::result::Result<Probe, String> {
+pub fn parse_qemu_img_info(json: &str) -> std::result::Result<Info, String> {
     let v: serde_json::Value = serde_json::from_str(json).map_err(|e| e.to_string())?;
     let format = v["format"]
         .as_str()
@@ -43,10 +58,94 @@ pub fn parse_qemu_img_info(json: &str) -> std::result::Result<Probe, String> {
     let virtual_size = v["virtual-size"]
         .as_u64()
         .ok_or("qemu-img info: no virtual-size")?;
-    Ok(Probe {
+    Ok(Info {
         format,
         virtual_size,
         actual_size: v["actual-size"].as_u64(),
+    })
+}
+
+/// How long one qemu-img run may take (a hostile image must not hang
+/// the input step).
+pub const QEMU_IMG_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Run `qemu-img ARGS`, killed after [`QEMU_IMG_TIMEOUT`]: a failure
+/// (exit 4) quotes the end of its stderr, or says it timed out.
+pub fn qemu_img<S: AsRef<OsStr>>(args: &[S]) -> Result<Output> {
+    run_bounded("qemu-img", args, QEMU_IMG_TIMEOUT)
+}
+
+/// Run `prog ARGS` with its output captured, killed after `limit`.
+pub fn run_bounded<S: AsRef<OsStr>>(prog: &str, args: &[S], limit: Duration) -> Result<Output> {
+    let argv: Vec<String> = std::iter::once(prog.to_string())
+        .chain(
+            args.iter()
+                .map(|a| a.as_ref().to_string_lossy().into_owned()),
+        )
+        .collect();
+    trace!("run: {}", helper_common::shell_quote(&argv));
+    let mut child = Command::new(prog)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| Failure::external(format!("{prog}: cannot run: {e} (is it installed?)")))?;
+    let drain = |r: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut r) = r {
+                let _ = r.read_to_end(&mut buf);
+            }
+            buf
+        })
+    };
+    let out = drain(
+        child
+            .stdout
+            .take()
+            .map(|r| Box::new(r) as Box<dyn Read + Send>),
+    );
+    let err = drain(
+        child
+            .stderr
+            .take()
+            .map(|r| Box::new(r) as Box<dyn Read + Send>),
+    );
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(st) = child.try_wait()? {
+            break st;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(Failure::external(format!(
+                "{prog} did not finish within {} s (killed)",
+                limit.as_secs()
+            ))
+            .cause(helper_common::shell_quote(&argv)));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let stdout = out.join().unwrap_or_default();
+    let stderr = err.join().unwrap_or_default();
+    let text = String::from_utf8_lossy(&stderr);
+    if !text.trim().is_empty() {
+        debug!("{prog} stderr: {}", text.trim_end());
+    }
+    if !status.success() {
+        let tail: Vec<&str> = text.lines().rev().take(3).collect();
+        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        return Err(
+            Failure::external(format!("{prog} failed ({status}): {}", tail.join(" / ")))
+                .cause(helper_common::shell_quote(&argv)),
+        );
+    }
+    Ok(Output {
+        status,
+        stdout,
+        stderr,
     })
 }
 
@@ -78,43 +177,68 @@ pub fn check_file(n: u32, path: &Path) -> Result<std::fs::Metadata> {
     Ok(meta)
 }
 
-/// [`check_file`], then probe the image with qemu-img (in `format` when
-/// given).  Further exit codes: not a disk image or an unsupported format
-/// 5, qemu-img failure 4.
-pub fn probe(n: u32, path: &Path, format: Option<&str>) -> Result<Probe> {
-    let shown = path.display();
+/// [`check_file`], then read the image's header and vet what it refers
+/// to ([`refs::vet`]; a format not served, or a reference that may not be
+/// followed, exit 5), without running anything.  `format` is the one the
+/// user or a description gave, else the header tells.
+pub fn check_image(
+    n: u32,
+    path: &Path,
+    format: Option<&str>,
+    scope: Scope,
+) -> Result<(std::fs::Metadata, Image)> {
     let meta = check_file(n, path)?;
-    let mut args: Vec<std::ffi::OsString> = vec!["info".into(), "--output=json".into()];
-    if let Some(f) = format {
-        args.push("-f".into());
-        args.push(f.into());
-    }
-    args.push(path.as_os_str().to_owned());
-    let out = helper_common::run_cmd("qemu-img", &args)
-        .map_err(|f| f.context(shown.to_string()).disk(n))?;
-    let p = parse_qemu_img_info(&String::from_utf8_lossy(&out.stdout))
+    let shown = path.display().to_string();
+    let head = refs::read_head(path)
+        .map_err(|e| Failure::failed(format!("{shown}: cannot read: {e}")).disk(n))?;
+    let format = refs::format_of(&shown, format, &head).map_err(|f| f.disk(n))?;
+    let image = refs::vet(path, &format, scope).map_err(|f| f.disk(n))?;
+    Ok((meta, image))
+}
+
+/// [`check_image`] (references beside the image only), then probe it with
+/// qemu-img, which opens the vetted files and nothing else.  Further exit
+/// codes: not a disk image 5, qemu-img failure or timeout 4.
+pub fn probe(n: u32, path: &Path, format: Option<&str>) -> Result<Probe> {
+    probe_in(n, path, format, Scope::Beside)
+}
+
+/// [`probe`] with the references allowed by `scope`.
+pub fn probe_in(n: u32, path: &Path, format: Option<&str>, scope: Scope) -> Result<Probe> {
+    let shown = path.display();
+    let (meta, image) = check_image(n, path, format, scope)?;
+    // qemu-img info opens no backing file (and refuses one given).
+    let top = Image {
+        backing: None,
+        ..image.clone()
+    };
+    let args = [
+        "info".to_string(),
+        "--output=json".into(),
+        "-U".into(),
+        top.qemu_filename(),
+    ];
+    let out = qemu_img(&args).map_err(|f| f.context(shown.to_string()).disk(n))?;
+    let info = parse_qemu_img_info(&String::from_utf8_lossy(&out.stdout))
         .map_err(|e| Failure::external(format!("{shown}: {e}")).disk(n))?;
-    if !FORMATS.contains(&p.format.as_str()) {
-        return Err(Failure::unsupported(format!(
-            "{shown}: format {} is not supported (supported: {})",
-            p.format,
-            FORMATS.join(", ")
-        ))
-        .disk(n));
-    }
     // qemu-img rounds a raw file's size up to a sector: look at the file.
     let bytes = if meta.is_file() {
         meta.len()
     } else {
-        p.virtual_size
+        info.virtual_size
     };
-    if p.format == "raw" && (bytes < 512 || bytes % 512 != 0) {
+    if image.format == "raw" && (bytes < 512 || bytes % 512 != 0) {
         return Err(Failure::unsupported(format!(
             "{shown}: not a disk image ({bytes} bytes, not a whole number of 512-byte sectors)"
         ))
         .disk(n));
     }
-    Ok(p)
+    Ok(Probe {
+        format: image.format.clone(),
+        virtual_size: info.virtual_size,
+        actual_size: info.actual_size,
+        image,
+    })
 }
 
 fn is_block_device(m: &std::fs::Metadata) -> bool {
@@ -139,12 +263,15 @@ pub fn serve_local_disk(ctx: &Ctx, n: u32, path: &Path, probe: &Probe) -> Result
             .verbose(ctx.common.verbose);
         start(&ctx.dir, ctx.step, &name, &spec, ctx.owner())
     } else {
-        let ov = make_overlay(&ctx.dir, n, &abs, &probe.format)?;
+        // qemu-nbd opens a blank overlay over the vetted chain, spelt out:
+        // no name in any header is looked up by qemu.
+        let ov = blank_overlay(&ctx.dir, n, probe.virtual_size)?;
+        let file = refs::overlay_filename(&ov, &probe.image);
         start(
             &ctx.dir,
             ctx.step,
             &name,
-            &QemuNbd::new(&ov, "qcow2"),
+            &QemuNbd::new(&file, "qcow2"),
             ctx.owner(),
         )
     }
@@ -167,6 +294,26 @@ pub fn serve_local_disk(ctx: &Ctx, n: u32, path: &Path, probe: &Probe) -> Result
     })
 }
 
+/// `DIR/tmp/overlayN.qcow2`: a blank qcow2 of `size` bytes, without a
+/// backing file (qemu-nbd is given the backing at open,
+/// [`refs::overlay_filename`]).
+pub fn blank_overlay(dir: &V2vDir, n: u32, size: u64) -> Result<PathBuf> {
+    let ov = dir.overlay(n);
+    std::fs::create_dir_all(dir.scratch_dir())?;
+    let _ = std::fs::remove_file(&ov);
+    let size = size.to_string();
+    let args: [&OsStr; 6] = [
+        "create".as_ref(),
+        "-q".as_ref(),
+        "-f".as_ref(),
+        "qcow2".as_ref(),
+        ov.as_os_str(),
+        size.as_ref(),
+    ];
+    qemu_img(&args).map_err(|f| f.context("creating overlay").disk(n))?;
+    Ok(ov)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -179,7 +326,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             p,
-            Probe {
+            Info {
                 format: "qcow2".into(),
                 virtual_size: 1 << 30,
                 actual_size: Some(200704)
@@ -202,6 +349,19 @@ mod tests {
         let f = t.path().join("disk.img");
         std::fs::write(&f, [0u8; 512]).unwrap();
         assert!(check_file(1, &f).unwrap().is_file());
+    }
+
+    #[test]
+    fn bounded_runs() {
+        let t = std::time::Instant::now();
+        let e = run_bounded("sleep", &["10"], Duration::from_millis(200)).unwrap_err();
+        assert_eq!(e.code, 4);
+        assert!(e.message.contains("did not finish within"), "{}", e.message);
+        assert!(t.elapsed() < Duration::from_secs(5));
+        let e = run_bounded("sh", &["-c", "echo oops >&2; exit 3"], QEMU_IMG_TIMEOUT).unwrap_err();
+        assert!(e.message.contains("oops"), "{}", e.message);
+        let out = run_bounded("echo", &["hi"], QEMU_IMG_TIMEOUT).unwrap();
+        assert_eq!(out.stdout, b"hi\n");
     }
 
     #[test]

@@ -10,6 +10,8 @@
 //! - [`safe`]: bounded reads and DTD-free XML for untrusted descriptions;
 //! - [`disk`]: checking and probing a local disk image, serving it as
 //!   `DIR/inN` through a copy-on-write overlay;
+//! - [`refs`]: what a disk image may refer to (backing files, data
+//!   files, extents: only files beside it) and opening exactly that;
 //! - [`serve`]: serving the disks a description names and writing
 //!   `DIR/metadata.in`, stopping every server on failure;
 //! - [`meta`]: the `metadata.in` entries every description fills in;
@@ -20,6 +22,7 @@ pub mod disk;
 pub mod domain;
 pub mod meta;
 pub mod options;
+pub mod refs;
 pub mod safe;
 pub mod serve;
 pub mod step;

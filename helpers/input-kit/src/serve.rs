@@ -8,10 +8,11 @@
 use crate::disk;
 use crate::domain::{DiskData, Domain};
 use crate::meta::{new_disk, Slot};
+use crate::refs::{self, Scope};
 use helper_common::{debug, message, Ctx, Failure, Result};
 use std::path::{Path, PathBuf};
 use v2v_meta::{MetadataIn, Source, SourceDisk, V2vDir, CONTRACT_VERSION};
-use v2v_servers::{make_overlay, start, Nbdkit, QemuNbd, ServerSpec};
+use v2v_servers::{start, Nbdkit, QemuNbd, ServerSpec};
 
 /// Virtual size of what a socket serves, asked over NBD.
 pub fn served_size(ctx: &Ctx, index: u32) -> Result<u64> {
@@ -26,17 +27,35 @@ pub fn served_size(ctx: &Ctx, index: u32) -> Result<u64> {
 /// format probed when `None`), exactly as `helper-v2v-input-disk` does
 /// ([`disk::probe`], [`disk::serve_local_disk`]).
 /// A missing file is a contract error here (exit 3): the description
-/// names it, the user did not.
+/// names it, the user did not.  The image may refer to files beside it
+/// only ([`refs`]).
 pub fn serve_local(ctx: &Ctx, index: u32, path: &Path, format: Option<&str>) -> Result<SourceDisk> {
-    let probe = disk::probe(index, path, format).map_err(|f| described(f, index))?;
+    serve_local_in(ctx, index, path, format, Scope::Beside)
+}
+
+/// [`serve_local`] for a disk unpacked from an archive into `DIR/tmp`: it
+/// may refer to no file at all.
+pub fn serve_unpacked(ctx: &Ctx, index: u32, path: &Path) -> Result<SourceDisk> {
+    serve_local_in(ctx, index, path, None, Scope::Alone)
+}
+
+fn serve_local_in(
+    ctx: &Ctx,
+    index: u32,
+    path: &Path,
+    format: Option<&str>,
+    scope: Scope,
+) -> Result<SourceDisk> {
+    let probe = disk::probe_in(index, path, format, scope).map_err(|f| described(f, index))?;
     disk::serve_local_disk(ctx, index, path, &probe).map_err(|f| undouble_disk(f, index))
 }
 
-/// Check a local file a guest description names as disk `index` (it
-/// exists and is readable; [`disk::check_file`]) without running
-/// anything, with [`serve_local`]'s exit codes: what `--check` can know.
-pub fn check_local(index: u32, path: &Path) -> Result<()> {
-    disk::check_file(index, path)
+/// Check a local file a guest description names as disk `index` (in
+/// `format` when it says) without running anything: it exists, is
+/// readable, and refers to no file it may not ([`disk::check_image`]),
+/// with [`serve_local`]'s exit codes: what `--check` can know.
+pub fn check_local(index: u32, path: &Path, format: Option<&str>) -> Result<()> {
+    disk::check_image(index, path, format, Scope::Beside)
         .map(drop)
         .map_err(|f| described(f, index))
 }
@@ -70,9 +89,11 @@ pub fn serve_nbdkit_raw(ctx: &Ctx, index: u32, spec: Nbdkit, source: &str) -> Re
     start_disk(ctx, index, &spec, "raw", source)
 }
 
-/// Serve an image qemu can open from `backing` (an absolute path, an NBD
-/// URI, or a `json:{...}` filename) in `format`, through a qcow2 overlay
-/// in `DIR/tmp` served by qemu-nbd.
+/// Serve an image qemu opens from `backing`, a `json:{...}` filename made
+/// by [`json_at_offset`], [`json_over_nbd`] or [`json_nbd_uri`] (which cut
+/// the image's backing chain: `"backing": null`), in `format`, through a
+/// qcow2 overlay in `DIR/tmp` served by qemu-nbd.  The caller has checked
+/// the image's header with [`refs::refuse_any`] (no data file, no extent).
 pub fn serve_qemu_backing(
     ctx: &Ctx,
     index: u32,
@@ -80,11 +101,7 @@ pub fn serve_qemu_backing(
     format: &str,
     source: &str,
 ) -> Result<SourceDisk> {
-    let ov = if backing.starts_with("json:") || backing.contains("://") {
-        overlay_on(ctx, index, backing, format)?
-    } else {
-        make_overlay(&ctx.dir, index, Path::new(backing), format)?
-    };
+    let ov = overlay_on(ctx, index, backing, format)?;
     let spec = QemuNbd::new(&ov, "qcow2").shared(8).readonly(false);
     start_disk(ctx, index, &spec, format, source)
 }
@@ -114,8 +131,7 @@ fn start_disk(
     ))
 }
 
-/// `DIR/tmp/overlayN.qcow2` on a backing qemu names by URI or `json:`
-/// ([`make_overlay`] takes local paths only).
+/// `DIR/tmp/overlayN.qcow2` on a backing qemu names by `json:`.
 fn overlay_on(ctx: &Ctx, index: u32, backing: &str, format: &str) -> Result<PathBuf> {
     let ov = ctx.dir.overlay(index);
     std::fs::create_dir_all(ctx.dir.scratch_dir())?;
@@ -123,8 +139,7 @@ fn overlay_on(ctx: &Ctx, index: u32, backing: &str, format: &str) -> Result<Path
     let args = ["create", "-q", "-f", "qcow2", "-F", format, "-b", backing];
     let mut args: Vec<&std::ffi::OsStr> = args.iter().map(std::ffi::OsStr::new).collect();
     args.push(ov.as_os_str());
-    helper_common::run_cmd("qemu-img", &args)
-        .map_err(|f| f.context("creating overlay").disk(index))?;
+    disk::qemu_img(&args).map_err(|f| f.context("creating overlay").disk(index))?;
     Ok(ov)
 }
 
@@ -138,7 +153,8 @@ pub fn json_at_offset(format: &str, file: &Path, offset: u64, size: u64) -> Stri
             "offset": offset,
             "size": size,
             "file": { "driver": "file", "filename": helper_common::absolute(file) }
-        }
+        },
+        "backing": null
     });
     format!("json:{v}")
 }
@@ -151,9 +167,46 @@ pub fn json_over_nbd(format: &str, socket: &Path) -> String {
         "file": {
             "driver": "nbd",
             "server": { "type": "unix", "path": socket }
-        }
+        },
+        "backing": null
     });
     format!("json:{v}")
+}
+
+/// `json:` filename for qemu: an image of `format` read from the NBD URI
+/// `uri` as a libvirt description spells it (`nbd://HOST:PORT/EXPORT`,
+/// `nbd+unix:///EXPORT?socket=PATH`), its backing chain cut.
+pub fn json_nbd_uri(format: &str, uri: &str) -> Result<String> {
+    let bad = || Failure::unsupported(format!("{uri}: not an NBD URI qemu can be given"));
+    let (server, export) = if let Some(rest) = uri.strip_prefix("nbd+unix:///") {
+        let (export, sock) = rest.split_once("?socket=").ok_or_else(bad)?;
+        (serde_json::json!({ "type": "unix", "path": sock }), export)
+    } else if let Some(rest) = uri.strip_prefix("nbd://") {
+        let (hostport, export) = rest.split_once('/').unwrap_or((rest, ""));
+        let (host, port) = hostport.rsplit_once(':').ok_or_else(bad)?;
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        (
+            serde_json::json!({ "type": "inet", "host": host, "port": port }),
+            export,
+        )
+    } else {
+        return Err(bad());
+    };
+    let v = serde_json::json!({
+        "driver": format,
+        "file": { "driver": "nbd", "server": server, "export": export },
+        "backing": null
+    });
+    Ok(format!("json:{v}"))
+}
+
+/// The first [`refs::HEAD_BYTES`] of what the NBD server at `uri` serves.
+pub fn head_over_nbd(uri: &str) -> Result<Vec<u8>> {
+    let ext = |e: v2v_nbd::Error| Failure::external(format!("{uri}: {e}"));
+    let h = v2v_nbd::Handle::open(uri).map_err(ext)?;
+    let mut head = vec![0u8; h.size().map_err(ext)?.min(refs::HEAD_BYTES) as usize];
+    h.pread(&mut head, 0).map_err(ext)?;
+    Ok(head)
 }
 
 /// Serve every disk of `source` with `serve(i)` (0-based position), keep
@@ -211,7 +264,9 @@ pub fn check_domain(domain: &Domain, base: &Path, volumes: bool) -> Result<()> {
     for (i, d) in domain.disks.iter().enumerate() {
         let index = i as u32 + 1;
         match &d.data {
-            DiskData::File(p) | DiskData::Block(p) => check_local(index, &base.join(p))?,
+            DiskData::File(p) | DiskData::Block(p) => {
+                check_local(index, &base.join(p), d.format.as_deref())?
+            }
             DiskData::Volume { pool, volume } if !volumes => {
                 return Err(volume_needs_libvirt(pool, volume).disk(index))
             }
@@ -252,7 +307,10 @@ pub fn serve_domain(
                 None | Some("raw") => {
                     serve_nbdkit_raw(ctx, index, Nbdkit::new("nbd").param("uri", uri), uri)
                 }
-                Some(f) => serve_qemu_backing(ctx, index, uri, f, uri),
+                Some(f) => {
+                    refs::refuse_any(uri, f, &head_over_nbd(uri)?)?;
+                    serve_qemu_backing(ctx, index, &json_nbd_uri(f, uri)?, f, uri)
+                }
             },
         }
     })

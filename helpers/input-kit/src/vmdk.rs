@@ -151,7 +151,19 @@ pub fn descriptor_from_head(head: &[u8], what: &str) -> helper_common::Result<De
         }
         None => safe::read_bounded_from(head, what)?,
     };
-    parse_descriptor(&text).map_err(|e| Failure::contract(format!("{what}: {e}")))
+    parse_descriptor(&text).map_err(|e| parse_failure(what, &e))
+}
+
+/// The failure for [`parse_descriptor`]'s error `e` about `what`: a
+/// reference the policy refuses is an unsupported source (exit 5), as in
+/// every input (docs/security.md); anything else a bad description (exit 3).
+pub fn parse_failure(what: &str, e: &str) -> Failure {
+    let m = format!("{what}: {e}");
+    if e.contains(crate::refs::REFUSED) {
+        Failure::unsupported(m)
+    } else {
+        Failure::contract(m)
+    }
 }
 
 /// Read the descriptor of a local `.vmdk` (a missing or unreadable file
@@ -202,7 +214,10 @@ fn parse_extent(line: &str) -> Result<Option<Extent>, String> {
     };
     if let Some(f) = &file {
         if f.contains('/') || f == ".." {
-            return Err(format!("extent file {f:?} is not in the disk's directory"));
+            return Err(format!(
+                "extent ‘{f}’ is not a file name beside the descriptor ({})",
+                crate::refs::REFUSED
+            ));
         }
     }
     Ok(Some(Extent {
@@ -269,7 +284,7 @@ ddb.virtualHWVersion = "13"
         assert!(
             parse_descriptor("# Disk DescriptorFile\nRW 8 FLAT \"../../etc/shadow\" 0\n")
                 .unwrap_err()
-                .contains("not in the disk's directory")
+                .contains("is not a file name beside the descriptor")
         );
         assert!(parse_descriptor("# Disk DescriptorFile\nRW 8 FLAT \"/etc/shadow\" 0\n").is_err());
     }

@@ -14,7 +14,7 @@ use helper_common::{debug, message, CommonArgs, Ctx, Failure, Result};
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
-use v2v_input_kit::{safe, serve, vmdk, InputArgs, Opt, Policy};
+use v2v_input_kit::{refs, safe, serve, vmdk, InputArgs, Opt, Policy};
 use v2v_meta::Origin;
 use v2v_servers::Nbdkit;
 
@@ -274,13 +274,20 @@ fn serve_disk(
         if !st.success() {
             return Err(Failure::external(format!("gzip -dc {}: {st}", f.href)));
         }
-        return serve::serve_local(ctx, index, &out, None);
+        return serve::serve_unpacked(ctx, index, &out);
     }
     let tar = matches!(pkg, Package::Tar { .. });
     match kind {
         Kind::SparseVmdk | Kind::Qcow2 => {
             let fmt = if kind == Kind::Qcow2 { "qcow2" } else { "vmdk" };
             if tar {
+                // A member has no directory of its own: it may refer to
+                // no file (docs/security.md).
+                let mut head = Vec::new();
+                pkg.reader(&f.href)?
+                    .take(refs::HEAD_BYTES)
+                    .read_to_end(&mut head)?;
+                refs::refuse_any(&label, fmt, &head)?;
                 let json = serve::json_at_offset(fmt, &file, off, size);
                 serve::serve_qemu_backing(ctx, index, &json, fmt, &label)
             } else {
@@ -289,8 +296,7 @@ fn serve_disk(
         }
         Kind::Descriptor => {
             let text = safe::read_bounded_from(pkg.reader(&f.href)?, &label)?;
-            let d = vmdk::parse_descriptor(&text)
-                .map_err(|e| Failure::contract(format!("{label}: {e}")))?;
+            let d = vmdk::parse_descriptor(&text).map_err(|e| vmdk::parse_failure(&label, &e))?;
             if d.has_parent() {
                 return Err(Failure::unsupported(format!(
                     "{label}: a snapshot disk (has a parent)"

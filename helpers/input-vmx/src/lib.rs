@@ -11,7 +11,7 @@ use helper_common::{message, warning, CommonArgs, Ctx, Failure, Result};
 use std::path::{Path, PathBuf};
 use v2v_input_kit::options::check_option_file;
 use v2v_input_kit::vmdk::{self, descriptor_from_head, read_local_descriptor, VMDK_HEAD_BYTES};
-use v2v_input_kit::{safe, serve, InputArgs, Opt, Policy, Transport};
+use v2v_input_kit::{refs, safe, serve, InputArgs, Opt, Policy, Transport};
 use v2v_meta::{Origin, V2vDir};
 
 /// What `-i vmx` does with virt-v2v's input options: `-it ssh` reads the
@@ -89,8 +89,12 @@ fn check_local(args: &Args, file: &Path) -> Result<Checked> {
         let index = i as u32 + 1;
         let path = resolve_disk(&dir, f);
         let desc = read_local_descriptor(&path).map_err(|e| e.disk(index))?;
-        let plan = plan_disk(index, &path, &desc)?;
-        serve::check_local(index, &plan.path)?;
+        let mut plan = plan_disk(index, &path, &desc)?;
+        if let Some(flat) = desc.single_flat_extent() {
+            // Symlinks and all, the extent must lie beside the descriptor.
+            plan.path = refs::resolve_beside(&path, "extent", flat).map_err(|e| e.disk(index))?;
+        }
+        serve::check_local(index, &plan.path, Some(plan.format))?;
         plans.push(plan);
     }
     Ok(Checked::Local {
@@ -247,9 +251,14 @@ fn run_ssh(ctx: &Ctx, args: &Args, remote: ssh::Remote) -> Result<()> {
         let head = remote
             .read_head(&shown, VMDK_HEAD_BYTES, askpass.as_deref())
             .map_err(|e| e.disk(index))?;
-        let desc = descriptor_from_head(&head, &format!("VMDK {shown} on {}", remote.uri.host))
-            .map_err(|e| e.disk(index))?;
-        plans.push(plan_disk(index, &path, &desc)?);
+        let what = format!("VMDK {shown} on {}", remote.uri.host);
+        let desc = descriptor_from_head(&head, &what).map_err(|e| e.disk(index))?;
+        let plan = plan_disk(index, &path, &desc)?;
+        if plan.format == "vmdk" {
+            // qemu opens it over NBD: it may refer to no other file.
+            refs::refuse_any(&what, "vmdk", &head).map_err(|e| e.disk(index))?;
+        }
+        plans.push(plan);
     }
     let host = remote.uri.host.clone();
     serve::serve_and_write(ctx, parsed.source, |i, _| {
