@@ -14,7 +14,7 @@ use std::fs::{self, File};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Output};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use v2v_meta::{
     exit_code, EventKind, FailureKind, Step, StepDone, StepError, V2vDir, CONTRACT_VERSION,
 };
@@ -263,10 +263,26 @@ fn die_with_owner(common: &CommonArgs) {
     }
 }
 
-/// Run an external program to completion, tracing its argv, and turn a
-/// failure to start or a non-zero exit into an exit-4 [`Failure`] that
-/// quotes the end of its stderr.
+/// Run `prog ARGS` with its output captured; a failure (exit 4) quotes
+/// the end of its stderr and has the command line as its cause.
 pub fn run_cmd<S: AsRef<OsStr>>(prog: &str, args: &[S]) -> Result<Output> {
+    run_cmd_until(prog, args, None)
+}
+
+/// [`run_cmd`], but the program is killed (exit 4, "did not finish within
+/// N s") when it runs longer than `limit`: for programs that read what a
+/// user handed us (a hostile image must not hang a step).
+pub fn run_cmd_within<S: AsRef<OsStr>>(prog: &str, args: &[S], limit: Duration) -> Result<Output> {
+    run_cmd_until(prog, args, Some(limit))
+}
+
+fn run_cmd_until<S: AsRef<OsStr>>(
+    prog: &str,
+    args: &[S],
+    limit: Option<Duration>,
+) -> Result<Output> {
+    use std::io::Read;
+    use std::process::Stdio;
     let argv: Vec<String> = std::iter::once(prog.to_string())
         .chain(
             args.iter()
@@ -274,25 +290,60 @@ pub fn run_cmd<S: AsRef<OsStr>>(prog: &str, args: &[S]) -> Result<Output> {
         )
         .collect();
     trace!("run: {}", shell_quote(&argv));
-    let out = Command::new(prog)
+    let mut child = Command::new(prog)
         .args(args)
-        .output()
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .map_err(|e| Failure::external(format!("{prog}: cannot run: {e} (is it installed?)")))?;
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    if !stderr.trim().is_empty() {
-        debug!("{prog} stderr: {}", stderr.trim_end());
+    // Both pipes are drained while we wait, so a chatty program never blocks.
+    fn drain(r: Option<impl Read + Send + 'static>) -> std::thread::JoinHandle<Vec<u8>> {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut r) = r {
+                let _ = r.read_to_end(&mut buf);
+            }
+            buf
+        })
     }
-    if !out.status.success() {
-        let tail: Vec<&str> = stderr.lines().rev().take(3).collect();
+    let out = drain(child.stdout.take());
+    let err = drain(child.stderr.take());
+    let deadline = limit.map(|l| Instant::now() + l);
+    let status = loop {
+        if let Some(st) = child.try_wait()? {
+            break st;
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(Failure::external(format!(
+                "{prog} did not finish within {} s (killed)",
+                limit.unwrap_or_default().as_secs_f64().ceil()
+            ))
+            .cause(shell_quote(&argv)));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let stdout = out.join().unwrap_or_default();
+    let stderr = err.join().unwrap_or_default();
+    let text = String::from_utf8_lossy(&stderr);
+    if !text.trim().is_empty() {
+        debug!("{prog} stderr: {}", text.trim_end());
+    }
+    if !status.success() {
+        let tail: Vec<&str> = text.lines().rev().take(3).collect();
         let tail: Vec<&str> = tail.into_iter().rev().collect();
-        return Err(Failure::external(format!(
-            "{prog} failed ({}): {}",
-            out.status,
-            tail.join(" / ")
-        ))
-        .cause(shell_quote(&argv)));
+        return Err(
+            Failure::external(format!("{prog} failed ({status}): {}", tail.join(" / ")))
+                .cause(shell_quote(&argv)),
+        );
     }
-    Ok(out)
+    Ok(Output {
+        status,
+        stdout,
+        stderr,
+    })
 }
 
 /// Quote one word for `/bin/sh` (left bare when it needs no quoting).
@@ -448,6 +499,24 @@ mod tests {
         let f = run_cmd("/nonexistent/prog", &["x"]).unwrap_err();
         assert_eq!(f.code, exit_code::EXTERNAL);
         assert!(run_cmd("true", &[] as &[&str]).is_ok());
+    }
+
+    #[test]
+    fn bounded_runs_are_killed() {
+        let t = std::time::Instant::now();
+        let e = run_cmd_within("sleep", &["10"], Duration::from_millis(200)).unwrap_err();
+        assert_eq!(e.code, 4);
+        assert!(e.message.contains("did not finish within"), "{}", e.message);
+        assert!(t.elapsed() < Duration::from_secs(5));
+        let e = run_cmd_within(
+            "sh",
+            &["-c", "echo oops >&2; exit 3"],
+            Duration::from_secs(30),
+        )
+        .unwrap_err();
+        assert!(e.message.contains("oops"), "{}", e.message);
+        let out = run_cmd_within("echo", &["hi"], Duration::from_secs(30)).unwrap();
+        assert_eq!(out.stdout, b"hi\n");
     }
 
     #[test]

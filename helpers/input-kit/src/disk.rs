@@ -5,12 +5,11 @@
 //! local files.
 
 use crate::refs::{self, Image, Scope};
-use helper_common::{debug, trace, Ctx, Failure, Result};
+use helper_common::{trace, Ctx, Failure, Result};
 use std::ffi::OsStr;
-use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Output;
+use std::time::Duration;
 use v2v_meta::{SourceDisk, V2vDir};
 use v2v_servers::{start, Nbdkit, QemuNbd};
 
@@ -72,81 +71,7 @@ pub const QEMU_IMG_TIMEOUT: Duration = Duration::from_secs(30);
 /// Run `qemu-img ARGS`, killed after [`QEMU_IMG_TIMEOUT`]: a failure
 /// (exit 4) quotes the end of its stderr, or says it timed out.
 pub fn qemu_img<S: AsRef<OsStr>>(args: &[S]) -> Result<Output> {
-    run_bounded("qemu-img", args, QEMU_IMG_TIMEOUT)
-}
-
-/// Run `prog ARGS` with its output captured, killed after `limit`.
-pub fn run_bounded<S: AsRef<OsStr>>(prog: &str, args: &[S], limit: Duration) -> Result<Output> {
-    let argv: Vec<String> = std::iter::once(prog.to_string())
-        .chain(
-            args.iter()
-                .map(|a| a.as_ref().to_string_lossy().into_owned()),
-        )
-        .collect();
-    trace!("run: {}", helper_common::shell_quote(&argv));
-    let mut child = Command::new(prog)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| Failure::external(format!("{prog}: cannot run: {e} (is it installed?)")))?;
-    let drain = |r: Option<Box<dyn Read + Send>>| {
-        std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            if let Some(mut r) = r {
-                let _ = r.read_to_end(&mut buf);
-            }
-            buf
-        })
-    };
-    let out = drain(
-        child
-            .stdout
-            .take()
-            .map(|r| Box::new(r) as Box<dyn Read + Send>),
-    );
-    let err = drain(
-        child
-            .stderr
-            .take()
-            .map(|r| Box::new(r) as Box<dyn Read + Send>),
-    );
-    let deadline = Instant::now() + limit;
-    let status = loop {
-        if let Some(st) = child.try_wait()? {
-            break st;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(Failure::external(format!(
-                "{prog} did not finish within {} s (killed)",
-                limit.as_secs()
-            ))
-            .cause(helper_common::shell_quote(&argv)));
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    let stdout = out.join().unwrap_or_default();
-    let stderr = err.join().unwrap_or_default();
-    let text = String::from_utf8_lossy(&stderr);
-    if !text.trim().is_empty() {
-        debug!("{prog} stderr: {}", text.trim_end());
-    }
-    if !status.success() {
-        let tail: Vec<&str> = text.lines().rev().take(3).collect();
-        let tail: Vec<&str> = tail.into_iter().rev().collect();
-        return Err(
-            Failure::external(format!("{prog} failed ({status}): {}", tail.join(" / ")))
-                .cause(helper_common::shell_quote(&argv)),
-        );
-    }
-    Ok(Output {
-        status,
-        stdout,
-        stderr,
-    })
+    helper_common::run_cmd_within("qemu-img", args, QEMU_IMG_TIMEOUT)
 }
 
 /// Check that `path` (disk `n`) is a readable regular file or block
@@ -349,19 +274,6 @@ mod tests {
         let f = t.path().join("disk.img");
         std::fs::write(&f, [0u8; 512]).unwrap();
         assert!(check_file(1, &f).unwrap().is_file());
-    }
-
-    #[test]
-    fn bounded_runs() {
-        let t = std::time::Instant::now();
-        let e = run_bounded("sleep", &["10"], Duration::from_millis(200)).unwrap_err();
-        assert_eq!(e.code, 4);
-        assert!(e.message.contains("did not finish within"), "{}", e.message);
-        assert!(t.elapsed() < Duration::from_secs(5));
-        let e = run_bounded("sh", &["-c", "echo oops >&2; exit 3"], QEMU_IMG_TIMEOUT).unwrap_err();
-        assert!(e.message.contains("oops"), "{}", e.message);
-        let out = run_bounded("echo", &["hi"], QEMU_IMG_TIMEOUT).unwrap();
-        assert_eq!(out.stdout, b"hi\n");
     }
 
     #[test]

@@ -491,31 +491,6 @@ pub fn make_private_dir(p: &Path) -> std::io::Result<()> {
     fs::DirBuilder::new().recursive(true).mode(0o700).create(p)
 }
 
-/// Create `DIR/tmp/overlayN.qcow2` backed by `src` (read-only), so a
-/// server can offer writes without ever touching the source.
-pub fn make_overlay(dir: &V2vDir, n: u32, src: &Path, format: &str) -> Result<PathBuf> {
-    make_private_dir(&dir.scratch_dir())?;
-    let ov = dir.overlay(n);
-    let _ = fs::remove_file(&ov);
-    let src = helper_common::absolute(src);
-    helper_common::run_cmd(
-        "qemu-img",
-        &[
-            "create".as_ref(),
-            "-q".as_ref(),
-            "-f".as_ref(),
-            "qcow2".as_ref(),
-            "-F".as_ref(),
-            format.as_ref(),
-            "-b".as_ref(),
-            src.as_os_str(),
-            ov.as_os_str(),
-        ],
-    )
-    .map_err(|f| f.context("creating overlay").disk(n))?;
-    Ok(ov)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

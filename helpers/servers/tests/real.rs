@@ -80,7 +80,16 @@ fn qemu_nbd_overlay_and_guard() {
         .unwrap();
     assert!(st.success());
     let before = std::fs::read(&img).unwrap();
-    let ov = make_overlay(&dir, 1, &img, "qcow2").unwrap();
+    // A qcow2 overlay over the source, as an input makes one.
+    std::fs::create_dir_all(dir.scratch_dir()).unwrap();
+    let ov = dir.overlay(1);
+    let st = Command::new("qemu-img")
+        .args(["create", "-q", "-f", "qcow2", "-F", "qcow2", "-b"])
+        .arg(&img)
+        .arg(&ov)
+        .status()
+        .unwrap();
+    assert!(st.success());
     let mut own = owner();
     let srv = start(
         &dir,
