@@ -211,6 +211,30 @@ fn tampered_and_hostile_packages_are_refused() {
     let junk = t.path().join("junk.ova");
     std::fs::write(&junk, vec![b'j'; 2048]).unwrap();
     refuse("junk", &junk, 5, "not a tar file");
+
+    // An OVF nested 100,000 elements deep (it overflowed the parser's
+    // stack, exit 134): refused, fast, with the reason.
+    let deep = t.path().join("deep");
+    std::fs::create_dir(&deep).unwrap();
+    let n = 100_000;
+    std::fs::write(
+        deep.join("deep.ovf"),
+        format!(
+            "<Envelope>{}{}</Envelope>",
+            "<a>".repeat(n),
+            "</a>".repeat(n)
+        ),
+    )
+    .unwrap();
+    let deep_ova = t.path().join("deep.ova");
+    sh(&format!(
+        "tar -C {} -cf {} deep.ovf",
+        deep.display(),
+        deep_ova.display()
+    ));
+    let t0 = std::time::Instant::now();
+    refuse("deep", &deep_ova, 3, "nested more than 256 deep");
+    assert!(t0.elapsed().as_secs() < 15, "took {:?}", t0.elapsed());
 }
 
 #[test]
