@@ -53,7 +53,8 @@ pub fn check_path(name: &str) -> Result<(), String> {
 
 /// List the regular-file members of a tar archive.
 pub fn list<R: Read + Seek>(r: &mut R) -> Result<Vec<Member>, String> {
-    let mut out = Vec::new();
+    let mut out: Vec<Member> = Vec::new();
+    let len = r.seek(SeekFrom::End(0)).map_err(|e| e.to_string())?;
     let mut pos: u64 = 0;
     let mut long_name: Option<String> = None;
     let mut zero_blocks = 0;
@@ -129,6 +130,17 @@ pub fn list<R: Read + Seek>(r: &mut R) -> Result<Vec<Member>, String> {
                 let name = long_name.take().unwrap_or(name);
                 let name = name.strip_prefix("./").unwrap_or(&name).to_string();
                 check_path(&name)?;
+                if out.iter().any(|m| m.name == name) {
+                    return Err(format!(
+                        "member {name:?} appears twice (which one is meant cannot be told)"
+                    ));
+                }
+                if data.saturating_add(size) > len {
+                    return Err(format!(
+                        "member {name:?} is truncated: {size} bytes at offset {data}, \
+                         the archive ends at {len}"
+                    ));
+                }
                 out.push(Member {
                     name,
                     offset: data,
@@ -222,6 +234,13 @@ mod tests {
             let a = archive(&[(n, b"x", t)]);
             assert!(list(&mut Cursor::new(&a)).is_err(), "{n}");
         }
+        let a = archive(&[("d.vmdk", b"x", b'0'), ("./d.vmdk", b"y", b'0')]);
+        let e = list(&mut Cursor::new(&a)).unwrap_err();
+        assert!(e.contains("appears twice"), "{e}");
+        let mut a = archive(&[("d.vmdk", &[7u8; 2000], b'0')]);
+        a.truncate(1024);
+        let e = list(&mut Cursor::new(&a)).unwrap_err();
+        assert!(e.contains("is truncated"), "{e}");
         let mut a = archive(&[("g.ovf", b"x", b'0')]);
         a[0] = b'h';
         assert!(list(&mut Cursor::new(&a)).unwrap_err().contains("checksum"));
