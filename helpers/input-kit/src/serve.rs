@@ -11,15 +11,20 @@ use crate::meta::{new_disk, Slot};
 use crate::refs::{self, Scope};
 use helper_common::{debug, message, Ctx, Failure, Result};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 use v2v_meta::{MetadataIn, Source, SourceDisk, V2vDir, CONTRACT_VERSION};
 use v2v_servers::{start, Nbdkit, QemuNbd, ServerSpec};
+
+/// How long an input waits for an NBD server (ours, or a network disk's
+/// behind it) to finish the handshake or answer a probing read: a server
+/// that accepts and never answers must not hang the input step.
+pub const NBD_TIMEOUT: Duration = Duration::from_secs(8);
 
 /// Virtual size of what a socket serves, asked over NBD.
 pub fn served_size(ctx: &Ctx, index: u32) -> Result<u64> {
     let sock = ctx.dir.in_socket(index);
-    let h = v2v_nbd::Handle::new().map_err(|e| Failure::external(e.to_string()))?;
-    h.connect_unix(&sock)
-        .and_then(|_| h.size())
+    v2v_nbd::Handle::open_within(&sock.to_string_lossy(), NBD_TIMEOUT)
+        .and_then(|h| h.size())
         .map_err(|e| Failure::external(format!("{}: {e}", sock.display())).disk(index))
 }
 
@@ -203,9 +208,9 @@ pub fn json_nbd_uri(format: &str, uri: &str) -> Result<String> {
 /// The first [`refs::HEAD_BYTES`] of what the NBD server at `uri` serves.
 pub fn head_over_nbd(uri: &str) -> Result<Vec<u8>> {
     let ext = |e: v2v_nbd::Error| Failure::external(format!("{uri}: {e}"));
-    let h = v2v_nbd::Handle::open(uri).map_err(ext)?;
+    let h = v2v_nbd::Handle::open_within(uri, NBD_TIMEOUT).map_err(ext)?;
     let mut head = vec![0u8; h.size().map_err(ext)?.min(refs::HEAD_BYTES) as usize];
-    h.pread(&mut head, 0).map_err(ext)?;
+    h.pread_within(&mut head, 0, NBD_TIMEOUT).map_err(ext)?;
     Ok(head)
 }
 

@@ -138,6 +138,28 @@ fn bad_descriptions_are_refused_and_leave_nothing_running() {
         );
         assert!(dir.join("status/input.error.json").exists());
     }
+    // A network disk whose NBD server accepts and never answers: refused
+    // within 15 s (exit 4), nothing left running (it used to hang).
+    let silent = t.path().join("silent.sock");
+    let _listener = std::os::unix::net::UnixListener::bind(&silent).unwrap();
+    let xml = t.path().join("silent.xml");
+    std::fs::write(
+        &xml,
+        format!(
+            "<domain><name>g</name><memory>1024</memory><devices><disk type='network' device='disk'>\
+             <driver name='qemu' type='raw'/><source protocol='nbd'><host transport='unix' socket='{}'/>\
+             </source><target dev='sda' bus='sata'/></disk></devices></domain>",
+            silent.display()
+        ),
+    )
+    .unwrap();
+    let dir = t.path().join("silent");
+    let t0 = std::time::Instant::now();
+    let out = run(BIN, &owner, &[&dir, &xml]);
+    assert_fails(&out, 4, "no answer from the server");
+    assert!(t0.elapsed().as_secs() < 15, "took {:?}", t0.elapsed());
+    assert_nothing_left(&dir);
+
     let dir = t.path().join("nofile");
     let out = run(BIN, &owner, &[&dir, &t.path().join("nope.xml")]);
     assert_fails(&out, 3, "nope.xml");

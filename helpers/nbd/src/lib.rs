@@ -44,6 +44,7 @@ use std::path::Path;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use libc::{c_char, c_int, c_void};
 
@@ -247,6 +248,88 @@ impl Handle {
             h.connect_unix(target)?;
         }
         Ok(h)
+    }
+
+    /// [`Handle::open`], but give up (errno `ETIMEDOUT`) when the server
+    /// has not finished the NBD handshake within `limit`: a server that
+    /// accepts the connection and never answers must not hang the caller.
+    pub fn open_within(target: &str, limit: Duration) -> Result<Handle> {
+        let deadline = Instant::now() + limit;
+        let h = Handle::new()?;
+        let context = format!("connect to {target}");
+        let c = cstring(&context, target.as_bytes())?;
+        // SAFETY: valid handle and NUL-terminated string.
+        let rc = unsafe {
+            if target.starts_with("nbd") && target.contains("://") {
+                sys::nbd_aio_connect_uri(h.raw(), c.as_ptr())
+            } else {
+                sys::nbd_aio_connect_unix(h.raw(), c.as_ptr())
+            }
+        };
+        if rc == -1 {
+            return Err(Error::last(context));
+        }
+        // SAFETY (both closures): valid handle; the calls only read its state.
+        h.poll_until(deadline, limit, &context, |h| unsafe {
+            sys::nbd_aio_is_ready(h.raw()) == 1
+        })?;
+        Ok(h)
+    }
+
+    /// Read exactly `buf.len()` bytes (at most [`Handle::max_request_size`])
+    /// at `offset`, giving up (`ETIMEDOUT`) after `limit`: for probing a
+    /// server we do not trust to answer.
+    pub fn pread_within(&self, buf: &mut [u8], offset: u64, limit: Duration) -> Result<()> {
+        let deadline = Instant::now() + limit;
+        let context = format!("pread {} bytes at offset {offset}", buf.len());
+        let slot: Arc<Mutex<Option<(Vec<u8>, std::result::Result<(), i32>)>>> = Arc::default();
+        let done = Arc::clone(&slot);
+        self.aio_pread(vec![0u8; buf.len()], offset, move |b, r| {
+            *done.lock().unwrap_or_else(|e| e.into_inner()) = Some((b, r));
+        })?;
+        self.poll_until(deadline, limit, &context, |_| {
+            slot.lock().unwrap_or_else(|e| e.into_inner()).is_some()
+        })?;
+        let taken = slot.lock().unwrap_or_else(|e| e.into_inner()).take();
+        match taken {
+            Some((b, Ok(()))) => {
+                buf.copy_from_slice(&b);
+                Ok(())
+            }
+            Some((_, Err(errno))) => Err(Error::new(context, "the server failed the read", errno)),
+            None => unreachable!("poll_until returned before the read completed"),
+        }
+    }
+
+    /// Poll until `ready(self)`, the connection dies, or `deadline`.
+    fn poll_until(
+        &self,
+        deadline: Instant,
+        limit: Duration,
+        context: &str,
+        ready: impl Fn(&Handle) -> bool,
+    ) -> Result<()> {
+        loop {
+            if ready(self) {
+                return Ok(());
+            }
+            // SAFETY: valid handle; these only read its state.
+            let gone = unsafe {
+                sys::nbd_aio_is_dead(self.raw()) == 1 || sys::nbd_aio_is_closed(self.raw()) == 1
+            };
+            if gone {
+                return Err(Error::last(context));
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(Error::new(
+                    context,
+                    format!("no answer from the server within {} s", limit.as_secs_f64()),
+                    libc::ETIMEDOUT,
+                ));
+            }
+            self.poll(left.as_millis().clamp(1, 100) as i32)?;
+        }
     }
 
     fn raw(&self) -> *mut sys::nbd_handle {

@@ -80,6 +80,11 @@ extern "C" {
     pub fn nbd_connect_uri(h: *mut nbd_handle, uri: *const c_char) -> c_int;
     pub fn nbd_connect_unix(h: *mut nbd_handle, unixsocket: *const c_char) -> c_int;
     pub fn nbd_connect_command(h: *mut nbd_handle, argv: *mut *mut c_char) -> c_int;
+    pub fn nbd_aio_connect_uri(h: *mut nbd_handle, uri: *const c_char) -> c_int;
+    pub fn nbd_aio_connect_unix(h: *mut nbd_handle, unixsocket: *const c_char) -> c_int;
+    pub fn nbd_aio_is_ready(h: *mut nbd_handle) -> c_int;
+    pub fn nbd_aio_is_dead(h: *mut nbd_handle) -> c_int;
+    pub fn nbd_aio_is_closed(h: *mut nbd_handle) -> c_int;
 
     pub fn nbd_is_read_only(h: *mut nbd_handle) -> c_int;
     pub fn nbd_can_flush(h: *mut nbd_handle) -> c_int;

@@ -590,3 +590,65 @@ fn unix_socket_file() {
     // SAFETY: signal 0 only checks whether the process exists.
     assert_ne!(unsafe { libc::kill(pid, 0) }, 0, "nbdkit still running");
 }
+
+/// `open_within` and `pread_within` give up on a server that accepts and
+/// never answers (the handshake) or never answers a read, in bounded time.
+#[test]
+fn bounded_open_and_read() {
+    require_nbdkit();
+    let dir = tempfile::tempdir().unwrap();
+
+    // A socket that accepts connections (the kernel's backlog) and never
+    // says a word: the handshake never starts.
+    let silent = dir.path().join("silent");
+    let _listener = std::os::unix::net::UnixListener::bind(&silent).unwrap();
+    let t = Instant::now();
+    let e = Handle::open_within(silent.to_str().unwrap(), Duration::from_millis(500))
+        .err()
+        .expect("a silent server was accepted");
+    assert_eq!(e.errno, libc::ETIMEDOUT, "{e}");
+    assert!(e.to_string().contains("no answer"), "{e}");
+    assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
+
+    // A server that shakes hands but delays every read by 30 s.
+    let sock = dir.path().join("slow");
+    let pidfile = dir.path().join("slow.pid");
+    let child = Command::new("nbdkit")
+        .arg("--unix")
+        .arg(&sock)
+        .arg("--pidfile")
+        .arg(&pidfile)
+        .args([
+            "-f",
+            "--exit-with-parent",
+            "--filter=delay",
+            "memory",
+            "1M",
+            "rdelay=30",
+        ])
+        .spawn()
+        .expect("nbdkit");
+    let _server = UnixServer { child, pidfile };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !sock.exists() {
+        assert!(Instant::now() < deadline, "nbdkit did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let h = Handle::open_within(sock.to_str().unwrap(), Duration::from_secs(10)).unwrap();
+    assert_eq!(h.size().unwrap(), M);
+    let mut b = [0u8; 512];
+    let t = Instant::now();
+    let e = h
+        .pread_within(&mut b, 0, Duration::from_millis(500))
+        .unwrap_err();
+    assert_eq!(e.errno, libc::ETIMEDOUT, "{e}");
+    assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
+
+    // An ordinary server answers within the limit.
+    let h = nbdkit_memory("1M", &[], &[]);
+    h.pwrite(b"bounded", 4096).unwrap();
+    let mut b = [0u8; 7];
+    h.pread_within(&mut b, 4096, Duration::from_secs(10))
+        .unwrap();
+    assert_eq!(&b, b"bounded");
+}
