@@ -282,7 +282,9 @@ impl Handle {
     pub fn pread_within(&self, buf: &mut [u8], offset: u64, limit: Duration) -> Result<()> {
         let deadline = Instant::now() + limit;
         let context = format!("pread {} bytes at offset {offset}", buf.len());
-        let slot: Arc<Mutex<Option<(Vec<u8>, std::result::Result<(), i32>)>>> = Arc::default();
+        // The completion hands the buffer back with the result.
+        type Done = Option<(Vec<u8>, std::result::Result<(), i32>)>;
+        let slot: Arc<Mutex<Done>> = Arc::default();
         let done = Arc::clone(&slot);
         self.aio_pread(vec![0u8; buf.len()], offset, move |b, r| {
             *done.lock().unwrap_or_else(|e| e.into_inner()) = Some((b, r));
