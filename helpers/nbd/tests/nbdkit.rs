@@ -603,9 +603,9 @@ fn bounded_open_and_read() {
     let silent = dir.path().join("silent");
     let _listener = std::os::unix::net::UnixListener::bind(&silent).unwrap();
     let t = Instant::now();
-    let e = Handle::open_within(silent.to_str().unwrap(), Duration::from_millis(500))
-        .err()
-        .expect("a silent server was accepted");
+    let Err(e) = Handle::open_within(silent.to_str().unwrap(), Duration::from_millis(500)) else {
+        panic!("a silent server was accepted");
+    };
     assert_eq!(e.errno, libc::ETIMEDOUT, "{e}");
     assert!(e.to_string().contains("no answer"), "{e}");
     assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
