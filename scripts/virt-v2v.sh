@@ -175,15 +175,16 @@ trap 'on_signal HUP' HUP
 [ -z "$xtrace" ] || set -x
 event step-started
 
-# run_check PROG PHASE ARGS: `PROG PHASE COMMON --owner-pid PID ARGS` (ARGS is
-# a string for eval), its stdout passed on and its stderr captured
-# (docs/contract.md, "Checking options first").  On success its stderr is
-# shown as it is.  On failure the run exits with the check's code, and the
-# message of its last line `helper-v2v-X: error: MESSAGE` is the run's error
-# line; the lines before it are shown with -v or -x only.  Without such a
-# line all of it is shown.  virt-v2v's check_failure does the same.
+# run_check STEP PROG PHASE ARGS: check STEP's options with `PROG PHASE
+# COMMON --owner-pid PID ARGS` (ARGS is a string for eval), its stdout passed
+# on and its stderr captured (docs/contract.md, "Checking options first").
+# On success its stderr is shown as it is.  On failure the run exits with the
+# check's code, and `STEP: MESSAGE`, MESSAGE from its last line
+# `helper-v2v-X: error: MESSAGE`, is the run's error line; the lines before
+# it are shown with -v or -x only.  Without such a line all of it is shown.
+# virt-v2v's check_failure does the same.
 run_check() {
-  prog=$1 phase=$2 args=$3
+  step=$1 prog=$2 phase=$3 args=$4
   stop_on_signal
   { errs=$(eval "\"\$prog\" $phase $common --owner-pid $$ $args" 2>&1 >&3 3>&-); rc=$?; } 3>&1
   stop_on_signal
@@ -200,7 +201,7 @@ run_check() {
       [ -z "$errs" ] || printf '%s\n' "$errs" >&2
       msg="$prog $phase exited with status $rc without an error line" ;;
   esac
-  error_line=$msg
+  error_line="$step: $msg"
   exit "$rc"
 }
 
@@ -240,8 +241,8 @@ run_step() {
 
 qdir=$(q "$dir")
 # Both ends' options first, before any step starts.
-run_check "$input" --check "$iopts $qdir $inargs"
-run_check "$output" check "$qdir $oopts"
+run_check input "$input" --check "$iopts $qdir $inargs"
+run_check output-setup "$output" check "$qdir $oopts"
 checked=1
 run_step input 01 "$input" "" "$iopts $qdir $inargs"
 [ -n "$no_convert" ] ||

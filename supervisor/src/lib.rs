@@ -233,16 +233,17 @@ impl Runner {
     /// first".
     fn check_ends(&self, args: &Args, plan: &Plan) -> Result<(), Stop> {
         let dir: OsString = self.dir.root().as_os_str().to_owned();
-        self.check(&plan.input, "--check", input_args(args, &dir))?;
+        self.check(Step::Input, &plan.input, "--check", input_args(args, &dir))?;
         if let Some(output) = &plan.output {
-            self.check(output, "check", output_args(args, &dir))?;
+            self.check(Step::OutputSetup, output, "check", output_args(args, &dir))?;
         }
         Ok(())
     }
 
-    /// Run one check with its stderr captured: on success its stderr is
-    /// shown as it is; on failure see [`check_failure`].
-    fn check(&self, prog: &Path, phase: &str, args: Vec<OsString>) -> Result<(), Stop> {
+    /// Run the check of `step`'s options with its stderr captured: on
+    /// success its stderr is shown as it is; on failure see
+    /// [`check_failure`]: the run's error is `STEP: MESSAGE`.
+    fn check(&self, step: Step, prog: &Path, phase: &str, args: Vec<OsString>) -> Result<(), Stop> {
         if let Some(sig) = signals::pending() {
             return Err(Stop::Signal(sig));
         }
@@ -272,7 +273,7 @@ impl Runner {
         }
         let (shown, message) = check_failure(&stderr, &file_name(prog), phase, code, self.verbose);
         eprint!("{shown}");
-        Err(Stop::Check(code, message))
+        Err(Stop::Check(code, failure_line(step, None, &message)))
     }
 
     /// Run one step, forwarding SIGINT/SIGTERM to it.

@@ -29,7 +29,7 @@ fn missing_unreadable_and_non_disk_sources() {
         &sb,
         &["--no-convert", "-i", "disk", s(&nope), "-o", "null"],
         2,
-        At::Check,
+        At::Check("input"),
         "nope.raw",
     );
 
@@ -39,7 +39,7 @@ fn missing_unreadable_and_non_disk_sources() {
         &sb,
         &["--no-convert", "-i", "disk", s(&adir), "-o", "null"],
         1,
-        At::Check,
+        At::Check("input"),
         "adir.img",
     );
 

@@ -166,9 +166,10 @@ pub enum At {
     /// The runner's own usage error, before anything runs (the two runners
     /// word it differently: the script looks on PATH only).
     Usage,
-    /// An end's check (`--check` / `check`): nothing started, no temp dir
-    /// left, and both runners print the helper's message alike.
-    Check,
+    /// An end's check (`--check` / `check`) of this step's options: nothing
+    /// started, no temp dir left, and both runners print `STEP: ` and the
+    /// helper's message alike.
+    Check(&'static str),
     /// This step failed: the report names its log, kept with `status/`.
     Step(&'static str),
 }
@@ -203,8 +204,8 @@ pub fn bad(sb: &Sandbox, args: &[&str], code: i32, at: At, fault: &str) {
         assert_eq!(r.code, code, "{who} {args:?}: wrong exit code\n{r}");
         let last = r.last_err_line();
         let want = match at {
-            At::Step(s) => format!("virt-v2v: error: {s}: "),
-            At::Usage | At::Check => "virt-v2v: error: ".into(),
+            At::Step(s) | At::Check(s) => format!("virt-v2v: error: {s}: "),
+            At::Usage => "virt-v2v: error: ".into(),
         };
         assert!(
             last.starts_with(&want) && last.contains(fault),
