@@ -438,10 +438,20 @@ pub fn parse_command<P: clap::FromArgMatches>(
                 return ExitCode::SUCCESS;
             }
             eprint!("{text}");
-            let first = text.lines().next().unwrap_or_default();
-            eprintln!("{program}: error: {}", first.trim_start_matches("error: "));
+            eprintln!("{program}: error: {}", usage_summary(&text));
             ExitCode::from(exit_code::USAGE)
         })
+}
+
+/// The first paragraph of a clap error, on one line, without `error: `
+/// (e.g. "the following required arguments were not provided: <DIR>").
+fn usage_summary(text: &str) -> String {
+    let para: Vec<&str> = text
+        .lines()
+        .take_while(|l| !l.trim().is_empty())
+        .map(str::trim)
+        .collect();
+    para.join(" ").trim_start_matches("error: ").to_string()
 }
 
 #[cfg(test)]

@@ -16,26 +16,11 @@ use v2v_meta::Step;
 /// `PROGRAM: error: MESSAGE` naming the argument, as every other failure
 /// of the step or of `--check` ends; `--help` and `--version` exit 0.
 pub fn parse_args<A: clap::Parser>(program: &str) -> A {
-    match A::try_parse_from(helper_common::virt_v2v_args(std::env::args_os())) {
-        Ok(a) => a,
-        Err(e) if !e.use_stderr() => e.exit(),
-        Err(e) => {
-            let text = e.render().to_string();
-            eprint!("{text}");
-            eprintln!("{program}: error: {}", usage_summary(&text));
-            std::process::exit(i32::from(v2v_meta::exit_code::USAGE))
-        }
-    }
-}
-
-/// The first paragraph of a clap error, on one line, without `error: `.
-fn usage_summary(text: &str) -> String {
-    let para: Vec<&str> = text
-        .lines()
-        .take_while(|l| !l.trim().is_empty())
-        .map(str::trim)
-        .collect();
-    para.join(" ").trim_start_matches("error: ").to_string()
+    helper_common::parse_args(program, std::env::args_os())
+        .unwrap_or_else(|code| {
+            let usage = i32::from(v2v_meta::exit_code::USAGE);
+            std::process::exit(if code == ExitCode::SUCCESS { 0 } else { usage })
+        })
 }
 
 /// The `main` of an input helper: `check` alone when `check_only`
