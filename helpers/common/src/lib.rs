@@ -512,6 +512,19 @@ mod tests {
     }
 
     #[test]
+    fn usage_summaries() {
+        let text = "error: the following required arguments were not provided:\n  <DISK>...\n\nUsage: x <DIR> <DISK>...\n";
+        assert_eq!(
+            usage_summary(text),
+            "the following required arguments were not provided: <DISK>..."
+        );
+        assert_eq!(
+            usage_summary("error: unexpected argument '--bogus' found\n\n  tip: ...\n"),
+            "unexpected argument '--bogus' found"
+        );
+    }
+
+    #[test]
     fn bounded_runs_are_killed() {
         let t = std::time::Instant::now();
         let e = run_cmd_within("sleep", &["10"], Duration::from_millis(200)).unwrap_err();
