@@ -1,6 +1,6 @@
 #!/bin/bash
 # usage: boot-check.sh [--uefi] [--bus virtio|sata|ide] [--timeout S]
-#                      [--expect NAME.json] DISK...
+#                      [--expect NAME.json] [--log FILE] DISK...
 #
 # Boots DISK... (raw or qcow2; the first disk boots) under qemu and waits for
 # the test guest's marker line on the serial console:
@@ -21,6 +21,7 @@
 #                  interface names (192.168.122.50/24) matches the
 #                  marker's addresses on whichever interfaces.
 #   --timeout S    give up after S seconds (default 600).
+#   --log FILE     keep the whole serial console output in FILE.
 #
 # The disks are opened with snapshot=on: they are never modified.  It stops
 # early when the console shows the initramfs or systemd giving up.
@@ -29,7 +30,7 @@
 set -uo pipefail
 
 usage() { sed -n '2,/^set -uo/ { /^set -uo/d; s/^# \{0,1\}//; p; }' "$0" >&2; exit 2; }
-uefi= bus=virtio timeout=600 expect=
+uefi= bus=virtio timeout=600 expect= log=
 disks=()
 while [ $# -gt 0 ]; do
   case $1 in
@@ -37,6 +38,7 @@ while [ $# -gt 0 ]; do
     --bus) bus=${2:-}; shift ;;
     --timeout) timeout=${2:-}; shift ;;
     --expect) expect=${2:-}; shift ;;
+    --log) log=${2:-}; shift ;;
     -h|--help) usage ;;
     -*) echo "boot-check: unknown option $1" >&2; usage ;;
     *) disks+=("$1") ;;
@@ -65,6 +67,7 @@ serial=$work/serial.log
 qpid=
 finish() {
   [ -n "$qpid" ] && kill "$qpid" 2>/dev/null && wait "$qpid" 2>/dev/null
+  [ -z "$log" ] || tr -d '\r' <"$serial" >"$log"
   rm -rf "$work"
 }
 trap finish EXIT
