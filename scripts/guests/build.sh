@@ -280,6 +280,12 @@ EOF
   printf 'auto lo\niface lo inet loopback\n\nallow-hotplug ens33\niface ens33 inet dhcp\n' \
     >"$TREE/etc/network/interfaces"
 
+  # Under TCG on a busy host udev can take minutes to show the disks:
+  # systemd's 90 s for a device in fstab sends a healthy guest to emergency
+  # mode (seen on 2 cores shared by several boots).
+  mkdir -p "$TREE/etc/systemd/system.conf.d"
+  printf '[Manager]\nDefaultDeviceTimeoutSec=300s\n' >"$TREE/etc/systemd/system.conf.d/v2v-test-guest.conf"
+
   # The marker: one line on the serial console once the guest is up (every
   # boot job done, so the network too), then power off.  boot-check.sh
   # compares its fields with NAME.json.
