@@ -74,10 +74,13 @@ build_one() {
     sizes >"$stamp.tmp" && mv "$stamp.tmp" "$stamp"
     cached || { echo "make-test-guest: $name: artefacts missing after the build" >&2; exit 1; }
     echo "make-test-guest: built $name: $(tail -n 1 "$log")" >&2
-    # Older builds of this guest are stale.
-    for d in "$cache/$name"-????????????????*; do
-      [ "$d" = "$out" ] || [ "$d" = "$log" ] || rm -rf "$d"
-    done
+    # Older builds of this guest are stale, once untouched for an hour
+    # (another checkout, with another version of the builder, may be
+    # building or using one).
+    find "$cache" -mindepth 1 -maxdepth 1 -name "$name-????????????????*" -mmin +60 |
+      while read -r d; do
+        [ "$d" = "$out" ] || [ "$d" = "$log" ] || rm -rf "$d"
+      done
   fi
   echo "$out"
 }

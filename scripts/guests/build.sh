@@ -60,7 +60,9 @@ case $FIRMWARE in bios | uefi) ;; *) die "firmware $FIRMWARE: not bios or uefi" 
 PACKAGES=linux-image-amd64,grub-pc,systemd-sysv,udev,kmod,initramfs-tools
 # Every guest: iproute2 for the marker's addresses.
 EXTRA=$(printf '%s\n' iproute2 $PACKAGES_EXTRA | sort -u | paste -sd' ' -)
-WORK=$CACHE/work-$NAME
+# Beside OUT: builds of other versions of the builder (other checkouts
+# share the cache) never share it.
+WORK=$OUT.work
 MNT=$WORK/mnt
 TREE=$MNT
 mkdir -p "$CACHE/debs" "$OUT"
@@ -405,9 +407,11 @@ install_grub_efi() {
     -o /tmp/grubx64.efi "part_$pm" "$fs" search_fs_uuid
   inchroot grub-editenv /boot/grub/grubenv create
   export MTOOLS_SKIP_CHECK=1
-  mmd -i "$ESP" ::EFI ::EFI/debian ::EFI/BOOT
-  mcopy -i "$ESP" "$MNT/tmp/grubx64.efi" ::EFI/debian/grubx64.efi
-  mcopy -i "$ESP" "$MNT/tmp/grubx64.efi" ::EFI/BOOT/BOOTX64.EFI
+  {
+    mmd -i "$ESP" ::EFI ::EFI/debian ::EFI/BOOT
+    mcopy -i "$ESP" "$MNT/tmp/grubx64.efi" ::EFI/debian/grubx64.efi
+    mcopy -i "$ESP" "$MNT/tmp/grubx64.efi" ::EFI/BOOT/BOOTX64.EFI
+  } 2> >(grep -v '^Could not get geometry' >&2)
   rm -f "$MNT/tmp/grubx64.efi"
 }
 
