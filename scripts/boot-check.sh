@@ -1,5 +1,5 @@
 #!/bin/bash
-# usage: boot-check.sh [--uefi] [--bus virtio|sata|ide] [--timeout S]
+# usage: boot-check.sh [--uefi] [--bus virtio|pvscsi|sata|ide] [--timeout S]
 #                      [--expect NAME.json] [--log FILE] DISK...
 #
 # Boots DISK... (raw or qcow2; the first disk boots) under qemu and waits for
@@ -10,9 +10,12 @@
 # lines (exit 1); exit 2 for a usage error.
 #
 #   --bus virtio   virtio-blk disks and a virtio-net NIC (a converted guest;
-#                  the default); sata: AHCI + e1000; ide: IDE + e1000.  The
-#                  e1000 is in PCIe slot 33, so an unconverted guest sees
-#                  ens33 as on VMware.
+#                  the default); pvscsi: VMware's paravirtual SCSI
+#                  controller (disks in target order: sda, sdb... always)
+#                  + e1000; sata: AHCI + e1000 (disks probed in parallel:
+#                  sda and sdb may swap); ide: IDE + e1000.  The e1000 is in
+#                  PCIe slot 33, so an unconverted guest sees ens33 as on
+#                  VMware.
 #   --uefi         boot with OVMF (Debian's ovmf package), on a fresh copy
 #                  of its variable store; BIOS (SeaBIOS) otherwise.
 #   --expect F     also compare the marker with F's "boot" object (written
@@ -46,7 +49,7 @@ while [ $# -gt 0 ]; do
   shift
 done
 [ ${#disks[@]} -ge 1 ] || usage
-case $bus in virtio|sata|ide) ;; *) echo "boot-check: --bus $bus: not virtio, sata or ide" >&2; exit 2 ;; esac
+case $bus in virtio|pvscsi|sata|ide) ;; *) echo "boot-check: --bus $bus: not virtio, pvscsi, sata or ide" >&2; exit 2 ;; esac
 case $timeout in ''|*[!0-9]*) echo "boot-check: --timeout $timeout: not a number of seconds" >&2; exit 2 ;; esac
 if [ -n "$expect" ]; then
   jq -e '.boot | type == "object"' "$expect" >/dev/null 2>&1 ||
@@ -87,6 +90,7 @@ if [ -n "$uefi" ]; then
     -drive "if=pflash,format=raw,unit=1,file=$work/vars.fd")
 fi
 [ "$bus" = sata ] && args+=(-device ahci,id=ahci)
+[ "$bus" = pvscsi ] && args+=(-device pvscsi,id=pvscsi)
 i=0
 for d in "${disks[@]}"; do
   [ -r "$d" ] || { echo "boot-check: cannot read $d" >&2; exit 2; }
@@ -97,6 +101,7 @@ for d in "${disks[@]}"; do
     virtio) args+=(-drive "$drive,if=virtio") ;;
     ide) args+=(-drive "$drive,if=ide,index=$i") ;;
     sata) args+=(-drive "$drive,if=none,id=d$i" -device "ide-hd,drive=d$i,bus=ahci.$i") ;;
+    pvscsi) args+=(-drive "$drive,if=none,id=d$i" -device "scsi-hd,drive=d$i,bus=pvscsi.0,scsi-id=$i") ;;
   esac
   i=$((i + 1))
 done
