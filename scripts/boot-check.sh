@@ -11,11 +11,12 @@
 #
 #   --bus virtio   virtio-blk disks and a virtio-net NIC (a converted guest;
 #                  the default); pvscsi: VMware's paravirtual SCSI
-#                  controller (disks in target order: sda, sdb... always)
-#                  + e1000; sata: AHCI + e1000 (disks probed in parallel:
-#                  sda and sdb may swap); ide: IDE + e1000.  The e1000 is in
-#                  PCIe slot 33, so an unconverted guest sees ens33 as on
-#                  VMware.
+#                  controller + e1000; sata: AHCI + e1000; ide: IDE +
+#                  e1000.  The e1000 is in PCIe slot 33, so an unconverted
+#                  guest sees ens33 as on VMware.  On pvscsi, sata and ide
+#                  Linux probes the disks in parallel: with several, sda and
+#                  sdb may come up swapped (virtio-blk keeps vda, vdb in
+#                  PCI order).
 #   --uefi         boot with OVMF (Debian's ovmf package), on a fresh copy
 #                  of its variable store; BIOS (SeaBIOS) otherwise.
 #   --expect F     also compare the marker with F's "boot" object (written
