@@ -12,6 +12,7 @@
 //!   `helper_common::debug!` / `trace!`.
 //! - [`Guestfs::add_drive_nbd`] attaches `DIR/inN` as an NBD drive.
 //! - [`kvm`] decides whether the appliance can use KVM on this host.
+//! - `storage.rs`: filesystem types, LUKS and LVM calls.
 
 pub mod kvm;
 pub mod sys;
@@ -239,6 +240,8 @@ macro_rules! check_list {
         }
     }};
 }
+
+mod storage;
 
 impl Guestfs {
     /// Create a handle.  The environment (`LIBGUESTFS_BACKEND`,
