@@ -219,7 +219,10 @@ mod tests {
             KeySelector::parse("a1b2-c3:key:").unwrap().source,
             KeySource::Key(Secret::new(""))
         );
-        assert_eq!(KeySelector::parse("all:key:a:b").unwrap().to_line(), "all:key:a:b");
+        assert_eq!(
+            KeySelector::parse("all:key:a:b").unwrap().to_line(),
+            "all:key:a:b"
+        );
         for (bad, says) in [
             (":key:x", "missing ID"),
             ("/dev/sda2", "missing TYPE"),
@@ -228,7 +231,10 @@ mod tests {
             ("/dev/sda2:file:", "missing FILENAME"),
             ("/dev/sda2:clevis:x", "too many fields"),
             ("/dev/sda2:tpm:x", "invalid TYPE 'tpm'"),
-            ("/dev/sda2:clevis", "not supported by this build: --key /dev/sda2:clevis"),
+            (
+                "/dev/sda2:clevis",
+                "not supported by this build: --key /dev/sda2:clevis",
+            ),
             ("all:key:a\nb", "contains a newline"),
         ] {
             let e = KeySelector::parse(bad).unwrap_err();

@@ -12,8 +12,10 @@ pub mod devices;
 pub mod guest;
 pub mod inspect;
 pub mod linux;
+pub mod luks;
 
 use clap::Parser;
+use helper_common::keys::{self, KeySelector, Keys};
 use helper_common::{debug, message, warning, CommonArgs, Ctx, Failure, OrFail, Result};
 use inspect::RootChoice;
 use linux::{Family, KernelInfo};
@@ -47,6 +49,15 @@ pub struct Args {
         default_value = "ask"
     )]
     pub root: RootChoice,
+    /// A key for an encrypted (LUKS) device, as virt-v2v's --key
+    /// (repeatable): DEVICE:key:KEY_STRING or DEVICE:file:FILENAME, DEVICE
+    /// being a device (/dev/sda2), a LUKS UUID or all.
+    #[arg(long = "key", value_name = "SELECTOR")]
+    pub keys: Vec<String>,
+    /// Read more --key selectors from stdin, one per line (how the runners
+    /// pass keys: never in a process's command line).
+    #[arg(long = "key-selectors-from-stdin")]
+    pub key_selectors_from_stdin: bool,
     /// The temp directory (made by helper-v2v-input-<type>).
     pub dir: PathBuf,
 }
@@ -236,9 +247,30 @@ fn check_free_space(g: &Guestfs, insp: &Inspection) -> Result<()> {
     Ok(())
 }
 
+/// The LUKS keys of `--key` and `--key-selectors-from-stdin` (a bad
+/// selector or an unreadable key file is a usage error); device names in
+/// any disk naming (`/dev/vda2`) are the appliance's (`/dev/sda2`).
+fn load_keys(args: &Args) -> Result<Keys> {
+    let mut selectors = Vec::new();
+    for s in &args.keys {
+        selectors.push(KeySelector::parse(s).map_err(Failure::usage)?);
+    }
+    if args.key_selectors_from_stdin {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text).map_err(|e| {
+            Failure::usage(format!("--key-selectors-from-stdin: reading stdin: {e}"))
+        })?;
+        selectors.extend(keys::from_lines(&text).map_err(Failure::usage)?);
+    }
+    let mut keys = Keys::load(&selectors).map_err(Failure::usage)?;
+    keys.map_ids(inspect::canonical_dev);
+    Ok(keys)
+}
+
 /// The step body.
 pub fn run(ctx: &Ctx, args: &Args) -> Result<()> {
     let t0 = Instant::now();
+    let keys = load_keys(args)?;
     let meta: MetadataIn = v2v_meta::read_json(&ctx.dir.metadata_in())?;
     check_sockets(ctx, &meta)?;
     let out_path = ctx.dir.metadata_out();
@@ -246,6 +278,11 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<()> {
 
     message!("Opening the source");
     let g = open_appliance(ctx, &meta, args.inspect_only)?;
+    let mut opened = luks::open_encrypted(&g, &keys, args.inspect_only)?;
+    drop(keys);
+    if !args.inspect_only {
+        luks::align_with_crypttab(&g, &mut opened)?;
+    }
 
     message!("Inspecting the source");
     let found = inspect_source(&g, &meta, args)?;

@@ -115,7 +115,8 @@ mod tests {
         assert!(!e.message.contains("hunter2"), "{e}");
         let v = seen.lock().unwrap().clone();
         assert!(
-            v.iter().any(|l| l.contains("cryptsetup_open") && l.contains("/dev/sda2")),
+            v.iter()
+                .any(|l| l.contains("cryptsetup_open") && l.contains("/dev/sda2")),
             "{v:?}"
         );
         assert!(!v.iter().any(|l| l.contains("hunter2")), "{v:?}");
