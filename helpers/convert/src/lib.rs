@@ -17,6 +17,7 @@ pub mod luks;
 use clap::Parser;
 use helper_common::keys::{self, KeySelector, Keys};
 use helper_common::{debug, message, warning, CommonArgs, Ctx, Failure, OrFail, Result};
+use guest::GuestFs;
 use inspect::RootChoice;
 use linux::{Family, KernelInfo};
 use std::path::PathBuf;
@@ -465,6 +466,7 @@ fn convert(g: &Guestfs, meta: &MetadataIn, found: Found) -> Result<MetadataOut> 
         plan.kernel.version
     );
     let t = Instant::now();
+    alias_virtio_names(g);
     let outcome = apply::apply(g, &plan)?;
     debug!("conversion applied in {:.1}s", t.elapsed().as_secs_f64());
     let mut changes = outcome.changes;
@@ -487,6 +489,21 @@ fn convert(g: &Guestfs, meta: &MetadataIn, found: Found) -> Result<MetadataOut> 
         changes,
         warnings,
     })
+}
+
+/// The guest's files name its disks `/dev/vdX` once renamed (crypttab,
+/// the resume device), and tools run in it read them: update-initramfs's
+/// cryptroot hook skips a crypttab entry whose source device does not
+/// exist, and the initramfs would not unlock the root.  The appliance's
+/// disks are `/dev/sdX`, in the same order: give each disk and partition
+/// its virtio name too, as a symlink in the appliance's `/dev` (bound into
+/// the guest for each command; not a change to the guest).
+fn alias_virtio_names(g: &Guestfs) {
+    const SCRIPT: &str = "cd /dev && for d in sd*; do [ -b \"$d\" ] || continue; \
+                          v=vd${d#sd}; [ -e \"$v\" ] || ln -s \"$d\" \"$v\"; done";
+    if let Err(e) = GuestFs::sh(g, SCRIPT) {
+        debug!("virtio names in the appliance's /dev: {} (ignored)", e.message);
+    }
 }
 
 /// Discard the free space of every mounted filesystem, so copying skips
