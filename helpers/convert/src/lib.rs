@@ -15,9 +15,9 @@ pub mod linux;
 pub mod luks;
 
 use clap::Parser;
+use guest::GuestFs;
 use helper_common::keys::{self, KeySelector, Keys};
 use helper_common::{debug, message, warning, CommonArgs, Ctx, Failure, OrFail, Result};
-use guest::GuestFs;
 use inspect::RootChoice;
 use linux::{Family, KernelInfo};
 use std::path::PathBuf;
@@ -502,7 +502,10 @@ fn alias_virtio_names(g: &Guestfs) {
     const SCRIPT: &str = "cd /dev && for d in sd*; do [ -b \"$d\" ] || continue; \
                           v=vd${d#sd}; [ -e \"$v\" ] || ln -s \"$d\" \"$v\"; done";
     if let Err(e) = GuestFs::sh(g, SCRIPT) {
-        debug!("virtio names in the appliance's /dev: {} (ignored)", e.message);
+        debug!(
+            "virtio names in the appliance's /dev: {} (ignored)",
+            e.message
+        );
     }
 }
 

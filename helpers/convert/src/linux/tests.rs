@@ -621,22 +621,17 @@ fn debian_uefi_tree(t: &std::path::Path) -> DirGuest {
     g
 }
 
+/// The facts of a Debian 12 x86_64 tree.
+fn debian12(g: &DirGuest, disks: &[SourceDisk], nics: &[Nic], uefi: bool) -> Facts {
+    gather(g, Family::Debian, "debian", 12, "x86_64", disks, nics, uefi).unwrap()
+}
+
 #[test]
 fn debian_uefi_two_disks_luks_and_static_network() {
     let t = tempfile::tempdir().unwrap();
     let g = debian_uefi_tree(t.path());
     let disks = [disk(1, Some(Bus::Scsi)), disk(2, Some(Bus::Scsi))];
-    let f = gather(
-        &g,
-        Family::Debian,
-        "debian",
-        12,
-        "x86_64",
-        &disks,
-        &[nic(Some("00:0c:29:aa:bb:cc"))],
-        true,
-    )
-    .unwrap();
+    let f = debian12(&g, &disks, &[nic(Some("00:0c:29:aa:bb:cc"))], true);
     let p = plan(&f).unwrap();
     // Every disk's names, in every file that names them.
     let fstab = p.file("/etc/fstab").unwrap();
@@ -687,33 +682,13 @@ fn debian_uefi_two_disks_luks_and_static_network() {
 
     // With a fallback loader already there, or on BIOS: nothing to copy.
     g.put("/boot/efi/EFI/BOOT/bootx64.efi", "efi");
-    let f2 = gather(
-        &g,
-        Family::Debian,
-        "debian",
-        12,
-        "x86_64",
-        &disks,
-        &[],
-        true,
-    )
-    .unwrap();
+    let f2 = debian12(&g, &disks, &[], true);
     assert!(!plan(&f2)
         .unwrap()
         .scripts()
         .iter()
         .any(|c| c.contains("BOOTX64")));
-    let f3 = gather(
-        &g,
-        Family::Debian,
-        "debian",
-        12,
-        "x86_64",
-        &disks,
-        &[],
-        false,
-    )
-    .unwrap();
+    let f3 = debian12(&g, &disks, &[], false);
     assert!(f3.efi_files.is_empty());
 }
 
@@ -723,17 +698,7 @@ fn uefi_without_a_loader_to_copy_is_a_warning() {
     let g = debian_uefi_tree(t.path());
     std::fs::remove_dir_all(t.path().join("boot/efi/EFI/debian")).unwrap();
     g.put("/boot/efi/EFI/debian/grub.cfg", "configfile x\n");
-    let f = gather(
-        &g,
-        Family::Debian,
-        "debian",
-        12,
-        "x86_64",
-        &[disk(1, None)],
-        &[],
-        true,
-    )
-    .unwrap();
+    let f = debian12(&g, &[disk(1, None)], &[], true);
     let p = plan(&f).unwrap();
     assert!(!p.scripts().iter().any(|c| c.contains("BOOTX64")));
     assert!(
