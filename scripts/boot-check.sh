@@ -1,21 +1,27 @@
 #!/bin/bash
 # usage: boot-check.sh [--uefi] [--bus virtio|sata|ide] [--timeout S]
-#                      [--expect NAME.json] DISK...
+#                      [--expect NAME.json] [--log FILE] DISK...
 #
 # Boots DISK... (raw or qcow2; the first disk boots) under qemu and waits for
 # the test guest's marker line on the serial console:
-#   V2V-FIXTURE-BOOTED name=... firmware=... root=... mounts=... drivers=... nics=... kernel=...
+#   V2V-FIXTURE-BOOTED name=... firmware=... root=... mounts=... drivers=...
+#     nics=... addrs=IF:ADDR/PREFIX,...|none kernel=...
 # Prints PASS and the line (exit 0), or FAIL, why, and the last console
 # lines (exit 1); exit 2 for a usage error.
 #
 #   --bus virtio   virtio-blk disks and a virtio-net NIC (a converted guest;
-#                  the default); sata: AHCI + e1000; ide: IDE + e1000.
+#                  the default); sata: AHCI + e1000; ide: IDE + e1000.  The
+#                  e1000 is in PCIe slot 33, so an unconverted guest sees
+#                  ens33 as on VMware.
 #   --uefi         boot with OVMF (Debian's ovmf package), on a fresh copy
 #                  of its variable store; BIOS (SeaBIOS) otherwise.
 #   --expect F     also compare the marker with F's "boot" object (written
 #                  by scripts/make-test-guest.sh): every key there must have
-#                  that value in the marker line.
+#                  that value in the marker line; an "addrs" value without
+#                  interface names (192.168.122.50/24) matches the
+#                  marker's addresses on whichever interfaces.
 #   --timeout S    give up after S seconds (default 600).
+#   --log FILE     keep the whole serial console output in FILE.
 #
 # The disks are opened with snapshot=on: they are never modified.  It stops
 # early when the console shows the initramfs or systemd giving up.
@@ -24,7 +30,7 @@
 set -uo pipefail
 
 usage() { sed -n '2,/^set -uo/ { /^set -uo/d; s/^# \{0,1\}//; p; }' "$0" >&2; exit 2; }
-uefi= bus=virtio timeout=600 expect=
+uefi= bus=virtio timeout=600 expect= log=
 disks=()
 while [ $# -gt 0 ]; do
   case $1 in
@@ -32,6 +38,7 @@ while [ $# -gt 0 ]; do
     --bus) bus=${2:-}; shift ;;
     --timeout) timeout=${2:-}; shift ;;
     --expect) expect=${2:-}; shift ;;
+    --log) log=${2:-}; shift ;;
     -h|--help) usage ;;
     -*) echo "boot-check: unknown option $1" >&2; usage ;;
     *) disks+=("$1") ;;
@@ -60,6 +67,7 @@ serial=$work/serial.log
 qpid=
 finish() {
   [ -n "$qpid" ] && kill "$qpid" 2>/dev/null && wait "$qpid" 2>/dev/null
+  [ -z "$log" ] || tr -d '\r' <"$serial" >"$log"
   rm -rf "$work"
 }
 trap finish EXIT
@@ -92,9 +100,14 @@ for d in "${disks[@]}"; do
   esac
   i=$((i + 1))
 done
+# Unconverted, the NIC sits where VMware puts it: behind a PCIe root port
+# in slot 33, so the guest names it ens33 as it did on VMware.
 case $bus in
   virtio) args+=(-netdev user,id=n0,restrict=on -device virtio-net-pci,netdev=n0) ;;
-  *) args+=(-netdev user,id=n0,restrict=on -device e1000,netdev=n0) ;;
+  *) args+=(-netdev user,id=n0,restrict=on
+    -global ICH9-LPC.acpi-pci-hotplug-with-bridge-support=off
+    -device pcie-root-port,id=rp33,bus=pcie.0,chassis=33,slot=33
+    -device e1000,netdev=n0,bus=rp33) ;;
 esac
 
 start=$(date +%s)
@@ -119,6 +132,10 @@ if [ -z "$why" ] && [ -n "$expect" ]; then
   # Each expected key=value must appear as a field of the marker line.
   while IFS=$'\t' read -r k v; do
     got=$(printf '%s\n' "$line" | tr ' ' '\n' | sed -n "s/^$k=//p")
+    # Addresses expected without an interface name match on any interface.
+    if [ "$k" = addrs ] && [ "${v#*:}" = "$v" ]; then
+      got=$(printf '%s\n' "$got" | tr ',' '\n' | sed 's/^[^:]*://' | sort | paste -sd, -)
+    fi
     [ "$got" = "$v" ] || why="${why:+$why; }$k is '$got', expected '$v'"
   done < <(jq -r '.boot | to_entries[] | [.key, (.value | tostring)] | @tsv' "$expect")
 fi

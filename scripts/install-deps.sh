@@ -14,6 +14,7 @@ PKGS="nbdkit nbdkit-plugin-libvirt libnbd-dev libnbd-bin libnbd0 \
  libvirt-clients libvirt-daemon libvirt-daemon-driver-qemu \
  qemu-system-x86 qemu-utils linux-image-amd64 \
  virt-v2v debootstrap dpkg-dev openssh-server openssh-client \
+ fdisk xfsprogs btrfs-progs lvm2 cryptsetup-bin dosfstools mtools ovmf \
  pkg-config gcc make jq time procps psmisc xz-utils libxml2-utils"
 
 missing=""

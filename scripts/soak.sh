@@ -2,7 +2,7 @@
 # usage: soak.sh [GUEST] [N]
 #
 # Converts test guest GUEST (default foreign-guest; see make-test-guest.sh
-# --list) N times (default 10) with `virt-v2v -i disk GUEST.raw -o local`
+# --list) N times (default 10) with `virt-v2v -i disk DISK... -o local`
 # plus the guest's own virt_v2v_args, and boots every result on virtio
 # with scripts/boot-check.sh --expect GUEST.json.  Prints one line per run
 # and the pass/fail counts; exits 1 if any run failed.  Not part of CI: it
@@ -13,7 +13,8 @@
 # $SOAK_DIR/run-K (default /var/tmp/v2v-soak.XXXXXX): the converted disk
 # (out/), virt-v2v's stderr and JSON events (virt-v2v.err, events.jsonl), every
 # step log (tmp/, kept with --keep-tmpdir) and the serial console
-# (boot.txt).  Needs the binaries on PATH or in target/{release,debug}.
+# (console.log; boot-check's verdict in boot.txt).  Needs the binaries on
+# PATH or in target/{release,debug}.
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 guest=${1:-foreign-guest}
@@ -26,8 +27,8 @@ command -v virt-v2v >/dev/null || { echo "soak: virt-v2v not found (cargo build 
 export LIBGUESTFS_BACKEND=${LIBGUESTFS_BACKEND:-direct}
 
 gdir=$(sh "$top/scripts/make-test-guest.sh" "$guest" | tail -n 1)
-raw=$gdir/$guest.raw
 expect=$gdir/$guest.json
+raws=$(jq -r --arg d "$gdir" '.disks[] | $d + "/" + .' "$expect")
 extra=$(jq -r '.virt_v2v_args[]' "$expect")
 soak=${SOAK_DIR:-$(mktemp -d /var/tmp/v2v-soak.XXXXXX)}
 mkdir -p "$soak"
@@ -40,11 +41,12 @@ while [ "$k" -lt "$n" ]; do
   mkdir -p "$run/out" "$run/tmp"
   t0=$(date +%s)
   why=
-  # shellcheck disable=SC2086 # $extra: the guest's own arguments, one per word
-  if ! VIRT_V2V_TMPDIR=$run/tmp virt-v2v --keep-tmpdir --machine-readable -i disk "$raw" $extra \
+  # shellcheck disable=SC2086 # $raws, $extra: the disks, the guest's own arguments, one per word
+  if ! VIRT_V2V_TMPDIR=$run/tmp virt-v2v --keep-tmpdir --machine-readable -i disk $raws $extra \
     -o local -os "$run/out" >"$run/events.jsonl" 2>"$run/virt-v2v.err"; then
     why="conversion failed: $(tail -n 1 "$run/virt-v2v.err")"
-  elif ! bash "$top/scripts/boot-check.sh" --expect "$expect" "$run/out/$guest-sda" >"$run/boot.txt" 2>&1; then
+  elif ! bash "$top/scripts/boot-check.sh" --expect "$expect" --log "$run/console.log" \
+    "$run/out/$guest"-sd? >"$run/boot.txt" 2>&1; then
     why="boot: $(head -n 1 "$run/boot.txt")"
   fi
   secs=$(($(date +%s) - t0))

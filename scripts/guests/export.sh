@@ -1,13 +1,45 @@
 # guests/export.sh - the descriptions VMware and libvirt would hold for a
-# test guest, sourced by guests/build.sh (which sets NAME, OUT, DISK_MIB,
-# FIRMWARE, vmdk_size).  One disk on an LSI Logic SCSI controller, one E1000
-# NIC, 1 GiB of memory, one vCPU.
+# test guest, sourced by guests/build.sh (which sets NAME, DISKS, FIRMWARE,
+# RAWS, VMDKS, OVA_VMDKS).  The disks on one LSI Logic SCSI controller
+# (scsi0:0, scsi0:1...), one E1000 NIC, 1 GiB of memory, one vCPU.
 
 VMX_MAC=00:0c:29:12:34:56   # VMware's generated-MAC prefix
 XML_MAC=52:54:00:12:34:56
 # VMware spells UEFI "efi".
 VMW_FIRMWARE=$FIRMWARE
 [ "$FIRMWARE" = uefi ] && VMW_FIRMWARE=efi
+
+ovf_files() {
+  local i f
+  for i in "${!OVA_VMDKS[@]}"; do
+    f=${OVA_VMDKS[$i]}
+    echo "    <File ovf:id=\"file$((i + 1))\" ovf:href=\"$f\" ovf:size=\"$(stat -c %s "$f")\"/>"
+  done
+}
+ovf_disks() {
+  local i=1 mib
+  for mib in $DISKS; do
+    echo "    <Disk ovf:diskId=\"vmdisk$i\" ovf:fileRef=\"file$i\" ovf:capacity=\"$mib\""
+    echo '        ovf:capacityAllocationUnits="byte * 2^20"'
+    echo '        ovf:format="http://www.vmware.com/interfaces/specifications/vmdk.html#streamOptimized"/>'
+    i=$((i + 1))
+  done
+}
+ovf_disk_items() {
+  local i
+  for i in "${!OVA_VMDKS[@]}"; do
+    cat <<EOF
+      <Item>
+        <rasd:AddressOnParent>$i</rasd:AddressOnParent>
+        <rasd:ElementName>Hard disk $((i + 1))</rasd:ElementName>
+        <rasd:HostResource>ovf:/disk/vmdisk$((i + 1))</rasd:HostResource>
+        <rasd:InstanceID>$((4 + i))</rasd:InstanceID>
+        <rasd:Parent>3</rasd:Parent>
+        <rasd:ResourceType>17</rasd:ResourceType>
+      </Item>
+EOF
+  done
+}
 
 # An OVF as VMware's ovftool writes it (OVF 1.0, rasd items).
 write_ovf() {
@@ -19,13 +51,11 @@ write_ovf() {
     xmlns:vssd="http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_VirtualSystemSettingData"
     xmlns:vmw="http://www.vmware.com/schema/ovf">
   <References>
-    <File ovf:id="file1" ovf:href="$NAME-disk1.vmdk" ovf:size="$vmdk_size"/>
+$(ovf_files)
   </References>
   <DiskSection>
     <Info>Virtual disks</Info>
-    <Disk ovf:diskId="vmdisk1" ovf:fileRef="file1" ovf:capacity="$DISK_MIB"
-        ovf:capacityAllocationUnits="byte * 2^20"
-        ovf:format="http://www.vmware.com/interfaces/specifications/vmdk.html#streamOptimized"/>
+$(ovf_disks)
   </DiskSection>
   <NetworkSection>
     <Info>Networks</Info>
@@ -65,20 +95,13 @@ write_ovf() {
         <rasd:ResourceSubType>lsilogic</rasd:ResourceSubType>
         <rasd:ResourceType>6</rasd:ResourceType>
       </Item>
-      <Item>
-        <rasd:AddressOnParent>0</rasd:AddressOnParent>
-        <rasd:ElementName>Hard disk 1</rasd:ElementName>
-        <rasd:HostResource>ovf:/disk/vmdisk1</rasd:HostResource>
-        <rasd:InstanceID>4</rasd:InstanceID>
-        <rasd:Parent>3</rasd:Parent>
-        <rasd:ResourceType>17</rasd:ResourceType>
-      </Item>
+$(ovf_disk_items)
       <Item>
         <rasd:AddressOnParent>7</rasd:AddressOnParent>
         <rasd:AutomaticAllocation>true</rasd:AutomaticAllocation>
         <rasd:Connection>VM Network</rasd:Connection>
         <rasd:ElementName>Network adapter 1</rasd:ElementName>
-        <rasd:InstanceID>5</rasd:InstanceID>
+        <rasd:InstanceID>$((4 + ${#OVA_VMDKS[@]}))</rasd:InstanceID>
         <rasd:ResourceSubType>E1000</rasd:ResourceSubType>
         <rasd:ResourceType>10</rasd:ResourceType>
       </Item>
@@ -89,7 +112,15 @@ write_ovf() {
 EOF
 }
 
-# A .vmx next to a monolithicSparse $NAME.vmdk.
+vmx_disks() {
+  local i
+  for i in "${!VMDKS[@]}"; do
+    printf 'scsi0:%s.present = "TRUE"\nscsi0:%s.deviceType = "scsi-hardDisk"\nscsi0:%s.fileName = "%s"\n' \
+      "$i" "$i" "$i" "${VMDKS[$i]}"
+  done
+}
+
+# A .vmx next to monolithicSparse $NAME.vmdk, ${NAME}_1.vmdk...
 write_vmx() {
   cat <<EOF
 .encoding = "UTF-8"
@@ -102,9 +133,7 @@ memSize = "1024"
 numvcpus = "1"
 scsi0.present = "TRUE"
 scsi0.virtualDev = "lsilogic"
-scsi0:0.present = "TRUE"
-scsi0:0.deviceType = "scsi-hardDisk"
-scsi0:0.fileName = "$NAME.vmdk"
+$(vmx_disks)
 ethernet0.present = "TRUE"
 ethernet0.virtualDev = "e1000"
 ethernet0.networkName = "VM Network"
@@ -113,25 +142,36 @@ ethernet0.generatedAddress = "$VMX_MAC"
 EOF
 }
 
-# A libvirt domain on the raw disk (SATA, e1000), as a KVM host that ran the
-# VMware guest unconverted would have it.
+libvirt_disks() {
+  local i letters=abcdefghij
+  for i in "${!RAWS[@]}"; do
+    cat <<EOF
+    <disk type='file' device='disk'>
+      <driver name='qemu' type='raw'/>
+      <source file='${RAWS[$i]}'/>
+      <target dev='sd${letters:$i:1}' bus='sata'/>
+    </disk>
+EOF
+  done
+}
+
+# A libvirt domain on the raw disks (SATA, e1000), as a KVM host that ran the
+# VMware guest unconverted would have it; a UEFI guest's asks for OVMF.
 write_libvirt_xml() {
+  local os="<os>"
+  [ "$FIRMWARE" = uefi ] && os="<os firmware='efi'>"
   cat <<EOF
 <domain type='kvm'>
   <name>$NAME</name>
   <memory unit='KiB'>1048576</memory>
   <vcpu>1</vcpu>
-  <os>
+  $os
     <type arch='x86_64' machine='pc'>hvm</type>
     <boot dev='hd'/>
   </os>
   <features><acpi/><apic/></features>
   <devices>
-    <disk type='file' device='disk'>
-      <driver name='qemu' type='raw'/>
-      <source file='$OUT/$NAME.raw'/>
-      <target dev='sda' bus='sata'/>
-    </disk>
+$(libvirt_disks)
     <interface type='network'>
       <mac address='$XML_MAC'/>
       <source network='default'/>

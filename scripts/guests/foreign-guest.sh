@@ -5,9 +5,20 @@
 # guests/build.sh (see there for what a guest file defines).
 
 DESCRIPTION="Debian 12, BIOS + GRUB, ext4 root on /dev/sda1, swap /dev/sda2 (the default)"
-DISK_MIB=3072
+DISKS=3072
 FIRMWARE=bios
 SWAP_MIB=256
+
+guest_disks() {
+  partition "$DEV1" <<SFDISK
+label: dos
+start=2048, size=$(((3072 - SWAP_MIB) * 2048 - 2048)), type=83, bootable
+type=82
+SFDISK
+  mkfs.ext4 -q -L root "${DEV1}p1"
+  mkswap -L swap "${DEV1}p2" >/dev/null
+  mount "${DEV1}p1" "$MNT"
+}
 
 guest_configure() {
   cat >"$TREE/etc/fstab" <<'FSTAB'
@@ -18,20 +29,6 @@ FSTAB
   sed -i 's|^GRUB_CMDLINE_LINUX="\(.*\)"|GRUB_CMDLINE_LINUX="\1 resume=/dev/sda2"|' \
     "$TREE/etc/default/grub"
   echo RESUME=/dev/sda2 >"$TREE/etc/initramfs-tools/conf.d/resume"
-}
-
-guest_disk_cmds() {
-  local end=$(((DISK_MIB - SWAP_MIB) * 2048 - 1))
-  cat <<GF
-part-init /dev/sda mbr
-part-add /dev/sda p 2048 $end
-part-add /dev/sda p $((end + 1)) -1
-part-set-bootable /dev/sda 1 true
-part-set-mbr-id /dev/sda 2 0x82
-mkfs ext4 /dev/sda1 label:root
-mkswap /dev/sda2 label:swap
-mount /dev/sda1 /
-GF
 }
 
 guest_expect() {
