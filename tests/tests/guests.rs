@@ -99,11 +99,12 @@ fn metadata_out(d: &Done) -> serde_json::Value {
 }
 
 /// Boot every converted disk on virtio; the marker must match NAME.json.
+/// Up to 20 minutes: a UEFI boot under TCG on a loaded host passes 10.
 fn boot(g: &Guest, d: &Done) {
     require_tool("qemu-system-x86_64");
     let t = std::time::Instant::now();
     let r = run(boot_check_cmd()
-        .args(["--timeout", "600", "--expect"])
+        .args(["--timeout", "1200", "--expect"])
         .arg(g.expect())
         .args(d.targets()));
     assert!(
