@@ -6,6 +6,7 @@
 #
 # usage: virt-v2v.sh [-v] [-x] [-q] [--machine-readable] [--keep-tmpdir]
 #                    [--no-convert] [--parallel N] [--root ROOT]
+#                    [--key SELECTOR]... [--keys-from-stdin]
 #                    [-i TYPE] [-ic URI] [-it TRANSPORT] [-io OPT]... [-if FORMAT] [-ip FILE]
 #                    [-o TYPE] [-os STORAGE] [-of FORMAT] [-oa sparse|preallocated]
 #                    [-on NAME] [-oc URI] [-oo OPT]...   ARG...
@@ -58,7 +59,33 @@ fi
 itype=libvirt otype=libvirt
 iopts= oopts= inargs= common=
 no_convert= keep= mr= quiet= verbose= xtrace= parallel= root=
+keys= have_keys= keys_stdin=
+nl='
+'
 need() { [ $# -ge 2 ] || die_usage "option $1 needs an argument"; }
+# add_key SELECTOR: check a --key selector as helper_common::keys does
+# (ID:key:KEY_STRING, ID:file:FILENAME; clevis refused) and keep it for
+# helper-v2v-convert's stdin.  No message shows the key.
+add_key() {
+  kid=${1%%:*}
+  case $1 in *:*) krest=${1#*:} ;; *) krest= ;; esac
+  ktype=${krest%%:*}
+  case $krest in *:*) kval=${krest#*:} kvalset=1 ;; *) kval= kvalset= ;; esac
+  [ -n "$kid" ] || die_usage "--key: missing ID (a device such as /dev/sda2, a LUKS UUID, or all) before the first ':'"
+  case $1 in *"$nl"*) die_usage "--key $kid:$ktype:...: the key contains a newline" ;; esac
+  case $ktype in
+    '') die_usage "--key $kid: missing TYPE (expected $kid:key:KEY_STRING, $kid:file:FILENAME or $kid:clevis)" ;;
+    clevis)
+      [ -z "$kvalset" ] || die_usage "--key $kid:clevis: too many fields"
+      die_usage "not supported by this build: --key $kid:clevis (network-bound unlocking with Clevis/Tang needs networking in the appliance; give the passphrase with --key $kid:key:KEY_STRING or --key $kid:file:FILENAME)" ;;
+    key) [ -n "$kvalset" ] || die_usage "--key $kid:key: missing KEY_STRING (after '$kid:key:')" ;;
+    file)
+      [ -n "$kval" ] || die_usage "--key $kid:file: missing FILENAME"
+      [ -f "$kval" ] && [ -r "$kval" ] || die_usage "--key $kid:file:$kval: cannot read" ;;
+    *) die_usage "--key $kid:$ktype: invalid TYPE '$ktype' (expected key, file or clevis)" ;;
+  esac
+  keys=$keys$1$nl have_keys=1
+}
 while [ $# -gt 0 ]; do
   case $1 in
     -i) need "$@"; itype=$2; shift ;;
@@ -75,6 +102,9 @@ while [ $# -gt 0 ]; do
     --parallel=*) parallel=${1#*=} ;;
     --root) need "$@"; root=$2; shift ;;
     --root=*) root=${1#*=} ;;
+    --key) need "$@"; add_key "$2"; shift ;;
+    --key=*) add_key "${1#*=}" ;;
+    --keys-from-stdin) keys_stdin=1 ;;
     -h|--help) usage ;;
     --) shift; break ;;
     -*) die_usage "unknown option $1 (see $0 --help)" ;;
@@ -83,6 +113,14 @@ while [ $# -gt 0 ]; do
   shift
 done
 for a in "$@"; do inargs="$inargs $(q "$a")"; done
+# --keys-from-stdin: every line a key, tried on every encrypted device.
+if [ -n "$keys_stdin" ]; then
+  n=0
+  while IFS= read -r l || [ -n "$l" ]; do
+    keys=${keys}all:key:$l$nl have_keys=1 n=$((n + 1))
+  done
+  [ "$n" -gt 0 ] || [ -n "$have_keys" ] || die_usage "--keys-from-stdin: stdin holds no key (one key per line)"
+fi
 
 # Find every helper before anything starts (a missing one is a usage error).
 valid_type() { case $1 in ''|*[!A-Za-z0-9_-]*) return 1 ;; esac; }
@@ -213,8 +251,17 @@ run_step() {
   step=$1 nn=$2 prog=$3 phase=$4 args=$5
   stop_on_signal
   event message "\"message\":$(json_str "step $step: running $prog")"
-  eval "\"\$prog\" $phase $common --owner-pid $$ $args &"
-  child=$!
+  if [ "$step" = convert ] && [ -n "$have_keys" ]; then
+    # The keys go to its stdin, through a builtin: never in an argv, nor
+    # in -x's trace (off while they are expanded).
+    { set +x; } 2>/dev/null
+    eval "printf '%s' \"\$keys\" | \"\$prog\" $phase $common --owner-pid $$ $args &"
+    child=$!
+    [ -z "$xtrace" ] || set -x
+  else
+    eval "\"\$prog\" $phase $common --owner-pid $$ $args &"
+    child=$!
+  fi
   wait "$child"; rc=$?
   # A trapped signal interrupts wait; wait again for the helper's own status.
   while kill -0 "$child" 2>/dev/null; do wait "$child"; rc=$?; done
@@ -246,7 +293,7 @@ run_check output-setup "$output" check "$qdir $oopts"
 checked=1
 run_step input 01 "$input" "" "$iopts $qdir $inargs"
 [ -n "$no_convert" ] ||
-  run_step convert 02 helper-v2v-convert "" "${root:+--root $(q "$root")} $qdir"
+  run_step convert 02 helper-v2v-convert "" "${root:+--root $(q "$root")}${have_keys:+ --key-selectors-from-stdin} $qdir"
 run_step output-setup 03 "$output" setup "$qdir $oopts"
 run_step copy 04 helper-v2v-copy "" "${parallel:+--parallel $(q "$parallel")} $qdir"
 run_step output-final 05 "$output" final "$qdir"

@@ -70,6 +70,16 @@ pub struct Args {
     /// first or a device (passed to helper-v2v-convert).
     #[arg(long = "root", value_name = "ROOT")]
     pub root: Option<String>,
+    /// A key for an encrypted (LUKS) device (repeatable):
+    /// DEVICE:key:KEY_STRING or DEVICE:file:FILENAME, DEVICE being a device
+    /// (/dev/sda2), a LUKS UUID or all.  Given to helper-v2v-convert on its
+    /// stdin, never on a command line.
+    #[arg(long = "key", value_name = "SELECTOR")]
+    pub keys: Vec<String>,
+    /// Read keys from stdin, one per line, each tried on every encrypted
+    /// device.
+    #[arg(long = "keys-from-stdin")]
+    pub keys_from_stdin: bool,
     /// Copy at most N disks at a time (passed to helper-v2v-copy).
     #[arg(long = "parallel", value_name = "N")]
     pub parallel: Option<u32>,

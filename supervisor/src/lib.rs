@@ -12,6 +12,7 @@
 
 pub mod args;
 pub mod find;
+pub mod keys;
 mod signals;
 pub mod source;
 
@@ -205,6 +206,8 @@ struct Runner {
     /// `-v` or `-x`: show all a failed check printed.
     verbose: bool,
     run_start: f64,
+    /// `--key`, `--keys-from-stdin`: helper-v2v-convert's stdin.
+    convert_stdin: Option<helper_common::keys::Secret>,
 }
 
 impl Runner {
@@ -291,10 +294,23 @@ impl Runner {
         log::event(EventKind::Message {
             message: format!("step {step}: running {}", file_name(prog)),
         });
-        let mut child = self
-            .command(prog, phase, &args)
+        let mut cmd = self.command(prog, phase, &args);
+        let keys = self
+            .convert_stdin
+            .as_ref()
+            .filter(|_| step == Step::Convert);
+        if keys.is_some() {
+            cmd.stdin(Stdio::piped());
+        }
+        let mut child = cmd
             .spawn()
             .map_err(|e| Stop::Fatal(format!("{}: cannot run: {e}", prog.display())))?;
+        if let (Some(k), Some(mut pipe)) = (keys, child.stdin.take()) {
+            use std::io::Write;
+            // A few lines: within the pipe's buffer.  A helper that exits
+            // first is reported by its status.
+            let _ = pipe.write_all(k.expose().as_bytes());
+        }
         let status = wait_forwarding(&mut child)
             .map_err(|e| Stop::Fatal(format!("waiting for {}: {e}", prog.display())))?;
         if let Some(sig) = signals::pending() {
@@ -372,6 +388,9 @@ impl Runner {
             let mut a: Vec<OsString> = Vec::new();
             if let Some(r) = &args.root {
                 a.extend(["--root".into(), r.into()]);
+            }
+            if self.convert_stdin.is_some() {
+                a.push("--key-selectors-from-stdin".into());
             }
             a.push(dir.clone());
             self.step(Step::Convert, convert, None, a)?;
@@ -534,6 +553,13 @@ pub fn run(args: &Args) -> u8 {
             return exit_code::USAGE;
         }
     };
+    let convert_stdin = match keys::convert_stdin(args, &mut std::io::stdin()) {
+        Ok(k) => k,
+        Err(msg) => {
+            log::log(Level::Error, &msg);
+            return exit_code::USAGE;
+        }
+    };
     let run_start = now_epoch();
     let dir = match make_tmpdir() {
         Ok(d) => d,
@@ -564,6 +590,7 @@ pub fn run(args: &Args) -> u8 {
         common: common.to_args(),
         verbose: common.verbose || common.trace,
         run_start,
+        convert_stdin,
     };
     // A failed check started nothing: there is nothing to clean up, and
     // no log worth keeping.

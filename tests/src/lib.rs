@@ -526,11 +526,25 @@ pub fn fixture_dir() -> PathBuf {
     if let Some(d) = std::env::var_os("V2V_FIXTURE_DIR") {
         return PathBuf::from(d);
     }
+    make_test_guest(&[])
+}
+
+/// The directory of test guest `name` (`scripts/make-test-guest.sh NAME`:
+/// cached; built if needed).
+pub fn guest_dir(name: &str) -> PathBuf {
+    make_test_guest(&[name])
+}
+
+fn make_test_guest(args: &[&str]) -> PathBuf {
     let r = run(Command::new("sh")
         .arg(repo_root().join("scripts/make-test-guest.sh"))
+        .args(args)
         .stdin(Stdio::null()));
-    assert_eq!(r.code, 0, "scripts/make-test-guest.sh failed:\n{r}");
-    PathBuf::from(r.stdout.lines().last().expect("fixture dir").trim())
+    assert_eq!(
+        r.code, 0,
+        "scripts/make-test-guest.sh {args:?} failed:\n{r}"
+    );
+    PathBuf::from(r.stdout.lines().last().expect("guest dir").trim())
 }
 
 /// `scripts/boot-check.sh [--expect NAME.json] DISK` (virtio, TCG): boots a

@@ -10,6 +10,7 @@ mod contract;
 mod convert;
 mod copy;
 mod docs;
+mod guests;
 mod hostile;
 mod layout;
 mod signals;

@@ -1,9 +1,11 @@
 //! helper-common: what every v2v helper shares — the common flags, the
 //! logger and event stream, the [`Failure`] type and [`run`], which turns a
 //! step's result into status files, a last error line and an exit code;
-//! [`output`]: the command line and `main` every output helper shares.
+//! [`output`]: the command line and `main` every output helper shares;
+//! [`keys`]: virt-v2v's `--key` selectors (LUKS), for the runners and convert.
 
 pub mod failure;
+pub mod keys;
 pub mod log;
 pub mod output;
 

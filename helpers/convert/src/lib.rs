@@ -12,8 +12,11 @@ pub mod devices;
 pub mod guest;
 pub mod inspect;
 pub mod linux;
+pub mod luks;
 
 use clap::Parser;
+use guest::GuestFs;
+use helper_common::keys::{self, KeySelector, Keys};
 use helper_common::{debug, message, warning, CommonArgs, Ctx, Failure, OrFail, Result};
 use inspect::RootChoice;
 use linux::{Family, KernelInfo};
@@ -47,6 +50,15 @@ pub struct Args {
         default_value = "ask"
     )]
     pub root: RootChoice,
+    /// A key for an encrypted (LUKS) device, as virt-v2v's --key
+    /// (repeatable): DEVICE:key:KEY_STRING or DEVICE:file:FILENAME, DEVICE
+    /// being a device (/dev/sda2), a LUKS UUID or all.
+    #[arg(long = "key", value_name = "SELECTOR")]
+    pub keys: Vec<String>,
+    /// Read more --key selectors from stdin, one per line (how the runners
+    /// pass keys: never in a process's command line).
+    #[arg(long = "key-selectors-from-stdin")]
+    pub key_selectors_from_stdin: bool,
     /// The temp directory (made by helper-v2v-input-<type>).
     pub dir: PathBuf,
 }
@@ -236,9 +248,30 @@ fn check_free_space(g: &Guestfs, insp: &Inspection) -> Result<()> {
     Ok(())
 }
 
+/// The LUKS keys of `--key` and `--key-selectors-from-stdin` (a bad
+/// selector or an unreadable key file is a usage error); device names in
+/// any disk naming (`/dev/vda2`) are the appliance's (`/dev/sda2`).
+fn load_keys(args: &Args) -> Result<Keys> {
+    let mut selectors = Vec::new();
+    for s in &args.keys {
+        selectors.push(KeySelector::parse(s).map_err(Failure::usage)?);
+    }
+    if args.key_selectors_from_stdin {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text).map_err(|e| {
+            Failure::usage(format!("--key-selectors-from-stdin: reading stdin: {e}"))
+        })?;
+        selectors.extend(keys::from_lines(&text).map_err(Failure::usage)?);
+    }
+    let mut keys = Keys::load(&selectors).map_err(Failure::usage)?;
+    keys.map_ids(inspect::canonical_dev);
+    Ok(keys)
+}
+
 /// The step body.
 pub fn run(ctx: &Ctx, args: &Args) -> Result<()> {
     let t0 = Instant::now();
+    let keys = load_keys(args)?;
     let meta: MetadataIn = v2v_meta::read_json(&ctx.dir.metadata_in())?;
     check_sockets(ctx, &meta)?;
     let out_path = ctx.dir.metadata_out();
@@ -246,6 +279,11 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<()> {
 
     message!("Opening the source");
     let g = open_appliance(ctx, &meta, args.inspect_only)?;
+    let mut opened = luks::open_encrypted(&g, &keys, args.inspect_only)?;
+    drop(keys);
+    if !args.inspect_only {
+        luks::align_with_crypttab(&g, &mut opened)?;
+    }
 
     message!("Inspecting the source");
     let found = inspect_source(&g, &meta, args)?;
@@ -428,6 +466,7 @@ fn convert(g: &Guestfs, meta: &MetadataIn, found: Found) -> Result<MetadataOut> 
         plan.kernel.version
     );
     let t = Instant::now();
+    alias_virtio_names(g);
     let outcome = apply::apply(g, &plan)?;
     debug!("conversion applied in {:.1}s", t.elapsed().as_secs_f64());
     let mut changes = outcome.changes;
@@ -450,6 +489,24 @@ fn convert(g: &Guestfs, meta: &MetadataIn, found: Found) -> Result<MetadataOut> 
         changes,
         warnings,
     })
+}
+
+/// The guest's files name its disks `/dev/vdX` once renamed (crypttab,
+/// the resume device), and tools run in it read them: update-initramfs's
+/// cryptroot hook skips a crypttab entry whose source device does not
+/// exist, and the initramfs would not unlock the root.  The appliance's
+/// disks are `/dev/sdX`, in the same order: give each disk and partition
+/// its virtio name too, as a symlink in the appliance's `/dev` (bound into
+/// the guest for each command; not a change to the guest).
+fn alias_virtio_names(g: &Guestfs) {
+    const SCRIPT: &str = "cd /dev && for d in sd*; do [ -b \"$d\" ] || continue; \
+                          v=vd${d#sd}; [ -e \"$v\" ] || ln -s \"$d\" \"$v\"; done";
+    if let Err(e) = GuestFs::sh(g, SCRIPT) {
+        debug!(
+            "virtio names in the appliance's /dev: {} (ignored)",
+            e.message
+        );
+    }
 }
 
 /// Discard the free space of every mounted filesystem, so copying skips

@@ -237,6 +237,8 @@ pub struct Facts {
     pub nics: Vec<Nic>,
     /// The firmware the target boots with is UEFI.
     pub uefi: bool,
+    /// Files in the ESP's vendor directories (`/boot/efi/EFI/*/*`).
+    pub efi_files: Vec<String>,
 }
 
 impl Facts {
@@ -361,6 +363,11 @@ pub fn gather(
         disks: disks.to_vec(),
         nics: nics.to_vec(),
         uefi,
+        efi_files: if uefi {
+            g.glob(&format!("{ESP_EFI}/*/*"))?
+        } else {
+            Vec::new()
+        },
     })
 }
 
@@ -708,6 +715,7 @@ pub fn plan(f: &Facts) -> Result<Plan> {
     actions.extend(set_default_kernel(f, &kernel, &mut warnings));
     actions.push(rebuild_initramfs(f, &kernel, &drivers)?);
     actions.extend(regenerate_grub_config(f, grub_defaults_changed));
+    actions.extend(uefi_fallback_loader(f, &mut warnings));
     actions.extend(selinux_relabel(f));
     Ok(Plan {
         kernel,
@@ -918,7 +926,9 @@ fn initramfs_module_list(f: &Facts, drivers: &[&str], edits: &mut Edits) {
 }
 
 /// Keep the interface name the guest's network configuration uses: a
-/// systemd `.link` file giving the virtio NIC that name.  Where that cannot
+/// systemd `.link` file giving the virtio NIC that name, matched by its
+/// driver (the guest has one NIC; the target may get another MAC than the
+/// source's, and a MAC match would then miss).  Where that cannot
 /// work (no systemd, several NICs) or some configuration names another
 /// interface, a warning says what to check.
 fn keep_interface_name(f: &Facts, warnings: &mut Vec<String>) -> Option<Action> {
@@ -939,7 +949,6 @@ fn keep_interface_name(f: &Facts, warnings: &mut Vec<String>) -> Option<Action> 
         ));
         return None;
     }
-    let mac = f.nics.first().and_then(|n| n.mac.as_deref());
     let path = format!("/etc/systemd/network/70-v2v-{name}.link");
     for u in unmet {
         warnings.push(format!(
@@ -947,17 +956,11 @@ fn keep_interface_name(f: &Facts, warnings: &mut Vec<String>) -> Option<Action> 
         ));
     }
     Some(Action::Write {
-        content: link_file(name.as_str(), mac),
+        content: link_file(name.as_str()),
         change: change(
             "file",
             &path,
-            format!(
-                "network: the virtio NIC keeps the name {name} ({})",
-                match mac {
-                    Some(m) => format!("matched by MAC {m}"),
-                    None => "matched by driver virtio_net".into(),
-                }
-            ),
+            format!("network: the virtio NIC keeps the name {name} (matched by driver virtio_net)"),
         ),
         path,
     })
@@ -1092,6 +1095,89 @@ fn regenerate_grub_config(f: &Facts, grub_defaults_changed: bool) -> Option<Acti
         ),
         on_error: OnError::Warn,
         verify: vec![grub_cfg.clone()],
+    })
+}
+
+/// The ESP's `EFI` directory, where the guest mounts it.
+pub const ESP_EFI: &str = "/boot/efi/EFI";
+
+/// UEFI firmware with empty NVRAM (a new VM's copy of OVMF's variables)
+/// boots the ESP's removable-media loader `\EFI\BOOT\BOOT<ARCH>.EFI`.
+/// When the guest has none (grub-efi installed with an NVRAM entry only),
+/// copy its distribution's loader there: shim when present (with grub and
+/// MokManager beside it), else grub, and the directory's `grub.cfg` (the
+/// stub a signed grub reads from its own directory).  A failure is a
+/// warning.
+fn uefi_fallback_loader(f: &Facts, warnings: &mut Vec<String>) -> Option<Action> {
+    if !f.uefi {
+        return None;
+    }
+    let arch = match f.arch.as_str() {
+        "x86_64" => "x64",
+        "aarch64" => "aa64",
+        "i386" | "i486" | "i586" | "i686" => "ia32",
+        "riscv64" => "riscv64",
+        _ => return None,
+    };
+    let boot_dir = format!("{ESP_EFI}/BOOT");
+    let fallback = format!("BOOT{}.EFI", arch.to_uppercase());
+    let in_dir = |p: &str| -> Option<(String, String)> {
+        let rest = p.strip_prefix(ESP_EFI)?.strip_prefix('/')?;
+        let (dir, file) = rest.split_once('/')?;
+        Some((dir.to_string(), file.to_string()))
+    };
+    let files: Vec<(String, String)> = f.efi_files.iter().filter_map(|p| in_dir(p)).collect();
+    if files
+        .iter()
+        .any(|(d, n)| d.eq_ignore_ascii_case("BOOT") && n.eq_ignore_ascii_case(&fallback))
+    {
+        return None;
+    }
+    let vendor = |name: &str| {
+        files
+            .iter()
+            .find(|(d, n)| !d.eq_ignore_ascii_case("BOOT") && n.eq_ignore_ascii_case(name))
+    };
+    let (shim, grub) = (format!("shim{arch}.efi"), format!("grub{arch}.efi"));
+    let Some((dir, loader)) = vendor(&shim).or_else(|| vendor(&grub)) else {
+        warnings.push(format!(
+            "UEFI guest without {ESP_EFI}/BOOT/{fallback} and without a shim or grub loader              in {ESP_EFI}/*/: it may not boot with fresh UEFI variables; install grub-efi with              --removable in the guest"
+        ));
+        return None;
+    };
+    let companions: Vec<String> = [grub.as_str(), &format!("mm{arch}.efi"), "grub.cfg"]
+        .iter()
+        .filter_map(|want| {
+            files
+                .iter()
+                .find(|(d, n)| d == dir && n != loader && n.eq_ignore_ascii_case(want))
+                .map(|(_, n)| n.clone())
+        })
+        .collect();
+    let src = |n: &str| sh_quote(&format!("{ESP_EFI}/{dir}/{n}"));
+    let mut script = format!(
+        "{GUEST_PATH}mkdir -p {} && cp {} {}",
+        sh_quote(&boot_dir),
+        src(loader),
+        sh_quote(&format!("{boot_dir}/{fallback}"))
+    );
+    for c in &companions {
+        script.push_str(&format!(" && cp {} {}/", src(c), sh_quote(&boot_dir)));
+    }
+    let mut copied = vec![format!("{loader} as {fallback}")];
+    copied.extend(companions);
+    Some(Action::Run {
+        script,
+        change: change(
+            "bootloader",
+            &format!("{boot_dir}/{fallback}"),
+            format!(
+                "UEFI fallback loader: copied {} from {ESP_EFI}/{dir}/ (firmware with fresh                  variables boots it)",
+                copied.join(", ")
+            ),
+        ),
+        on_error: OnError::Warn,
+        verify: vec![],
     })
 }
 

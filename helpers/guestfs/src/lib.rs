@@ -12,6 +12,7 @@
 //!   `helper_common::debug!` / `trace!`.
 //! - [`Guestfs::add_drive_nbd`] attaches `DIR/inN` as an NBD drive.
 //! - [`kvm`] decides whether the appliance can use KVM on this host.
+//! - `storage.rs`: filesystem types, LUKS and LVM calls.
 
 pub mod kvm;
 pub mod sys;
@@ -239,6 +240,8 @@ macro_rules! check_list {
         }
     }};
 }
+
+mod storage;
 
 impl Guestfs {
     /// Create a handle.  The environment (`LIBGUESTFS_BACKEND`,
@@ -645,6 +648,11 @@ one_string_arg! {
     list glob_expand(pattern) = guestfs_glob_expand;
     /// `msdos`, `gpt`, ...
     text part_get_parttype(device) = guestfs_part_get_parttype;
+    /// The filesystem type of a device or mountable (`crypto_LUKS`,
+    /// `LVM2_member`, `btrfs`, `xfs`, ...).
+    text vfs_type(mountable) = guestfs_vfs_type;
+    /// The UUID of a LUKS device's header.
+    text luks_uuid(device) = guestfs_luks_uuid;
 }
 
 impl Drop for Guestfs {

@@ -62,6 +62,14 @@ pub const ADD_DRIVE_CACHEMODE: u64 = 1 << 9;
 pub const ADD_DRIVE_DISCARD: u64 = 1 << 10;
 
 #[repr(C)]
+pub struct guestfs_cryptsetup_open_argv {
+    pub bitmask: u64,
+    pub readonly: c_int,
+    pub crypttype: *const c_char,
+}
+pub const CRYPTSETUP_OPEN_READONLY: u64 = 1 << 0;
+
+#[repr(C)]
 pub struct guestfs_fstrim_argv {
     pub bitmask: u64,
     pub offset: i64,
@@ -171,6 +179,19 @@ extern "C" {
     pub fn guestfs_free_statvfs(s: *mut guestfs_statvfs);
 
     pub fn guestfs_list_partitions(g: *mut guestfs_h) -> *mut *mut c_char;
+    pub fn guestfs_vfs_type(g: *mut guestfs_h, mountable: *const c_char) -> *mut c_char;
+    pub fn guestfs_luks_uuid(g: *mut guestfs_h, device: *const c_char) -> *mut c_char;
+    pub fn guestfs_cryptsetup_open_argv(
+        g: *mut guestfs_h,
+        device: *const c_char,
+        key: *const c_char,
+        mapname: *const c_char,
+        optargs: *const guestfs_cryptsetup_open_argv,
+    ) -> c_int;
+    pub fn guestfs_cryptsetup_close(g: *mut guestfs_h, device: *const c_char) -> c_int;
+    pub fn guestfs_lvm_scan(g: *mut guestfs_h, activate: c_int) -> c_int;
+    pub fn guestfs_vg_activate_all(g: *mut guestfs_h, activate: c_int) -> c_int;
+    pub fn guestfs_lvs(g: *mut guestfs_h) -> *mut *mut c_char;
     pub fn guestfs_part_get_parttype(g: *mut guestfs_h, device: *const c_char) -> *mut c_char;
     pub fn guestfs_part_get_gpt_type(
         g: *mut guestfs_h,

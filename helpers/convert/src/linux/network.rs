@@ -159,17 +159,15 @@ pub fn primary_interface(units: &[(String, Vec<String>)]) -> Option<(String, Vec
     Some((best, unmet))
 }
 
-/// The systemd `.link` file that gives the virtio NIC its old name.
-pub fn link_file(name: &str, mac: Option<&str>) -> String {
-    let m = match mac {
-        Some(mac) => format!("MACAddress={mac}"),
-        None => "Driver=virtio_net".to_string(),
-    };
+/// The systemd `.link` file that gives the virtio NIC (matched by its
+/// driver) its old name.  It is copied into the initramfs too (Debian's
+/// udev hook, dracut's), so the name holds from the first boot.
+pub fn link_file(name: &str) -> String {
     format!(
         "# Written by helper-v2v-convert: the guest's network configuration names\n\
          # this interface {name}; on KVM it is a virtio NIC, which would get another\n\
          # name.  Keep the old one.\n\
-         [Match]\n{m}\n\n[Link]\nName={name}\n"
+         [Match]\nDriver=virtio_net\n\n[Link]\nName={name}\n"
     )
 }
 
@@ -270,8 +268,6 @@ mod tests {
         let u = vec![unit("a", &["eth0"]), unit("b", &["ens3"])];
         assert_eq!(primary_interface(&u).unwrap().0, "eth0");
         assert_eq!(primary_interface(&[]), None);
-        assert!(
-            link_file("ens3", None).contains("[Match]\nDriver=virtio_net\n\n[Link]\nName=ens3\n")
-        );
+        assert!(link_file("ens3").contains("[Match]\nDriver=virtio_net\n\n[Link]\nName=ens3\n"));
     }
 }

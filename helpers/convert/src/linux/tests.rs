@@ -168,7 +168,7 @@ fn rhel_plan_commands_and_files() {
         "alias scsi_hostadapter virtio_blk\n"
     );
     let link = p.file("/etc/systemd/network/70-v2v-ens192.link").unwrap();
-    assert!(link.contains("MACAddress=00:50:56:aa:bb:cc") && link.contains("Name=ens192"));
+    assert!(link.contains("Driver=virtio_net") && link.contains("Name=ens192"));
     assert!(p
         .actions
         .iter()
@@ -558,3 +558,154 @@ fn helpers() {
 }
 
 mod sections;
+
+/// Debian 12 as the project's test guests are: UEFI with grub-efi (and
+/// shim) in the ESP but no fallback loader, LUKS root named in crypttab
+/// by device, a second SCSI disk mounted and swapped on by device name,
+/// resume= in the grub defaults, ens33 in ifupdown and in networkd.
+fn debian_uefi_tree(t: &std::path::Path) -> DirGuest {
+    let g = DirGuest::new(t)
+        .with_output(
+            "command -v",
+            "/usr/sbin/update-initramfs\n/usr/sbin/update-grub\n/usr/bin/dpkg\n/usr/bin/systemctl\n",
+        )
+        .with_output("dpkg-query", "ii  open-vm-tools\nii  cryptsetup-initramfs\n")
+        .with_effect(
+            "update-grub",
+            "/boot/grub/grub.cfg",
+            "linux /vmlinuz-6.1.0-28-amd64 root=/dev/mapper/sda2_crypt ro resume=/dev/vdb2\n",
+        );
+    put_kernel(
+        &g,
+        "6.1.0-28-amd64",
+        true,
+        Some("/boot/initrd.img-6.1.0-28-amd64"),
+    );
+    g.put(
+        "/etc/fstab",
+        "/dev/mapper/sda2_crypt / ext4 errors=remount-ro 0 1\n\
+         UUID=77aa /boot ext4 defaults 0 2\n\
+         UUID=1B2C-3D4E /boot/efi vfat umask=0077 0 1\n\
+         /dev/sdb1 /data ext4 defaults 0 2\n\
+         /dev/sdb2 none swap sw 0 0\n",
+    );
+    g.put(
+        "/etc/crypttab",
+        "sda2_crypt /dev/sda2 /etc/keys/root.key luks,discard\n",
+    );
+    g.put(
+        "/etc/default/grub",
+        "GRUB_DEFAULT=0\nGRUB_CMDLINE_LINUX=\"console=ttyS0 resume=/dev/sdb2\"\n",
+    );
+    g.put(
+        "/boot/efi/EFI/debian/grub.cfg",
+        "search.fs_uuid 77aa root\nset prefix=($root)'/grub'\nconfigfile $prefix/grub.cfg\n",
+    );
+    for f in [
+        "grubx64.efi",
+        "shimx64.efi",
+        "mmx64.efi",
+        "fbx64.efi",
+        "BOOTX64.CSV",
+    ] {
+        g.put(&format!("/boot/efi/EFI/debian/{f}"), "efi");
+    }
+    g.put(
+        "/etc/network/interfaces",
+        "auto lo\niface lo inet loopback\nauto ens33\niface ens33 inet static\n  address 192.0.2.10/24\n",
+    );
+    g.put(
+        "/etc/systemd/network/10-static.network",
+        "[Match]\nName=ens33\n\n[Network]\nAddress=198.51.100.7/24\n",
+    );
+    g
+}
+
+/// The facts of a Debian 12 x86_64 tree.
+fn debian12(g: &DirGuest, disks: &[SourceDisk], nics: &[Nic], uefi: bool) -> Facts {
+    gather(g, Family::Debian, "debian", 12, "x86_64", disks, nics, uefi).unwrap()
+}
+
+#[test]
+fn debian_uefi_two_disks_luks_and_static_network() {
+    let t = tempfile::tempdir().unwrap();
+    let g = debian_uefi_tree(t.path());
+    let disks = [disk(1, Some(Bus::Scsi)), disk(2, Some(Bus::Scsi))];
+    let f = debian12(&g, &disks, &[nic(Some("00:0c:29:aa:bb:cc"))], true);
+    let p = plan(&f).unwrap();
+    // Every disk's names, in every file that names them.
+    let fstab = p.file("/etc/fstab").unwrap();
+    assert!(fstab.contains("/dev/vdb1 /data") && fstab.contains("/dev/vdb2 none swap"));
+    assert!(fstab.contains("/dev/mapper/sda2_crypt / ext4"), "{fstab}");
+    assert_eq!(
+        p.file("/etc/crypttab").unwrap(),
+        "sda2_crypt /dev/vda2 /etc/keys/root.key luks,discard\n"
+    );
+    assert!(p
+        .file("/etc/default/grub")
+        .unwrap()
+        .contains("resume=/dev/vdb2\""));
+    // The ESP's stub is not the grub configuration: update-grub writes
+    // /boot/grub/grub.cfg, which is checked afterwards.
+    assert_eq!(grub_config_path(&f), "/boot/grub/grub.cfg");
+    let s = p.scripts();
+    let i_initramfs = s
+        .iter()
+        .position(|c| c.contains("update-initramfs -u -k 6.1.0-28-amd64"))
+        .unwrap();
+    let i_grub = s.iter().position(|c| c.ends_with("update-grub")).unwrap();
+    assert!(i_initramfs < i_grub, "{s:?}");
+    // The fallback loader: shim as BOOTX64.EFI, with grub, MokManager and
+    // the stub grub.cfg beside it (not fbx64.efi).
+    let efi = s.iter().find(|c| c.contains("BOOTX64.EFI")).unwrap();
+    assert!(
+        efi.ends_with(
+            "mkdir -p /boot/efi/EFI/BOOT && cp /boot/efi/EFI/debian/shimx64.efi \
+             /boot/efi/EFI/BOOT/BOOTX64.EFI && cp /boot/efi/EFI/debian/grubx64.efi \
+             /boot/efi/EFI/BOOT/ && cp /boot/efi/EFI/debian/mmx64.efi /boot/efi/EFI/BOOT/ \
+             && cp /boot/efi/EFI/debian/grub.cfg /boot/efi/EFI/BOOT/"
+        ),
+        "{efi}"
+    );
+    // Both network configurations name ens33: one .link keeps it, whatever
+    // MAC the target gets.
+    let link = p.file("/etc/systemd/network/70-v2v-ens33.link").unwrap();
+    assert!(link.contains("[Match]\nDriver=virtio_net\n") && link.contains("Name=ens33"));
+    assert!(p.warnings.is_empty(), "{:?}", p.warnings);
+    // Applied: the .link is written before the initramfs (which copies it)
+    // is rebuilt; grub.cfg regenerated and checked.
+    let out = apply(&g, &p).unwrap();
+    assert!(g.get("/etc/systemd/network/70-v2v-ens33.link").is_some());
+    let cmds = g.commands();
+    assert!(cmds.iter().any(|c| c.contains("BOOTX64.EFI")), "{cmds:?}");
+    assert!(out.warnings.is_empty(), "{:?}", out.warnings);
+
+    // With a fallback loader already there, or on BIOS: nothing to copy.
+    g.put("/boot/efi/EFI/BOOT/bootx64.efi", "efi");
+    let f2 = debian12(&g, &disks, &[], true);
+    assert!(!plan(&f2)
+        .unwrap()
+        .scripts()
+        .iter()
+        .any(|c| c.contains("BOOTX64")));
+    let f3 = debian12(&g, &disks, &[], false);
+    assert!(f3.efi_files.is_empty());
+}
+
+#[test]
+fn uefi_without_a_loader_to_copy_is_a_warning() {
+    let t = tempfile::tempdir().unwrap();
+    let g = debian_uefi_tree(t.path());
+    std::fs::remove_dir_all(t.path().join("boot/efi/EFI/debian")).unwrap();
+    g.put("/boot/efi/EFI/debian/grub.cfg", "configfile x\n");
+    let f = debian12(&g, &[disk(1, None)], &[], true);
+    let p = plan(&f).unwrap();
+    assert!(!p.scripts().iter().any(|c| c.contains("BOOTX64")));
+    assert!(
+        p.warnings
+            .iter()
+            .any(|w| w.contains("without /boot/efi/EFI/BOOT/BOOTX64.EFI")),
+        "{:?}",
+        p.warnings
+    );
+}
