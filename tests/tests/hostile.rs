@@ -137,7 +137,11 @@ fn run_case(sb: &Sandbox, c: &Case, root: &Path, marker: &Path, text: &str) -> V
             } else if !words.iter().all(|w| last.contains(w.as_str())) {
                 fail(format!("last line should name {words:?}: {last}"));
             }
-            let errors = r.stderr.lines().filter(|l| l.contains(": error")).count();
+            let prog = match &c.runner {
+                Runner::VirtV2v => "virt-v2v: error",
+                Runner::Helper(h) => &format!("{h}: error"),
+            };
+            let errors = r.stderr.lines().filter(|l| l.starts_with(prog)).count();
             if errors != 1 {
                 fail(format!("{errors} error lines"));
             }
