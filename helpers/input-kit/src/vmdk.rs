@@ -153,7 +153,8 @@ pub fn descriptor_from_head(head: &[u8], what: &str) -> helper_common::Result<De
                 "{what}: not a VMDK (neither a sparse VMDK nor a descriptor)"
             )))
         }
-        None => safe::read_bounded_from(head, what)?,
+        // qemu-img pads a descriptor file with NULs: the same rule.
+        None => safe::read_bounded_from(head.split(|b| *b == 0).next().unwrap_or_default(), what)?,
     };
     parse_descriptor(&text).map_err(|e| parse_failure(what, &e))
 }
