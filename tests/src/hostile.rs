@@ -385,6 +385,9 @@ fn deep_json(n: usize) -> String {
 /// How a case's directory is filled.
 type Make = Box<dyn Fn(&Path, &Corpus)>;
 
+/// A description's text, made for a case directory.
+type Text = Box<dyn Fn(&Path, &Corpus) -> String>;
+
 struct Spec {
     name: &'static str,
     group: &'static str,
@@ -1416,7 +1419,7 @@ fn disk_specs() -> Vec<Spec> {
 fn libvirtxml_specs() -> Vec<Spec> {
     use How::Input;
     let g = "libvirtxml";
-    let lx = |name: &'static str, text: Box<dyn Fn(&Path, &Corpus) -> String>, want: Want, why| {
+    let lx = |name: &'static str, text: Text, want: Want, why| {
         spec(
             name,
             g,
@@ -1429,7 +1432,7 @@ fn libvirtxml_specs() -> Vec<Spec> {
             why,
         )
     };
-    let with_name = |n: &'static str| -> Box<dyn Fn(&Path, &Corpus) -> String> {
+    let with_name = |n: &'static str| -> Text {
         Box::new(move |d, _| libvirt_xml(n, &file_disk(s(&d.join("disk.raw")))))
     };
     vec![
@@ -1564,11 +1567,7 @@ fn out_name_specs() -> Vec<Spec> {
 
 fn contract_specs() -> Vec<Spec> {
     let g = "contract";
-    let copy = How::Helper("helper-v2v-copy");
-    let meta = |name: &'static str,
-                mk: Box<dyn Fn(&Path, &Corpus)>,
-                words: &'static [&'static str],
-                why| Spec {
+    let meta = |name: &'static str, mk: Make, words: &'static [&'static str], why| Spec {
         name,
         group: g,
         how: How::Helper("helper-v2v-copy"),
@@ -1579,10 +1578,7 @@ fn contract_specs() -> Vec<Spec> {
         want: refused(3, words),
         why,
     };
-    let outj = |name: &'static str,
-                mk: Box<dyn Fn(&Path, &Corpus)>,
-                words: &'static [&'static str],
-                why| Spec {
+    let outj = |name: &'static str, mk: Make, words: &'static [&'static str], why| Spec {
         name,
         group: g,
         how: How::Helper("helper-v2v-copy"),
@@ -1593,7 +1589,6 @@ fn contract_specs() -> Vec<Spec> {
         want: refused(3, words),
         why,
     };
-    let _ = copy;
     vec![
         meta(
             "meta-huge",
