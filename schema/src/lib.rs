@@ -81,21 +81,65 @@ pub fn drive_letters(mut i: usize) -> String {
 /// Read a contract JSON file: refuse a missing file, invalid JSON, a missing
 /// version or an unknown major version; ignore unknown fields.
 pub fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T, ContractError> {
-    let text = match fs::read_to_string(path) {
-        Ok(t) => t,
+    let text = read_contract_text(path)?;
+    from_json_str(path, &text)
+}
+
+/// Largest contract file read: a `metadata.in` of hundreds of disks is
+/// under 1 MiB.
+pub const MAX_CONTRACT_BYTES: u64 = 16 << 20;
+
+/// The text of a contract file: it must be a regular file (not a symlink,
+/// FIFO or device: those could name a host file or never end) of at most
+/// [`MAX_CONTRACT_BYTES`].
+fn read_contract_text(path: &Path) -> Result<String, ContractError> {
+    use std::io::Read;
+    let io = |source: std::io::Error| ContractError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let refuse = |what: String| io(std::io::Error::new(std::io::ErrorKind::InvalidData, what));
+    let md = match fs::symlink_metadata(path) {
+        Ok(m) => m,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(ContractError::Missing {
                 path: path.to_owned(),
             })
         }
-        Err(e) => {
-            return Err(ContractError::Io {
-                path: path.to_owned(),
-                source: e,
-            })
-        }
+        Err(e) => return Err(io(e)),
     };
-    from_json_str(path, &text)
+    if !md.file_type().is_file() {
+        return Err(refuse(format!(
+            "not a regular file (a {}), refusing to read it",
+            file_kind(&md.file_type())
+        )));
+    }
+    let mut buf = Vec::new();
+    fs::File::open(path)
+        .and_then(|f| f.take(MAX_CONTRACT_BYTES + 1).read_to_end(&mut buf))
+        .map_err(io)?;
+    if buf.len() as u64 > MAX_CONTRACT_BYTES {
+        return Err(refuse(format!(
+            "larger than {} MiB, refusing to read it",
+            MAX_CONTRACT_BYTES >> 20
+        )));
+    }
+    String::from_utf8(buf).map_err(|e| refuse(format!("not UTF-8: {e}")))
+}
+
+fn file_kind(ft: &fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if ft.is_symlink() {
+        "symbolic link"
+    } else if ft.is_dir() {
+        "directory"
+    } else if ft.is_fifo() {
+        "FIFO"
+    } else if ft.is_socket() {
+        "socket"
+    } else {
+        "device"
+    }
 }
 
 /// Parse a contract document from a string (see [`read_json`]); `path` is

@@ -152,6 +152,10 @@ pub fn probe_in(n: u32, path: &Path, format: Option<&str>, scope: Scope) -> Resu
     } else {
         info.virtual_size
     };
+    if image.format == "qcow2" && meta.is_file() {
+        check_qcow2_end(&top.qemu_filename(), meta.len())
+            .map_err(|f| f.context(shown.to_string()).disk(n))?;
+    }
     if image.format == "raw" && (bytes < 512 || bytes % 512 != 0) {
         return Err(Failure::unsupported(format!(
             "{shown}: not a disk image ({bytes} bytes, not a whole number of 512-byte sectors)"
@@ -164,6 +168,33 @@ pub fn probe_in(n: u32, path: &Path, format: Option<&str>, scope: Scope) -> Resu
         actual_size: info.actual_size,
         image,
     })
+}
+
+/// Refuse a qcow2 whose data lies past the end of its file (a truncated
+/// copy): qemu would read zeroes there and the guest would arrive with
+/// holes.  `qemu-img map` lists where each allocated range lies.
+fn check_qcow2_end(filename: &str, file_len: u64) -> Result<()> {
+    let args = ["map", "--output=json", "-U", filename];
+    let out = qemu_img(&args)?;
+    let end = qcow2_data_end(&String::from_utf8_lossy(&out.stdout)).map_err(Failure::external)?;
+    if end > file_len {
+        return Err(Failure::unsupported(format!(
+            "truncated qcow2: its data runs to byte {end}, but the file ends at {file_len}"
+        )));
+    }
+    Ok(())
+}
+
+/// The end of the last host range `qemu-img map --output=json` lists.
+pub fn qcow2_data_end(json: &str) -> std::result::Result<u64, String> {
+    let v: serde_json::Value =
+        serde_json::from_str(json).map_err(|e| format!("qemu-img map: {e}"))?;
+    let ranges = v.as_array().ok_or("qemu-img map: not a list")?;
+    Ok(ranges
+        .iter()
+        .filter_map(|r| Some(r["offset"].as_u64()?.saturating_add(r["length"].as_u64()?)))
+        .max()
+        .unwrap_or(0))
 }
 
 fn is_block_device(m: &std::fs::Metadata) -> bool {

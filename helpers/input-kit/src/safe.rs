@@ -26,7 +26,9 @@ pub fn read_bounded(path: &Path, what: &str) -> Result<String> {
     read_bounded_from(f, &format!("{what} {}", path.display()))
 }
 
-/// [`read_bounded`] for any reader (a tar member, a pipe).
+/// [`read_bounded`] for any reader (a tar member, a pipe).  A NUL byte is
+/// refused too: no description holds one, and parsers of C strings (qemu,
+/// VMware) would stop there while we would not.
 pub fn read_bounded_from(r: impl Read, what: &str) -> Result<String> {
     let mut buf = Vec::new();
     r.take(MAX_DESCRIPTION_BYTES + 1)
@@ -36,6 +38,11 @@ pub fn read_bounded_from(r: impl Read, what: &str) -> Result<String> {
         return Err(Failure::unsupported(format!(
             "{what}: larger than {} MiB, refusing to parse it",
             MAX_DESCRIPTION_BYTES >> 20
+        )));
+    }
+    if let Some(at) = buf.iter().position(|b| *b == 0) {
+        return Err(Failure::contract(format!(
+            "{what}: a NUL byte at offset {at}: not a text file, refusing to parse it"
         )));
     }
     String::from_utf8(buf).map_err(|e| Failure::contract(format!("{what}: not UTF-8 text: {e}")))

@@ -225,6 +225,7 @@ pub fn serve_and_write(
     mut serve: impl FnMut(usize, &SourceDisk) -> Result<SourceDisk>,
 ) -> Result<Source> {
     let n = source.disks.len();
+    check_disk_count(n)?;
     let result = (|| {
         for i in 0..n {
             let d = &source.disks[i];
@@ -257,6 +258,25 @@ pub fn serve_and_write(
             Err(f)
         }
     }
+}
+
+/// Most disks a source may have: each is one server.  No hypervisor we
+/// convert from gives a guest this many (vSphere 8, the most generous,
+/// about 440: 256 PVSCSI, 120 SATA, 60 NVMe, 4 IDE).
+pub const MAX_DISKS: usize = 512;
+
+/// A source with no disk, or with more than [`MAX_DISKS`], is refused
+/// (exit 5) before any server starts.
+pub fn check_disk_count(n: usize) -> Result<()> {
+    if n == 0 {
+        return Err(Failure::unsupported("the source has no disks"));
+    }
+    if n > MAX_DISKS {
+        return Err(Failure::unsupported(format!(
+            "the source has {n} disks, more than the {MAX_DISKS} supported"
+        )));
+    }
+    Ok(())
 }
 
 /// How a caller resolves `<disk type='volume'>` (pool, volume) to a path.

@@ -137,7 +137,11 @@ pub fn descriptor_from_head(head: &[u8], what: &str) -> helper_common::Result<De
                     head.len()
                 )));
             }
-            safe::read_bounded_from(&head[off as usize..end as usize], what)?
+            // NUL-padded to its region: the text is what precedes the
+            // first NUL, as qemu reads it.
+            let region = &head[off as usize..end as usize];
+            let text = region.split(|b| *b == 0).next().unwrap_or_default();
+            safe::read_bounded_from(text, what)?
         }
         None if head.starts_with(SPARSE_MAGIC) => {
             return Err(Failure::unsupported(format!(
@@ -149,7 +153,8 @@ pub fn descriptor_from_head(head: &[u8], what: &str) -> helper_common::Result<De
                 "{what}: not a VMDK (neither a sparse VMDK nor a descriptor)"
             )))
         }
-        None => safe::read_bounded_from(head, what)?,
+        // qemu-img pads a descriptor file with NULs: the same rule.
+        None => safe::read_bounded_from(head.split(|b| *b == 0).next().unwrap_or_default(), what)?,
     };
     parse_descriptor(&text).map_err(|e| parse_failure(what, &e))
 }

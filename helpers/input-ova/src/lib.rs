@@ -207,9 +207,9 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<()> {
         parsed.files.len()
     );
     let files = parsed.files;
-    serve::serve_and_write(ctx, parsed.source, |i, _| {
+    serve::serve_and_write(ctx, parsed.source, |i, d| {
         let index = i as u32 + 1;
-        serve_disk(ctx, &pkg, index, &files[i])
+        serve_disk(ctx, &pkg, index, &files[i], d.size)
     })?;
     Ok(())
 }
@@ -243,6 +243,7 @@ fn serve_disk(
     pkg: &Package,
     index: u32,
     f: &ovf::DiskFile,
+    capacity: u64,
 ) -> Result<v2v_meta::SourceDisk> {
     let (file, off, size) = pkg.locate(&f.href)?;
     let mut head = Vec::new();
@@ -262,17 +263,18 @@ fn serve_disk(
             f.href,
             out.display()
         );
-        let mut gz = std::process::Command::new("gzip")
-            .arg("-dc")
-            .stdin(std::process::Stdio::piped())
-            .stdout(File::create(&out)?)
-            .spawn()
-            .map_err(|e| Failure::external(format!("gzip: {e}")))?;
-        std::io::copy(&mut pkg.reader(&f.href)?, gz.stdin.as_mut().unwrap())?;
-        drop(gz.stdin.take());
-        let st = gz.wait()?;
-        if !st.success() {
-            return Err(Failure::external(format!("gzip -dc {}: {st}", f.href)));
+        let limit = inflate_limit(capacity, size);
+        if let Err(e) = unpack(pkg, &f.href, &out, limit) {
+            let _ = std::fs::remove_file(&out);
+            return Err(match e {
+                Unpack::TooBig => Failure::unsupported(format!(
+                    "{label}: inflates to more than {limit} bytes, beyond the disk's declared \
+                     capacity of {capacity} bytes (refused: a compressed disk may not inflate \
+                     past its size)"
+                )),
+                Unpack::Failed(m) => Failure::external(format!("gzip -dc {}: {m}", f.href)),
+                Unpack::Io(e) => e.into(),
+            });
         }
         return serve::serve_unpacked(ctx, index, &out);
     }
@@ -311,6 +313,83 @@ fn serve_disk(
         }
         _ => serve_raw(ctx, pkg, index, &f.href, &label),
     }
+}
+
+/// The most a compressed disk may inflate to: its declared capacity plus
+/// room for a sparse format's metadata (1/64 and 1 MiB); with no declared
+/// capacity, deflate's own bound (1032:1) over the compressed size.
+pub fn inflate_limit(capacity: u64, compressed: u64) -> u64 {
+    if capacity > 0 {
+        capacity
+            .saturating_add(capacity / 64)
+            .saturating_add(1 << 20)
+    } else {
+        compressed.saturating_mul(1032).saturating_add(1 << 20)
+    }
+}
+
+/// Why unpacking stopped.
+enum Unpack {
+    /// More than the limit came out: gzip was killed.
+    TooBig,
+    /// gzip failed (its status and stderr).
+    Failed(String),
+    Io(std::io::Error),
+}
+
+/// Inflate member `name` into `out` with `gzip -dc`, stopping (and killing
+/// gzip) as soon as more than `limit` bytes come out, so that a gzip bomb
+/// is refused in the time it takes to write `limit` bytes.
+fn unpack(pkg: &Package, name: &str, out: &Path, limit: u64) -> std::result::Result<(), Unpack> {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut input = pkg.reader(name).map_err(|f| Unpack::Failed(f.message))?;
+    let mut gz = Command::new("gzip")
+        .arg("-dc")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| Unpack::Failed(e.to_string()))?;
+    let mut stdin = gz.stdin.take().expect("piped");
+    // gzip stops reading when killed: a broken pipe here is expected.
+    let feeder = std::thread::spawn(move || {
+        let _ = std::io::copy(&mut input, &mut stdin);
+    });
+    let mut stdout = gz.stdout.take().expect("piped");
+    let mut dst = File::create(out).map_err(Unpack::Io)?;
+    let mut buf = vec![0u8; 1 << 20];
+    let mut total: u64 = 0;
+    let copied = loop {
+        let n = match stdout.read(&mut buf) {
+            Ok(0) => break Ok(()),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => break Err(Unpack::Io(e)),
+        };
+        total += n as u64;
+        if total > limit {
+            break Err(Unpack::TooBig);
+        }
+        if let Err(e) = dst.write_all(&buf[..n]) {
+            break Err(Unpack::Io(e));
+        }
+    };
+    if copied.is_err() {
+        let _ = gz.kill();
+    }
+    drop(stdout);
+    let mut err = String::new();
+    if let Some(mut e) = gz.stderr.take() {
+        let _ = e.read_to_string(&mut err);
+    }
+    let st = gz.wait().map_err(Unpack::Io)?;
+    let _ = feeder.join();
+    copied?;
+    if !st.success() {
+        return Err(Unpack::Failed(format!("{st}: {}", err.trim())));
+    }
+    Ok(())
 }
 
 fn serve_raw(

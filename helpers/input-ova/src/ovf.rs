@@ -25,6 +25,9 @@ pub struct ParsedOvf {
     pub files: Vec<DiskFile>,
 }
 
+/// Largest disk capacity accepted: qemu's limit (an `off_t`).
+pub const MAX_CAPACITY: u64 = i64::MAX as u64;
+
 /// Bytes in one OVF allocation unit (`byte * 2^20`, `MegaBytes`, `GB`...).
 pub fn alloc_units(u: &str) -> Option<u64> {
     let u = u.trim();
@@ -119,16 +122,26 @@ pub fn parse_ovf(xml: &str, origin: Origin) -> Result<ParsedOvf, String> {
             .children()
             .filter(|c| c.is_element() && local(*c) == "Disk")
         {
-            let cap: u64 = attr(d, "capacity")
-                .and_then(|c| c.trim().parse().ok())
-                .unwrap_or(0);
+            let id = attr(d, "diskId").unwrap_or("");
+            let cap: u64 = match attr(d, "capacity").map(str::trim) {
+                None => 0,
+                Some(c) => c.parse().map_err(|_| {
+                    format!("disk {id:?}: capacity {c:?} is not a whole number of units")
+                })?,
+            };
             let unit = attr(d, "capacityAllocationUnits").unwrap_or("byte");
             let mult =
                 alloc_units(unit).ok_or_else(|| format!("disk capacity unit {unit:?} unknown"))?;
+            let capacity = cap
+                .checked_mul(mult)
+                .filter(|c| *c <= MAX_CAPACITY)
+                .ok_or_else(|| {
+                    format!("disk {id:?}: capacity {cap} × {unit:?} is more than 2^63 bytes")
+                })?;
             ovf_disks.push(OvfDisk {
-                id: attr(d, "diskId").unwrap_or(""),
+                id,
                 file_ref: attr(d, "fileRef"),
-                capacity: cap.saturating_mul(mult),
+                capacity,
                 format: attr(d, "format"),
             });
         }

@@ -83,11 +83,10 @@ fn check_local(args: &Args, file: &Path) -> Result<Checked> {
     let file = helper_common::absolute(file);
     let text = safe::read_bounded(&file, "VMX")?;
     let parsed = parse(&text, &file.display().to_string(), &stem_of(&file))?;
-    let dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
     let mut plans = Vec::new();
     for (i, f) in parsed.disk_files.iter().enumerate() {
         let index = i as u32 + 1;
-        let path = resolve_disk(&dir, f);
+        let path = resolve_disk(&file, f).map_err(|e| e.disk(index))?;
         let desc = read_local_descriptor(&path).map_err(|e| e.disk(index))?;
         let mut plan = plan_disk(index, &path, &desc)?;
         if let Some(flat) = desc.single_flat_extent() {
@@ -137,20 +136,23 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<()> {
     }
 }
 
-/// Find a disk file named in a `.vmx`: relative to the `.vmx`; an absolute
-/// path that does not exist here (`/vmfs/volumes/...` copied from ESXi) is
-/// looked for next to the `.vmx` by its base name.
-pub fn resolve_disk(vmx_dir: &Path, file: &str) -> PathBuf {
+/// Find a disk file named in a `.vmx` (docs/security.md): it must resolve,
+/// symlinks and all, to a regular file inside the `.vmx`'s directory (or
+/// below it), like any file an image refers to ([`refs::resolve_beside`]).
+/// An absolute path (`/vmfs/volumes/...` copied from ESXi) is looked for
+/// beside the `.vmx` by its base name first.  A disk that is missing is
+/// exit 3; one outside, or not a regular file, exit 5.
+pub fn resolve_disk(vmx: &Path, file: &str) -> Result<PathBuf> {
     let p = Path::new(file);
+    let dir = vmx.parent().unwrap_or(Path::new("/"));
     if p.is_absolute() {
-        if p.exists() {
-            return p.to_path_buf();
-        }
         if let Some(b) = p.file_name() {
-            return vmx_dir.join(b);
+            if std::fs::symlink_metadata(dir.join(b)).is_ok() {
+                return refs::resolve_beside(vmx, "disk", &b.to_string_lossy());
+            }
         }
     }
-    vmx_dir.join(p)
+    refs::resolve_beside(vmx, "disk", file)
 }
 
 /// How one disk is served: the file holding its data, and its format

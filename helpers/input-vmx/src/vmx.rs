@@ -13,7 +13,8 @@ use v2v_meta::{
 /// The key/value pairs of a `.vmx`, keys lower-cased.
 pub type Vmx = BTreeMap<String, String>;
 
-/// Parse the `key = "value"` lines.
+/// Parse the `key = "value"` lines.  A key given twice with different
+/// values is refused: which one counts cannot be told.
 pub fn parse_pairs(text: &str) -> Result<Vmx, String> {
     let mut m = Vmx::new();
     for (n, line) in text.lines().enumerate() {
@@ -30,7 +31,18 @@ pub fn parse_pairs(text: &str) -> Result<Vmx, String> {
             .strip_prefix('"')
             .and_then(|v| v.strip_suffix('"'))
             .unwrap_or(v);
-        m.insert(k, unescape(v));
+        let v = unescape(v);
+        match m.get(&k) {
+            Some(old) if *old != v => {
+                return Err(format!(
+                    "line {}: {k} given twice, as {old:?} and {v:?} \
+                     (which one is meant cannot be told)",
+                    n + 1
+                ))
+            }
+            _ => {}
+        }
+        m.insert(k, v);
     }
     Ok(m)
 }

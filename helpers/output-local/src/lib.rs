@@ -97,7 +97,10 @@ impl OutputType for Local {
             }
         };
         if let Some(n) = &args.name {
-            check_name(n).map_err(|f| Failure::usage(format!("-on {n}: {}", f.message)))?;
+            check_name(n).map_err(|f| {
+                // One line, whatever the name holds.
+                Failure::usage(format!("-on {}: {}", n.escape_debug(), f.message))
+            })?;
         }
         Ok(Options {
             output_storage,

@@ -6,6 +6,8 @@
 //!
 //! Real tools only: a missing tool panics ("X not found"), never skips.
 
+pub mod mutate;
+
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output};
