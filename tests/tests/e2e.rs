@@ -10,6 +10,8 @@ mod contract;
 mod convert;
 mod copy;
 mod docs;
+mod faults;
 mod hostile;
+mod interrupt;
 mod layout;
 mod signals;
