@@ -17,9 +17,10 @@ use crate::faults::{
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use std::fs;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 use v2v_tests::*;
 
@@ -92,6 +93,9 @@ fn interrupt_at(step: &str) {
                 .stderr(Stdio::piped())
                 .spawn()
                 .unwrap();
+            // Both pipes are read by threads and the child reaped by
+            // itself: the servers of a SIGKILLed runner watch its pid, and
+            // keep its pipes open, until it is reaped.
             let lines = Arc::new(Mutex::new(Vec::<String>::new()));
             let stdout = child.stdout.take().unwrap();
             let l2 = Arc::clone(&lines);
@@ -104,15 +108,23 @@ fn interrupt_at(step: &str) {
                     l2.lock().unwrap().push(l);
                 }
             });
+            let mut stderr_pipe = child.stderr.take().unwrap();
+            let (tx, stderr_rx) = mpsc::channel();
+            std::thread::spawn(move || {
+                let mut v = Vec::new();
+                let _ = stderr_pipe.read_to_end(&mut v);
+                let _ = tx.send(String::from_utf8_lossy(&v).into_owned());
+            });
+            let stderr_of = |rx: &mpsc::Receiver<String>| {
+                rx.recv_timeout(Duration::from_secs(10))
+                    .unwrap_or_else(|_| "(stderr still open after 10 s)".into())
+            };
             let t = Instant::now();
             while !paused(step, &mark, &lines.lock().unwrap(), &root) {
                 if t.elapsed() > Duration::from_secs(120) || child.try_wait().unwrap().is_some() {
                     let _ = child.kill();
-                    let o = child.wait_with_output().unwrap();
-                    panic!(
-                        "{what}: never got there; stderr:\n{}",
-                        String::from_utf8_lossy(&o.stderr)
-                    );
+                    let _ = child.wait();
+                    panic!("{what}: never got there; stderr:\n{}", stderr_of(&stderr_rx));
                 }
                 std::thread::sleep(Duration::from_millis(50));
             }
@@ -123,17 +135,16 @@ fn interrupt_at(step: &str) {
             );
             let sent = Instant::now();
             kill(Pid::from_raw(child.id() as i32), sig).unwrap();
-            let o = child.wait_with_output().unwrap();
-            let stderr = String::from_utf8_lossy(&o.stderr);
+            let status = child.wait().unwrap();
+            let stderr = stderr_of(&stderr_rx);
             use std::os::unix::process::ExitStatusExt;
             if sig == Signal::SIGKILL {
-                assert_eq!(o.status.signal(), Some(9), "{what}: {stderr}");
+                assert_eq!(status.signal(), Some(9), "{what}: {stderr}");
             } else {
                 assert_eq!(
-                    o.status.code(),
+                    status.code(),
                     Some(128 + sig as i32),
-                    "{what}: status {:?}\n{stderr}",
-                    o.status
+                    "{what}: status {status:?}\n{stderr}"
                 );
                 assert!(
                     stderr.contains(&format!("interrupted by {sig}; cleaned up")),
