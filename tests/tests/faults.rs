@@ -17,6 +17,17 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 use v2v_tests::*;
 
+/// A runner: its name and its command in a sandbox.
+pub type Runner = (&'static str, fn(&Sandbox) -> Command);
+
+/// `virt-v2v` and `scripts/virt-v2v.sh`.
+pub fn runners() -> [Runner; 2] {
+    [
+        ("virt-v2v", Sandbox::virt_v2v),
+        ("virt-v2v.sh", Sandbox::script),
+    ]
+}
+
 /// A tmpfs mounted for one test (the container runs tests as root);
 /// unmounted on drop.
 pub struct Tmpfs {
@@ -218,8 +229,7 @@ fn assert_fault(
     code: i32,
     step: &str,
     words: &[&str],
-    out: &Path,
-    src: (&Path, &str),
+    (out, src, sum): (&Path, &Path, &str),
 ) {
     assert_eq!(r.code, code, "{who}: exit code\n{r}");
     let last = r.last_err_line();
@@ -241,7 +251,7 @@ fn assert_fault(
     let root = sb.root().to_string_lossy().into_owned();
     let left = wait_run_gone(&root, &[], Duration::from_secs(5));
     assert!(left.is_empty(), "{who}: processes left: {left:?}");
-    assert_eq!(sha256(src.0), src.1, "{who}: the source changed");
+    assert_eq!(sha256(src), sum, "{who}: the source changed");
 }
 
 fn s(p: &Path) -> &str {
@@ -279,15 +289,18 @@ fn full_target_fails_the_copy_and_the_run_resumes() {
     let want = sha256(&reference.join("guest-sda"));
     assert_eq!(want, sum, "an uninterrupted run copies the source");
 
-    let runners: [(&str, fn(&Sandbox) -> Command); 2] = [
-        ("virt-v2v", Sandbox::virt_v2v),
-        ("virt-v2v.sh", Sandbox::script),
-    ];
+    let runners = runners();
     for (i, (who, first)) in runners.iter().enumerate() {
         let (other, second) = runners[1 - i];
         sb.clear_tmpdir();
         fs8.resize(8);
+        let t = Instant::now();
         let r = run(first(&sb).arg("--keep-tmpdir").args(args));
+        eprintln!(
+            "{who}: full target: exit {} in {:.1}s",
+            r.code,
+            t.elapsed().as_secs_f64()
+        );
         assert_fault(
             &sb,
             who,
@@ -295,8 +308,7 @@ fn full_target_fails_the_copy_and_the_run_resumes() {
             1,
             "copy",
             &["writing out1", "No space left on device"],
-            &out,
-            (&src, &sum),
+            (&out, &src, &sum),
         );
         let dir = sb.run_dir();
         assert!(
@@ -413,8 +425,7 @@ fn source_io_error_at_an_offset() {
             1,
             "copy",
             &["reading in1 at offset", "Input/output error"],
-            &out,
-            (&src, &sum),
+            (&out, &src, &sum),
         );
         // "reading in1 at offset OFF (LEN bytes)": the request met the bad area.
         let last = r.last_err_line();
@@ -509,9 +520,94 @@ fn source_server_dies_mid_copy() {
             r.code.max(1),
             "copy",
             &["in1"],
-            &out,
-            (&src, &sum),
+            (&out, &src, &sum),
         );
         assert!(matches!(r.code, 1 | 4), "{who}: exit code\n{r}");
+        eprintln!(
+            "{who}: source server killed: exit {}: {}",
+            r.code,
+            r.last_err_line()
+        );
     }
+}
+
+/// A conversion is never done twice: the test guest is converted, the
+/// copy fails on a full target (`--keep-tmpdir`), the conversion is kept
+/// (`kept/in1.qcow2`), and the script resumes the supervisor's run with
+/// another `-os`: from the output setup, the convert step's log and status
+/// untouched, the target identical to the kept conversion (and not to the
+/// unconverted source).
+#[test]
+fn resume_after_the_conversion_does_not_convert_again() {
+    let sb = Sandbox::new("resume-conv");
+    let fx = fixture_dir();
+    let src = fx.join("foreign-guest.raw");
+    let sum = sha256(&src);
+    let out = sb.path("out");
+    let _full = Tmpfs::mount(&out, 64);
+    let t = Instant::now();
+    let r = run(sb.virt_v2v().args([
+        "--keep-tmpdir",
+        "-i",
+        "disk",
+        s(&src),
+        "-o",
+        "local",
+        "-os",
+        s(&out),
+    ]));
+    assert_fault(
+        &sb,
+        "virt-v2v",
+        &r,
+        1,
+        "copy",
+        &["No space left on device"],
+        (&out, &src, &sum),
+    );
+    eprintln!(
+        "converted, failed the copy and kept the conversion in {:.1}s",
+        t.elapsed().as_secs_f64()
+    );
+    let dir = sb.run_dir();
+    let kept = dir.join("kept/in1.qcow2");
+    assert!(kept.is_file(), "no kept conversion: {:?}", entries(&dir));
+    let convert_log = fs::read(dir.join("log/02-convert.log")).unwrap();
+    let convert_done = fs::read(dir.join("status/convert.done")).unwrap();
+
+    let bigger = sb.path("bigger");
+    fs::create_dir(&bigger).unwrap();
+    let t = Instant::now();
+    let r = run(sb
+        .script()
+        .args(["--keep-tmpdir", "--machine-readable", "--resume", s(&dir)])
+        .args(["-i", "disk", s(&src), "-o", "local", "-os", s(&bigger)]));
+    r.assert_ok();
+    eprintln!(
+        "resumed from the output setup in {:.1}s",
+        t.elapsed().as_secs_f64()
+    );
+    assert!(r.stderr.contains("from the output-setup step"), "{r}");
+    assert!(
+        !events(&r.stdout).iter().any(|e| e["step"] == "convert"),
+        "the conversion ran again\n{r}"
+    );
+    assert_eq!(
+        fs::read(dir.join("log/02-convert.log")).unwrap(),
+        convert_log
+    );
+    assert_eq!(
+        fs::read(dir.join("status/convert.done")).unwrap(),
+        convert_done
+    );
+    let target = bigger.join("foreign-guest-sda");
+    qemu_img_identical(&kept, &target).unwrap();
+    assert!(
+        qemu_img_identical(&src, &target).is_err(),
+        "the target is the unconverted source"
+    );
+    assert!(bigger.join("foreign-guest.xml").is_file());
+    validate_run_dir(&dir);
+    assert!(run_processes(&sb.root().to_string_lossy()).is_empty());
+    assert_eq!(sha256(&src), sum, "the source changed");
 }

@@ -12,14 +12,15 @@
 //! the copy, and the appliance's qemu appearing for the conversion.
 
 use crate::faults::{
-    entries, install_faulty_input, install_paused_output, run_processes, source_disk, wait_run_gone,
+    entries, install_faulty_input, install_paused_output, run_processes, runners, source_disk,
+    wait_run_gone,
 };
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 use v2v_tests::*;
@@ -63,11 +64,7 @@ fn interrupt_at(step: &str) {
     let root = sb.root().to_string_lossy().into_owned();
     let mark = sb.path("mark");
     let mut slowest = Duration::ZERO;
-    let runners: [(&str, fn(&Sandbox) -> Command); 2] = [
-        ("virt-v2v", Sandbox::virt_v2v),
-        ("virt-v2v.sh", Sandbox::script),
-    ];
-    for (who, runner) in runners {
+    for (who, runner) in runners() {
         for sig in SIGNALS {
             let what = format!("{who} {sig} at {step}");
             sb.clear_tmpdir();
@@ -124,7 +121,10 @@ fn interrupt_at(step: &str) {
                 if t.elapsed() > Duration::from_secs(120) || child.try_wait().unwrap().is_some() {
                     let _ = child.kill();
                     let _ = child.wait();
-                    panic!("{what}: never got there; stderr:\n{}", stderr_of(&stderr_rx));
+                    panic!(
+                        "{what}: never got there; stderr:\n{}",
+                        stderr_of(&stderr_rx)
+                    );
                 }
                 std::thread::sleep(Duration::from_millis(50));
             }
@@ -153,6 +153,10 @@ fn interrupt_at(step: &str) {
             }
             let left = wait_run_gone(&root, &seen, Duration::from_secs(5));
             assert!(left.is_empty(), "{what}: left running after 5 s: {left:?}");
+            eprintln!(
+                "{what}: all gone {:.1}s after the signal",
+                sent.elapsed().as_secs_f64()
+            );
             slowest = slowest.max(sent.elapsed());
             // The kept directory: cleanup twice, both fine, no partial target.
             let dir = sb.run_dir();
@@ -201,6 +205,16 @@ fn at_output_final() {
     interrupt_at("output-final");
 }
 
+/// A process standing for the user's shell: killed and reaped on drop.
+struct Owner(std::process::Child);
+
+impl Drop for Owner {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Helpers run by hand with an owner (a stand-in for the user's shell):
 /// the copy SIGKILLed mid-copy leaves the servers to their owner;
 /// `helper-v2v-cleanup` stops them and removes the partial target, and
@@ -217,13 +231,14 @@ fn sigkill_of_a_helper_run_by_hand() {
         fs::create_dir(&out).unwrap();
         // The owner: a shell that waits (it names the sandbox, so the
         // sandbox's Drop ends it if the test fails).
-        let mut owner = sb
-            .cmd("sh")
-            .args(["-c", "while :; do sleep 1; done", "owner"])
-            .arg(sb.root())
-            .spawn()
-            .unwrap();
-        let pid = owner.id().to_string();
+        let mut owner = Owner(
+            sb.cmd("sh")
+                .args(["-c", "while :; do sleep 1; done", "owner"])
+                .arg(sb.root())
+                .spawn()
+                .unwrap(),
+        );
+        let pid = owner.0.id().to_string();
         let helper = |args: &[&std::ffi::OsStr]| {
             let mut c = sb.cmd(bin(&args[0].to_string_lossy()));
             c.args(["--owner-pid", &pid]).args(&args[1..]);
@@ -246,8 +261,8 @@ fn sigkill_of_a_helper_run_by_hand() {
         let before = run_processes(&root);
         assert_eq!(servers_in(&before).len(), 2, "servers: {before:?}");
         if owner_dies {
-            owner.kill().unwrap();
-            owner.wait().unwrap();
+            owner.0.kill().unwrap();
+            owner.0.wait().unwrap();
             let left = wait_run_gone(&root, &before, Duration::from_secs(5));
             assert!(left.is_empty(), "servers outlived their owner: {left:?}");
         } else {
@@ -276,10 +291,7 @@ fn sigkill_of_a_helper_run_by_hand() {
             assert!(left.is_empty(), "cleanup #{i} left {left:?}");
             assert_eq!(entries(&out), Vec::<PathBuf>::new(), "partial target left");
         }
-        if !owner_dies {
-            owner.kill().unwrap();
-            owner.wait().unwrap();
-        }
+        drop(owner);
         assert_eq!(sha256(&src), sum);
     }
 }
