@@ -217,41 +217,48 @@ pub fn entries(d: &Path) -> Vec<PathBuf> {
     v
 }
 
-/// What every fault leaves: exit `code`, a last line
-/// `virt-v2v: error: STEP: disk 1: ...` naming each of `words`, a failure
-/// report, no partial target in `out`, no process of the sandbox within
-/// 5 s, the source unchanged.
-#[track_caller]
-fn assert_fault(
-    sb: &Sandbox,
-    who: &str,
-    r: &Run,
-    code: i32,
-    step: &str,
-    words: &[&str],
-    (out, src, sum): (&Path, &Path, &str),
-) {
-    assert_eq!(r.code, code, "{who}: exit code\n{r}");
-    let last = r.last_err_line();
-    let want = format!("virt-v2v: error: {step}: disk 1: ");
-    assert!(
-        last.starts_with(&want) && words.iter().all(|w| last.contains(w)),
-        "{who}: the last line should start with {want:?} and name {words:?}:\n{r}"
-    );
-    assert!(
-        r.stderr
-            .contains(&format!("virt-v2v: step {step} failed (exit {code}); see ")),
-        "{who}: no failure report\n{r}"
-    );
-    assert_eq!(
-        entries(out),
-        Vec::<PathBuf>::new(),
-        "{who}: partial target left\n{r}"
-    );
-    let root = sb.root().to_string_lossy().into_owned();
-    let left = wait_run_gone(&root, &[], Duration::from_secs(5));
-    assert!(left.is_empty(), "{who}: processes left: {left:?}");
-    assert_eq!(sha256(src), sum, "{who}: the source changed");
+/// A fault test's setting: where the target goes, the source and its
+/// sha256.
+struct Scene<'a> {
+    sb: &'a Sandbox,
+    out: &'a Path,
+    src: &'a Path,
+    sum: &'a str,
+}
+
+impl<'a> Scene<'a> {
+    fn new(sb: &'a Sandbox, out: &'a Path, src: &'a Path, sum: &'a str) -> Self {
+        Scene { sb, out, src, sum }
+    }
+
+    /// What every fault leaves: exit `code`, a last line
+    /// `virt-v2v: error: STEP: disk 1: ...` naming each of `words`, a
+    /// failure report, no partial target, no process of the sandbox
+    /// within 5 s, the source unchanged.
+    #[track_caller]
+    fn assert_fault(&self, who: &str, r: &Run, code: i32, step: &str, words: &[&str]) {
+        assert_eq!(r.code, code, "{who}: exit code\n{r}");
+        let last = r.last_err_line();
+        let want = format!("virt-v2v: error: {step}: disk 1: ");
+        assert!(
+            last.starts_with(&want) && words.iter().all(|w| last.contains(w)),
+            "{who}: the last line should start with {want:?} and name {words:?}:\n{r}"
+        );
+        assert!(
+            r.stderr
+                .contains(&format!("virt-v2v: step {step} failed (exit {code}); see ")),
+            "{who}: no failure report\n{r}"
+        );
+        assert_eq!(
+            entries(self.out),
+            Vec::<PathBuf>::new(),
+            "{who}: partial target left\n{r}"
+        );
+        let root = self.sb.root().to_string_lossy().into_owned();
+        let left = wait_run_gone(&root, &[], Duration::from_secs(5));
+        assert!(left.is_empty(), "{who}: processes left: {left:?}");
+        assert_eq!(sha256(self.src), self.sum, "{who}: the source changed");
+    }
 }
 
 fn s(p: &Path) -> &str {
@@ -269,6 +276,7 @@ fn full_target_fails_the_copy_and_the_run_resumes() {
     let (src, sum) = source_disk(&sb, "guest.raw");
     let out = sb.path("out");
     let fs8 = Tmpfs::mount(&out, 8);
+    let scene = Scene::new(&sb, &out, &src, &sum);
     let args = [
         "--no-convert",
         "-i",
@@ -301,14 +309,12 @@ fn full_target_fails_the_copy_and_the_run_resumes() {
             r.code,
             t.elapsed().as_secs_f64()
         );
-        assert_fault(
-            &sb,
+        scene.assert_fault(
             who,
             &r,
             1,
             "copy",
             &["writing out1", "No space left on device"],
-            (&out, &src, &sum),
         );
         let dir = sb.run_dir();
         assert!(
@@ -400,8 +406,10 @@ fn source_io_error_at_an_offset() {
     .unwrap();
     let out = sb.path("out");
     fs::create_dir(&out).unwrap();
-    for (who, mut cmd) in [("virt-v2v", sb.virt_v2v()), ("virt-v2v.sh", sb.script())] {
+    let scene = Scene::new(&sb, &out, &src, &sum);
+    for (who, runner) in runners() {
         sb.clear_tmpdir();
+        let mut cmd = runner(&sb);
         let r = run(cmd
             .env("FAULT_FILTERS", "--filter=ddrescue")
             .env(
@@ -418,14 +426,12 @@ fn source_io_error_at_an_offset() {
                 "-os",
                 s(&out),
             ]));
-        assert_fault(
-            &sb,
+        scene.assert_fault(
             who,
             &r,
             1,
             "copy",
             &["reading in1 at offset", "Input/output error"],
-            (&out, &src, &sum),
         );
         // "reading in1 at offset OFF (LEN bytes)": the request met the bad area.
         let last = r.last_err_line();
@@ -487,8 +493,10 @@ fn source_server_dies_mid_copy() {
     let (src, sum) = source_disk(&sb, "guest.raw");
     let out = sb.path("out");
     fs::create_dir(&out).unwrap();
-    for (who, mut cmd) in [("virt-v2v", sb.virt_v2v()), ("virt-v2v.sh", sb.script())] {
+    let scene = Scene::new(&sb, &out, &src, &sum);
+    for (who, runner) in runners() {
         sb.clear_tmpdir();
+        let mut cmd = runner(&sb);
         cmd.env("FAULT_FILTERS", "--filter=delay")
             .env("FAULT_PARAMS", "delay-read=500ms")
             .args([
@@ -513,15 +521,7 @@ fn source_server_dies_mid_copy() {
             stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
         };
-        assert_fault(
-            &sb,
-            who,
-            &r,
-            r.code.max(1),
-            "copy",
-            &["in1"],
-            (&out, &src, &sum),
-        );
+        scene.assert_fault(who, &r, r.code.max(1), "copy", &["in1"]);
         assert!(matches!(r.code, 1 | 4), "{who}: exit code\n{r}");
         eprintln!(
             "{who}: source server killed: exit {}: {}",
@@ -545,6 +545,7 @@ fn resume_after_the_conversion_does_not_convert_again() {
     let sum = sha256(&src);
     let out = sb.path("out");
     let _full = Tmpfs::mount(&out, 64);
+    let scene = Scene::new(&sb, &out, &src, &sum);
     let t = Instant::now();
     let r = run(sb.virt_v2v().args([
         "--keep-tmpdir",
@@ -556,22 +557,19 @@ fn resume_after_the_conversion_does_not_convert_again() {
         "-os",
         s(&out),
     ]));
-    assert_fault(
-        &sb,
-        "virt-v2v",
-        &r,
-        1,
-        "copy",
-        &["No space left on device"],
-        (&out, &src, &sum),
-    );
+    scene.assert_fault("virt-v2v", &r, 1, "copy", &["No space left on device"]);
     eprintln!(
         "converted, failed the copy and kept the conversion in {:.1}s",
         t.elapsed().as_secs_f64()
     );
     let dir = sb.run_dir();
     let kept = dir.join("kept/in1.qcow2");
-    assert!(kept.is_file(), "no kept conversion: {:?}", entries(&dir));
+    assert!(
+        kept.is_file(),
+        "no kept conversion: {:?}\n{r}\n--- log/06-cleanup.log ---\n{}",
+        entries(&dir),
+        fs::read_to_string(dir.join("log/06-cleanup.log")).unwrap_or_default()
+    );
     let convert_log = fs::read(dir.join("log/02-convert.log")).unwrap();
     let convert_done = fs::read(dir.join("status/convert.done")).unwrap();
 
