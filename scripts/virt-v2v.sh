@@ -5,7 +5,7 @@
 # supervisor.  It is the proof that the contract is enough to write your own.
 #
 # usage: virt-v2v.sh [-v] [-x] [-q] [--machine-readable] [--keep-tmpdir]
-#                    [--no-convert] [--parallel N] [--root ROOT]
+#                    [--resume DIR] [--no-convert] [--parallel N] [--root ROOT]
 #                    [--key SELECTOR]... [--keys-from-stdin]
 #                    [-i TYPE] [-ic URI] [-it TRANSPORT] [-io OPT]... [-if FORMAT] [-ip FILE]
 #                    [-o TYPE] [-os STORAGE] [-of FORMAT] [-oa sparse|preallocated]
@@ -58,7 +58,7 @@ fi
 
 itype=libvirt otype=libvirt
 iopts= oopts= inargs= common=
-no_convert= keep= mr= quiet= verbose= xtrace= parallel= root=
+no_convert= keep= mr= quiet= verbose= xtrace= parallel= root= resume=
 keys= have_keys= keys_stdin=
 nl='
 '
@@ -98,6 +98,8 @@ while [ $# -gt 0 ]; do
     --machine-readable) common="$common --machine-readable"; mr=1 ;;
     --no-convert) no_convert=1 ;;
     --keep-tmpdir) keep=1 ;;
+    --resume) need "$@"; resume=$2; shift ;;
+    --resume=*) resume=${1#*=} ;;
     --parallel) need "$@"; parallel=$2; shift ;;
     --parallel=*) parallel=${1#*=} ;;
     --root) need "$@"; root=$2; shift ;;
@@ -137,16 +139,61 @@ if [ -z "$no_convert" ]; then
   command -v helper-v2v-convert >/dev/null 2>&1 || die_usage \
     "helper-v2v-convert is not installed (not on PATH); install it, or use --no-convert to copy the disks unchanged"
 fi
-for h in helper-v2v-copy helper-v2v-cleanup; do
+for h in helper-v2v-copy helper-v2v-cleanup ${resume:+helper-v2v-resume}; do
   command -v $h >/dev/null 2>&1 || die_usage "$h is not installed (not on PATH)"
 done
 
+# --resume DIR: what is left to do in a kept run directory (docs/reliability.md;
+# the supervisor's resume::assess).  Refused: not a directory, finished, in use
+# (exit 2); not a run directory, another contract version, a finished
+# conversion that was not kept (exit 3).
+converted=
+if [ -n "$resume" ]; then
+  refuse() { echo "$me: error: --resume $resume: $2" >&2; exit "$1"; }
+  [ -d "$resume" ] || refuse 2 "not a directory"
+  [ -d "$resume/status" ] && [ -d "$resume/log" ] ||
+    refuse 3 "not a run directory of virt-v2v (it has no status/ and log/)"
+  resume=$(cd "$resume" && pwd -P)
+  for f in "$resume"/status/*; do
+    [ -e "$f" ] || continue
+    n=${f##*/}
+    case ${n%.done} in input|convert|output-setup|copy|output-final|cleanup) ;; *)
+      case ${n%.error.json} in input|convert|output-setup|copy|output-final|cleanup) ;; *)
+        refuse 3 "status/$n: not a status file of the v2v helpers" ;; esac ;;
+    esac
+    v=$(jq -r '.version' "$f" 2>/dev/null) || refuse 3 "$f: invalid JSON"
+    [ "$v" = 1 ] || refuse 3 "$f: contract version $v is not supported (this program reads version 1)"
+  done
+  [ ! -f "$resume/status/output-final.done" ] ||
+    refuse 2 "the run finished (status/output-final.done): nothing to resume"
+  for pf in "$resume"/run/*.pid; do
+    [ -f "$pf" ] || continue
+    pid=$(cat "$pf")
+    case $pid in ''|*[!0-9]*|0|1) continue ;; esac
+    if [ -r "/proc/$pid/cmdline" ] && tr '\0' ' ' < "/proc/$pid/cmdline" | grep -qF "$resume"; then
+      refuse 2 "in use: $pf names pid $pid, still running"
+    fi
+  done
+  if [ -f "$resume/status/convert.done" ]; then
+    disks=$(jq -er 'if .version == 1 then .source.disks[].index else error("version") end' \
+      "$resume/metadata.in" 2>/dev/null) || refuse 3 "$resume/metadata.in: missing or not a contract-version-1 metadata.in"
+    for i in $disks; do
+      [ -f "$resume/kept/in$i.qcow2" ] || refuse 3 "the conversion finished but disk $i was not kept ($resume/kept/in$i.qcow2 is missing): only a run kept with --keep-tmpdir goes on without converting again"
+    done
+    converted=1
+  fi
+fi
+
 # The temp directory (docs/contract.md).  Helpers create log/ run/ status/.
 tmpbase=${VIRT_V2V_TMPDIR:-/var/tmp}
-dir=$(mktemp -d "$tmpbase/v2v.XXXXXX" 2>/dev/null) || {
-  echo "$me: error: cannot make a temporary directory in $tmpbase (set VIRT_V2V_TMPDIR to a writable directory)" >&2
-  exit 1
-}
+if [ -n "$resume" ]; then
+  dir=$resume
+else
+  dir=$(mktemp -d "$tmpbase/v2v.XXXXXX" 2>/dev/null) || {
+    echo "$me: error: cannot make a temporary directory in $tmpbase (set VIRT_V2V_TMPDIR to a writable directory)" >&2
+    exit 1
+  }
+fi
 chmod 0700 "$dir"
 V2V_RUN_START=$t0; export V2V_RUN_START
 child= sig= checked= failed= error_line= error_disk=
@@ -175,8 +222,10 @@ on_exit() {
   # Once the checks passed: stop the servers, remove a partial target
   # (helper-v2v-cleanup), whatever happened.  A failed check started nothing.
   if [ -n "$checked" ]; then
+    # A kept (or resumed) run keeps a finished conversion for --resume.
+    keepconv=; [ -z "$keep$resume" ] || keepconv=--keep-conversion
     # shellcheck disable=SC2086
-    helper-v2v-cleanup $common --owner-pid $$ "$dir" ||
+    helper-v2v-cleanup $common --owner-pid $$ $keepconv "$dir" ||
       echo "$me: warning: step cleanup failed (exit $?); see $dir/log/06-cleanup.log" >&2
   fi
   for pf in "$dir"/run/*.pid; do   # anything a pidfile still names
@@ -188,7 +237,7 @@ on_exit() {
       stop_pid "$pid"
     fi
   done
-  if [ -n "$keep" ]; then
+  if [ -n "$keep" ] || { [ -n "$resume" ] && [ "$rc" != 0 ]; }; then
     message "temporary directory kept: $dir"
   elif [ -n "$failed" ]; then
     # Keep log/ and status/: the error message points there.
@@ -291,8 +340,23 @@ qdir=$(q "$dir")
 run_check input "$input" --check "$iopts $qdir $inargs"
 run_check output-setup "$output" check "$qdir $oopts"
 checked=1
-run_step input 01 "$input" "" "$iopts $qdir $inargs"
-[ -n "$no_convert" ] ||
+if [ -n "$resume" ]; then
+  # Forget what the steps to run again left (the supervisor's resume::reset).
+  from=input; [ -z "$converted" ] || from=output-setup
+  message "Resuming $dir from the $from step"
+  for s in input convert output-setup copy output-final cleanup; do
+    [ -n "$converted" ] && [ $s = convert ] && continue
+    rm -f "$dir/status/$s.done" "$dir/status/$s.error.json"
+  done
+  rm -f "$dir/output.json"
+  [ -n "$converted" ] || rm -rf "$dir/metadata.in" "$dir/metadata.out" "$dir/kept"
+fi
+if [ -n "$converted" ]; then   # serve the kept conversion as the input
+  run_step input 01 helper-v2v-resume "" "$qdir"
+else
+  run_step input 01 "$input" "" "$iopts $qdir $inargs"
+fi
+[ -n "$no_convert" ] || [ -n "$converted" ] ||
   run_step convert 02 helper-v2v-convert "" "${root:+--root $(q "$root")}${have_keys:+ --key-selectors-from-stdin} $qdir"
 run_step output-setup 03 "$output" setup "$qdir $oopts"
 run_step copy 04 helper-v2v-copy "" "${parallel:+--parallel $(q "$parallel")} $qdir"

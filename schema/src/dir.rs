@@ -235,6 +235,18 @@ impl V2vDir {
         self.scratch_dir().join(format!("overlay{n}.qcow2"))
     }
 
+    /// `kept/`: converted disks kept for `--resume` (helper-v2v-cleanup
+    /// `--keep-conversion`).
+    pub fn kept_dir(&self) -> PathBuf {
+        self.root.join("kept")
+    }
+
+    /// `kept/inN.qcow2`: source disk N as the conversion left it, kept
+    /// for `--resume` (served again as `inN` by helper-v2v-resume).
+    pub fn kept(&self, n: u32) -> PathBuf {
+        self.kept_dir().join(format!("{}.qcow2", Self::in_name(n)))
+    }
+
     /// `metadata.in`, written by the input helper.
     pub fn metadata_in(&self) -> PathBuf {
         self.root.join("metadata.in")

@@ -83,9 +83,15 @@ pub struct Args {
     /// Copy at most N disks at a time (passed to helper-v2v-copy).
     #[arg(long = "parallel", value_name = "N")]
     pub parallel: Option<u32>,
-    /// Keep the temporary directory after the run (its path is printed).
+    /// Keep the temporary directory after the run (its path is printed);
+    /// after a failure, a finished conversion is kept in it for --resume.
     #[arg(long = "keep-tmpdir")]
     pub keep_tmpdir: bool,
+    /// Go on with the failed run kept in DIR (by --keep-tmpdir): run again
+    /// only what did not finish, never a finished conversion.  Give the
+    /// run's options and arguments again (the output's may differ).
+    #[arg(long = "resume", value_name = "DIR")]
+    pub resume: Option<PathBuf>,
 
     /// Print debug messages (passed to every helper).
     #[arg(short = 'v', long = "verbose")]

@@ -13,6 +13,7 @@
 pub mod args;
 pub mod find;
 pub mod keys;
+pub mod resume;
 mod signals;
 pub mod source;
 
@@ -59,6 +60,8 @@ pub struct Plan {
     pub output: Option<PathBuf>,
     pub copy: Option<PathBuf>,
     pub cleanup: PathBuf,
+    /// helper-v2v-resume, with `--resume`.
+    pub resume: Option<PathBuf>,
 }
 
 fn valid_type(t: &str) -> bool {
@@ -94,12 +97,16 @@ pub fn plan(args: &Args) -> Result<Plan, String> {
     }
     let cleanup = need("cleanup", "")?;
     if args.print_source {
+        if args.resume.is_some() {
+            return Err("--print-source and --resume cannot be used together".into());
+        }
         return Ok(Plan {
             input,
             convert: None,
             output: None,
             copy: None,
             cleanup,
+            resume: None,
         });
     }
     if !valid_type(&args.output) {
@@ -121,12 +128,17 @@ pub fn plan(args: &Args) -> Result<Plan, String> {
         )?)
     };
     let copy = need("copy", "")?;
+    let resume = match args.resume {
+        Some(_) => Some(need("resume", "")?),
+        None => None,
+    };
     Ok(Plan {
         input,
         convert,
         output: Some(output),
         copy: Some(copy),
         cleanup,
+        resume,
     })
 }
 
@@ -208,6 +220,11 @@ struct Runner {
     run_start: f64,
     /// `--key`, `--keys-from-stdin`: helper-v2v-convert's stdin.
     convert_stdin: Option<helper_common::keys::Secret>,
+    /// Keep the directory for `--resume` when the run does not finish
+    /// (`--keep-tmpdir`, or a resumed run): cleanup keeps the conversion.
+    keep: bool,
+    /// `--resume` after a kept conversion: serve it, do not convert.
+    converted: bool,
 }
 
 impl Runner {
@@ -353,8 +370,12 @@ impl Runner {
     /// Run helper-v2v-cleanup (never interrupted by signals), then stop
     /// whatever a pidfile still names.
     fn cleanup(&self, prog: &Path) {
-        let dir = self.dir.root().as_os_str().to_owned();
-        match self.command(prog, None, &[dir]).status() {
+        let mut a: Vec<OsString> = Vec::new();
+        if self.keep {
+            a.push("--keep-conversion".into());
+        }
+        a.push(self.dir.root().as_os_str().to_owned());
+        match self.command(prog, None, &a).status() {
             Ok(st) if st.success() => {}
             Ok(st) => warning!(
                 "step cleanup failed (exit {}); see {}",
@@ -369,7 +390,13 @@ impl Runner {
     fn pipeline(&self, args: &Args, plan: &Plan) -> Result<(), Stop> {
         let dir: OsString = self.dir.root().as_os_str().to_owned();
 
-        self.step(Step::Input, &plan.input, None, input_args(args, &dir))?;
+        if self.converted {
+            // --resume after a kept conversion: serve it as the input.
+            let resume = plan.resume.as_deref().expect("resume planned");
+            self.step(Step::Input, resume, None, vec![dir.clone()])?;
+        } else {
+            self.step(Step::Input, &plan.input, None, input_args(args, &dir))?;
+        }
 
         if args.print_source {
             let m: MetadataIn = v2v_meta::read_json(&self.dir.metadata_in())
@@ -384,7 +411,7 @@ impl Runner {
             return Ok(());
         }
 
-        if let Some(convert) = &plan.convert {
+        if let Some(convert) = plan.convert.as_ref().filter(|_| !self.converted) {
             let mut a: Vec<OsString> = Vec::new();
             if let Some(r) = &args.root {
                 a.extend(["--root".into(), r.into()]);
@@ -561,12 +588,24 @@ pub fn run(args: &Args) -> u8 {
         }
     };
     let run_start = now_epoch();
-    let dir = match make_tmpdir() {
-        Ok(d) => d,
-        Err(msg) => {
+    let resumed = match args.resume.as_deref().map(resume::assess) {
+        Some(Ok(r)) => Some(r),
+        Some(Err((code, msg))) => {
             log::log(Level::Error, &msg);
-            return exit_code::FAILED;
+            return code;
         }
+        None => None,
+    };
+    let converted = resumed.as_ref().is_some_and(|r| r.converted);
+    let dir = match &resumed {
+        Some(r) => r.dir.clone(),
+        None => match make_tmpdir() {
+            Ok(d) => d,
+            Err(msg) => {
+                log::log(Level::Error, &msg);
+                return exit_code::FAILED;
+            }
+        },
     };
     if let Ok(f) = fs::OpenOptions::new()
         .create(true)
@@ -591,12 +630,24 @@ pub fn run(args: &Args) -> u8 {
         verbose: common.verbose || common.trace,
         run_start,
         convert_stdin,
+        keep: args.keep_tmpdir || resumed.is_some(),
+        converted,
     };
+    if let Some(r) = &resumed {
+        message!(
+            "Resuming {} from the {} step",
+            r.dir.root().display(),
+            if converted { "output-setup" } else { "input" }
+        );
+    }
     // A failed check started nothing: there is nothing to clean up, and
     // no log worth keeping.
     let checked = runner.check_ends(args, &plan);
     let started = checked.is_ok();
     let outcome = checked.and_then(|()| {
+        if let Some(r) = &resumed {
+            resume::reset(r);
+        }
         let outcome = runner.pipeline(args, &plan);
         runner.cleanup(&plan.cleanup);
         outcome
@@ -604,7 +655,7 @@ pub fn run(args: &Args) -> u8 {
 
     let dir = &runner.dir;
     let root = dir.root().display().to_string();
-    if args.keep_tmpdir {
+    if args.keep_tmpdir || (resumed.is_some() && outcome.is_err()) {
         message!("temporary directory kept: {root}");
     } else if started && matches!(outcome, Err(Stop::Step(..)) | Err(Stop::Fatal(_))) {
         // The failure report (printed last) names the log kept here.

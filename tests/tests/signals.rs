@@ -4,9 +4,8 @@
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::mpsc;
 use std::time::Duration;
 use v2v_tests::*;
@@ -24,37 +23,8 @@ fn big_disk(sb: &Sandbox) -> PathBuf {
 
 /// Start `cmd` with --machine-readable on stdout and return once the copy
 /// has started (a `disk-started` event).
-fn start_until_copying(mut cmd: Command) -> (Child, mpsc::Receiver<String>) {
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let (tx, rx) = mpsc::channel();
-    let out = child.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(out).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let mut seen = Vec::new();
-    loop {
-        match rx.recv_timeout(Duration::from_secs(120)) {
-            Ok(l) if l.contains("\"disk-started\"") => return (child, rx),
-            Ok(l) => seen.push(l),
-            Err(_) => {
-                let _ = child.kill();
-                let o = child.wait_with_output().unwrap();
-                panic!(
-                    "the copy never started; events:\n{}\nstderr:\n{}",
-                    seen.join("\n"),
-                    String::from_utf8_lossy(&o.stderr)
-                );
-            }
-        }
-    }
+fn start_until_copying(cmd: Command) -> (Child, mpsc::Receiver<String>) {
+    crate::faults::start_until(cmd, |l| l.contains("\"disk-started\""))
 }
 
 fn copy_args(cmd: &mut Command, src: &Path, out: &Path) {

@@ -1,7 +1,11 @@
 //! `helper-v2v-cleanup DIR`: end a run.  Stops every recorded server,
 //! removes sockets and scratch files and, if the run did not finish,
 //! the partial targets the output created: only files at the path the
-//! contract lets an output create (see [`removable`]).
+//! contract lets an output create (see [`removable`]).  With
+//! `--keep-conversion` it first keeps a finished conversion for
+//! `--resume` ([`kept`]); `helper-v2v-resume` serves it again.
+
+pub mod kept;
 
 use helper_common::{debug, message, warning, CommonArgs, Ctx, Result};
 use std::path::{Path, PathBuf};
@@ -19,6 +23,26 @@ pub struct Args {
     /// Keep target disks even if the run did not finish.
     #[arg(long = "keep-partial")]
     pub keep_partial: bool,
+    /// If the run did not finish but the conversion did, keep the
+    /// converted disks in DIR/kept/ (before the servers stop), so that
+    /// `virt-v2v --resume DIR` need not convert again.
+    #[arg(long = "keep-conversion")]
+    pub keep_conversion: bool,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+/// `helper-v2v-resume DIR`: serve a kept conversion again.
+#[derive(Debug, Clone, clap::Parser)]
+#[command(
+    name = "helper-v2v-resume",
+    version,
+    about = "Serve the converted disks a failed run kept (DIR/kept/inN.qcow2) as DIR/inN again, \
+             so that the run can go on from the output setup"
+)]
+pub struct ResumeArgs {
+    /// The temp directory of the run to resume.
+    pub dir: PathBuf,
     #[command(flatten)]
     pub common: CommonArgs,
 }
@@ -29,18 +53,33 @@ pub fn run_finished(ctx: &Ctx) -> bool {
 }
 
 pub fn run(ctx: &Ctx, args: &Args) -> Result<()> {
+    let mut kept_err = None;
+    if args.keep_conversion && !run_finished(ctx) {
+        // Before the servers stop: the conversion lives in their overlays.
+        if let Err(f) = kept::keep(&ctx.dir) {
+            warning!("the conversion could not be kept; --resume will convert again");
+            kept_err = Some(f);
+        }
+    }
     let n = v2v_servers::stop_all(&ctx.dir);
     debug!("stopped {n} process(es)");
     let _ = std::fs::remove_dir_all(ctx.dir.scratch_dir());
-    if run_finished(ctx) || args.keep_partial {
-        return Ok(());
+    if !(run_finished(ctx) || args.keep_partial) {
+        remove_partial_targets(ctx);
     }
+    // Reported after the servers stopped and the partial targets went.
+    kept_err.map_or(Ok(()), Err)
+}
+
+/// Remove the targets `output.json` marks created, where [`removable`]
+/// allows it.
+fn remove_partial_targets(ctx: &Ctx) {
     let oj: OutputJson = match ctx.dir.read_output_json() {
         Ok(oj) => oj,
-        Err(v2v_meta::ContractError::Missing { .. }) => return Ok(()),
+        Err(v2v_meta::ContractError::Missing { .. }) => return,
         Err(e) => {
             warning!("cannot tell which targets to remove: {e}");
-            return Ok(());
+            return;
         }
     };
     for d in oj.disks.iter().filter(|d| d.created) {
@@ -57,7 +96,6 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<()> {
             ),
         }
     }
-    Ok(())
 }
 
 /// Whether cleanup may remove target `d`, which `output.json` marks
