@@ -76,6 +76,10 @@ pub struct Args {
     /// Keep the temporary directory after the run (its path is printed).
     #[arg(long = "keep-tmpdir")]
     pub keep_tmpdir: bool,
+    /// Before each step, run `CMD STEP DIR` with sh and start the step
+    /// only once it exits 0 (an orchestrator's limit on steps across runs).
+    #[arg(long = "step-gate", value_name = "CMD")]
+    pub step_gate: Option<String>,
 
     /// Print debug messages (passed to every helper).
     #[arg(short = 'v', long = "verbose")]

@@ -205,6 +205,8 @@ struct Runner {
     /// `-v` or `-x`: show all a failed check printed.
     verbose: bool,
     run_start: f64,
+    /// `--step-gate CMD`.
+    step_gate: Option<String>,
 }
 
 impl Runner {
@@ -287,6 +289,7 @@ impl Runner {
         if let Some(sig) = signals::pending() {
             return Err(Stop::Signal(sig));
         }
+        self.gate(step)?;
         debug!("step {step}: {}", file_name(prog));
         log::event(EventKind::Message {
             message: format!("step {step}: running {}", file_name(prog)),
@@ -306,6 +309,47 @@ impl Runner {
         }
         let failure = self.report(step, prog, code);
         Err(Stop::Step(step, code, failure))
+    }
+
+    /// `--step-gate CMD`: run `CMD STEP DIR` with sh (its stdout goes to
+    /// stderr: stdout carries the events) and wait for it; a signal is
+    /// forwarded to it.  Any exit status but 0 stops the run before the step.
+    fn gate(&self, step: Step) -> Result<(), Stop> {
+        let Some(gate) = &self.step_gate else {
+            return Ok(());
+        };
+        log::event(EventKind::Message {
+            message: format!("step {step}: waiting for the step gate"),
+        });
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c")
+            .arg(format!("{gate} \"$@\""))
+            .arg("step-gate")
+            .arg(step.name())
+            .arg(self.dir.root())
+            .stdout(std::io::stderr());
+        trace!("run: sh -c {} step-gate {step} DIR", shell_quote(&[gate]));
+        let waited = Instant::now();
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| Stop::Fatal(format!("{step}: cannot run the step gate: {e}")))?;
+        let status = wait_forwarding(&mut child)
+            .map_err(|e| Stop::Fatal(format!("{step}: waiting for the step gate: {e}")))?;
+        if let Some(sig) = signals::pending() {
+            return Err(Stop::Signal(sig));
+        }
+        match status_code(status) {
+            0 => {
+                debug!(
+                    "step {step}: the step gate opened after {:.1} s",
+                    waited.elapsed().as_secs_f64()
+                );
+                Ok(())
+            }
+            code => Err(Stop::Fatal(format!(
+                "{step}: the step gate did not open (--step-gate {gate} exited with status {code})"
+            ))),
+        }
     }
 
     /// The failure report, identical in scripts/virt-v2v.sh:
@@ -564,6 +608,7 @@ pub fn run(args: &Args) -> u8 {
         common: common.to_args(),
         verbose: common.verbose || common.trace,
         run_start,
+        step_gate: args.step_gate.clone(),
     };
     // A failed check started nothing: there is nothing to clean up, and
     // no log worth keeping.
