@@ -12,7 +12,7 @@
 
 pub mod args;
 pub mod find;
-mod signals;
+pub mod signals;
 pub mod source;
 
 use args::Args;
