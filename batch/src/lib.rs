@@ -399,6 +399,7 @@ impl Batch {
         }
         fs::create_dir_all(gate::gate_dir(&gdir)).map_err(at)?;
         let stderr = fs::File::create(gdir.join("stderr.log")).map_err(at)?;
+        let stdout = fs::File::create(gdir.join("stdout.log")).map_err(at)?;
         let events = fs::File::create(gdir.join("events.jsonl")).map_err(at)?;
         let me = std::env::current_exe().map_err(|e| format!("virt-v2v-batch: {e}"))?;
         let gate_cmd = format!(
@@ -442,9 +443,13 @@ impl Batch {
         let out = child.stdout.take().expect("piped stdout");
         let tx = self.tx.clone();
         std::thread::spawn(move || {
-            let mut events = events;
+            let (mut stdout, mut events) = (stdout, events);
             for line in BufReader::new(out).lines().map_while(Result::ok) {
-                let _ = writeln!(events, "{line}");
+                let _ = writeln!(stdout, "{line}");
+                // Progress lines (`N/M`) are not events.
+                if line.starts_with('{') {
+                    let _ = writeln!(events, "{line}");
+                }
                 if tx.send(Msg::Line(idx, line)).is_err() {
                     return;
                 }
