@@ -82,8 +82,7 @@ fn valid_name(n: &str) -> bool {
     !n.is_empty()
         && n.len() <= 64
         && !n.starts_with('.')
-        && n
-            .chars()
+        && n.chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
 }
 
@@ -109,11 +108,15 @@ mod tests {
         let err = |t: &str| parse(t, false).unwrap_err();
         assert!(err(r#"{"guests": []}"#).contains("empty"));
         assert!(err(r#"{"guests": [{"name": "../x", "args": ["a"]}]}"#).contains("guests[0].name"));
-        assert!(err(r#"{"guests": [{"name": "a", "args": ["x"]}, {"name": "a", "args": ["y"]}]}"#)
-            .contains("guests[1].name: ‘a’ is given twice"));
+        assert!(
+            err(r#"{"guests": [{"name": "a", "args": ["x"]}, {"name": "a", "args": ["y"]}]}"#)
+                .contains("guests[1].name: ‘a’ is given twice")
+        );
         assert!(err(r#"{"guests": [{"name": "a", "args": []}]}"#).contains("guests[0].args"));
-        assert!(err(r#"{"guests": [{"name": "a", "args": ["--step-gate=x", "g"]}]}"#)
-            .contains("--step-gate=x"));
+        assert!(
+            err(r#"{"guests": [{"name": "a", "args": ["--step-gate=x", "g"]}]}"#)
+                .contains("--step-gate=x")
+        );
         assert!(err(r#"{"guests": [{"name": "a", "args": ["g"], "extra": 1}]}"#).contains("extra"));
     }
 }

@@ -291,8 +291,14 @@ impl Batch {
     fn main_loop(&mut self) -> u8 {
         let started = Instant::now();
         let mut stopping: Option<(Signal, Instant)> = None;
+        let done = self
+            .report
+            .guests
+            .iter()
+            .filter(|g| g.status == Status::Done)
+            .count();
         message!(
-            "{} guests; at most {} appliances, {} copies, {} runs at once; {}",
+            "{} guests ({done} done before); at most {} appliances, {} copies, {} runs at once; {}",
             self.jobs.len(),
             self.report.limits.max_appliances,
             self.report.limits.max_copies,
@@ -336,7 +342,11 @@ impl Batch {
             }
             if self.running.is_empty()
                 && (stopping.is_some()
-                    || !self.report.guests.iter().any(|g| g.status == Status::Pending))
+                    || !self
+                        .report
+                        .guests
+                        .iter()
+                        .any(|g| g.status == Status::Pending))
             {
                 break;
             }
@@ -638,8 +648,8 @@ mod tests {
 
     #[test]
     fn defaults_follow_the_limits() {
-        let a = Args::try_parse_from(["b", "--dir", "/d", "--max-appliances", "2", "j.json"])
-            .unwrap();
+        let a =
+            Args::try_parse_from(["b", "--dir", "/d", "--max-appliances", "2", "j.json"]).unwrap();
         assert_eq!(
             limits(&a),
             Limits {

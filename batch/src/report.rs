@@ -108,7 +108,13 @@ fn secs(s: Option<f64>) -> String {
 
 /// The summary table: one line per guest.
 pub fn table(r: &Report) -> String {
-    let w = r.guests.iter().map(|g| g.name.len()).max().unwrap_or(4).max(4);
+    let w = r
+        .guests
+        .iter()
+        .map(|g| g.name.len())
+        .max()
+        .unwrap_or(4)
+        .max(4);
     let mut out = format!(
         "{:w$}  {:11}  {:>4}  {:>8}  {:>8}  {:>8}  ERROR\n",
         "NAME", "STATUS", "EXIT", "TIME", "CONVERT", "COPY"

@@ -85,7 +85,10 @@ fn assert_no_process(sb: &Sandbox) {
         if left.is_empty() {
             return;
         }
-        assert!(t.elapsed() < Duration::from_secs(2), "left behind: {left:?}");
+        assert!(
+            t.elapsed() < Duration::from_secs(2),
+            "left behind: {left:?}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -120,7 +123,10 @@ fn one_appliance_at_a_time_and_a_failure_reported() {
         assert_eq!(guest(&rep, g)["status"], "done", "{rep:#}\n{r}");
         assert_eq!(guest(&rep, g)["exit_code"], 0);
         let xml = fs::read_to_string(sb.path(&format!("out-{g}/{g}.xml"))).unwrap();
-        assert!(xml.contains("bus='virtio'") || xml.contains("bus=\"virtio\""), "{xml}");
+        assert!(
+            xml.contains("bus='virtio'") || xml.contains("bus=\"virtio\""),
+            "{xml}"
+        );
         assert!(sb.path(&format!("out-{g}/{g}-sda")).is_file());
     }
     let bad = guest(&rep, "bad");
@@ -135,10 +141,14 @@ fn one_appliance_at_a_time_and_a_failure_reported() {
     // The summary table: a line per guest, the failure's error in it.
     let table: Vec<&str> = r.stderr.lines().filter(|l| l.starts_with("bad ")).collect();
     assert!(
-        table.iter().any(|l| l.contains("failed") && l.ends_with(err)),
+        table
+            .iter()
+            .any(|l| l.contains("failed") && l.ends_with(err)),
         "{r}"
     );
-    assert!(r.stderr.contains("2 done, 1 failed, 0 interrupted, 0 pending"));
+    assert!(r
+        .stderr
+        .contains("2 done, 1 failed, 0 interrupted, 0 pending"));
 
     // At most one convert step at a time, by the helpers' own events.
     let (s1, f1) = step_span(&events(&dir, "g1"), "convert");
@@ -149,7 +159,11 @@ fn one_appliance_at_a_time_and_a_failure_reported() {
     );
     assert_eq!(rep["peak_appliances"], 1, "{rep:#}");
     // The second conversion waited at the gate for the first.
-    let waited = |g: &str| guest(&rep, g)["steps"]["convert"]["waited"].as_f64().unwrap();
+    let waited = |g: &str| {
+        guest(&rep, g)["steps"]["convert"]["waited"]
+            .as_f64()
+            .unwrap()
+    };
     assert!(waited("g1").max(waited("g2")) > 10.0, "{rep:#}");
     assert_no_process(&sb);
 }
