@@ -254,3 +254,60 @@ fn sigint_mid_batch_then_resume() {
     assert!(rep["peak_copies"].as_u64().unwrap() <= 1);
     assert_no_process(&sb);
 }
+
+/// `virt-v2v --step-gate CMD` on its own (any orchestrator's hook): CMD
+/// gets each step and the run's directory before the step starts, in
+/// order; a gate that refuses `copy` stops the run there (exit 1, the error
+/// names the step), cleaned up with no target left.
+#[test]
+fn step_gate_runs_before_each_step_and_can_stop_the_run() {
+    let sb = Sandbox::new("step-gate");
+    let src = sb.path("src.raw");
+    fs::File::create(&src).unwrap().set_len(64 << 20).unwrap();
+    write_noise(&src, 1 << 20, 1 << 20, 7);
+    let log = sb.path("gate.log");
+    let gate = |refuse: &str| {
+        format!(
+            "sh -c 'echo \"$0 $1\" >> {}; [ \"$0\" != {refuse} ]'",
+            log.display()
+        )
+    };
+    let out = sb.path("out");
+    fs::create_dir_all(&out).unwrap();
+    let r = run(sb
+        .virt_v2v()
+        .args(["--no-convert", "--step-gate", &gate("none"), "-i", "disk"])
+        .arg(&src)
+        .args(["-o", "local", "-os"])
+        .arg(&out));
+    r.assert_ok();
+    let text = fs::read_to_string(&log).unwrap();
+    let steps: Vec<&str> = text.lines().map(|l| l.split(' ').next().unwrap()).collect();
+    assert_eq!(
+        steps,
+        ["input", "output-setup", "copy", "output-final"],
+        "{text}"
+    );
+    let tmp = sb.tmpdir().to_string_lossy().into_owned();
+    assert!(text
+        .lines()
+        .all(|l| l.split(' ').nth(1).is_some_and(|d| d.starts_with(&tmp))));
+
+    fs::remove_file(&log).unwrap();
+    let out2 = sb.path("out2");
+    fs::create_dir_all(&out2).unwrap();
+    let r = run(sb
+        .virt_v2v()
+        .args(["--no-convert", "--step-gate", &gate("copy"), "-i", "disk"])
+        .arg(&src)
+        .args(["-o", "local", "-os"])
+        .arg(&out2));
+    assert_eq!(r.code, 1, "{r}");
+    assert!(
+        r.last_err_line()
+            .starts_with("virt-v2v: error: copy: the step gate did not open"),
+        "{r}"
+    );
+    assert!(fs::read_dir(&out2).unwrap().next().is_none(), "target left");
+    assert_no_process(&sb);
+}
