@@ -92,6 +92,10 @@ pub struct Args {
     /// run's options and arguments again (the output's may differ).
     #[arg(long = "resume", value_name = "DIR")]
     pub resume: Option<PathBuf>,
+    /// Before each step, run `CMD STEP DIR` with sh and start the step
+    /// only once it exits 0 (an orchestrator's limit on steps across runs).
+    #[arg(long = "step-gate", value_name = "CMD")]
+    pub step_gate: Option<String>,
 
     /// Print debug messages (passed to every helper).
     #[arg(short = 'v', long = "verbose")]

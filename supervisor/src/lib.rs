@@ -14,7 +14,7 @@ pub mod args;
 pub mod find;
 pub mod keys;
 pub mod resume;
-mod signals;
+pub mod signals;
 pub mod source;
 
 use args::Args;
@@ -225,6 +225,8 @@ struct Runner {
     keep: bool,
     /// `--resume` after a kept conversion: serve it, do not convert.
     converted: bool,
+    /// `--step-gate CMD`.
+    step_gate: Option<String>,
 }
 
 impl Runner {
@@ -307,6 +309,7 @@ impl Runner {
         if let Some(sig) = signals::pending() {
             return Err(Stop::Signal(sig));
         }
+        self.gate(step)?;
         debug!("step {step}: {}", file_name(prog));
         log::event(EventKind::Message {
             message: format!("step {step}: running {}", file_name(prog)),
@@ -339,6 +342,47 @@ impl Runner {
         }
         let failure = self.report(step, prog, code);
         Err(Stop::Step(step, code, failure))
+    }
+
+    /// `--step-gate CMD`: run `CMD STEP DIR` with sh (its stdout goes to
+    /// stderr: stdout carries the events) and wait for it; a signal is
+    /// forwarded to it.  Any exit status but 0 stops the run before the step.
+    fn gate(&self, step: Step) -> Result<(), Stop> {
+        let Some(gate) = &self.step_gate else {
+            return Ok(());
+        };
+        log::event(EventKind::Message {
+            message: format!("step {step}: waiting for the step gate"),
+        });
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c")
+            .arg(format!("{gate} \"$@\""))
+            .arg("step-gate")
+            .arg(step.name())
+            .arg(self.dir.root())
+            .stdout(std::io::stderr());
+        trace!("run: sh -c {} step-gate {step} DIR", shell_quote(&[gate]));
+        let waited = Instant::now();
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| Stop::Fatal(format!("{step}: cannot run the step gate: {e}")))?;
+        let status = wait_forwarding(&mut child)
+            .map_err(|e| Stop::Fatal(format!("{step}: waiting for the step gate: {e}")))?;
+        if let Some(sig) = signals::pending() {
+            return Err(Stop::Signal(sig));
+        }
+        match status_code(status) {
+            0 => {
+                debug!(
+                    "step {step}: the step gate opened after {:.1} s",
+                    waited.elapsed().as_secs_f64()
+                );
+                Ok(())
+            }
+            code => Err(Stop::Fatal(format!(
+                "{step}: the step gate did not open (--step-gate {gate} exited with status {code})"
+            ))),
+        }
     }
 
     /// The failure report, identical in scripts/virt-v2v.sh:
@@ -632,6 +676,7 @@ pub fn run(args: &Args) -> u8 {
         convert_stdin,
         keep: args.keep_tmpdir || resumed.is_some(),
         converted,
+        step_gate: args.step_gate.clone(),
     };
     if let Some(r) = &resumed {
         message!(

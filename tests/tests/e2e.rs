@@ -3,6 +3,7 @@
 //! binary (like ripgrep's tests/tests.rs); see docs/testing.md.
 
 mod bad_input;
+mod batch;
 mod check;
 mod cli;
 mod common;

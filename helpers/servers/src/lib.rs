@@ -43,6 +43,10 @@ pub trait ServerSpec {
     fn needs_guard(&self) -> bool;
     /// Short name for messages (`nbdkit`, `qemu-nbd`).
     fn program(&self) -> &'static str;
+    /// Whether the started process forks the server and exits.
+    fn daemonises(&self) -> bool {
+        false
+    }
 }
 
 /// An nbdkit command: plugin, filters, parameters.
@@ -119,6 +123,9 @@ impl ServerSpec for Nbdkit {
     }
     fn program(&self) -> &'static str {
         "nbdkit"
+    }
+    fn daemonises(&self) -> bool {
+        true
     }
 }
 
@@ -292,6 +299,14 @@ pub fn start(
         stop_pidfile(&pidfile);
         let _ = fs::remove_file(&socket);
         return Err(f);
+    }
+    if spec.daemonises() {
+        // nbdkit 1.32's first process sets PR_SET_PDEATHSIG(SIGTERM), forks
+        // the server and exits.  Were this helper gone before it, its SIGTERM
+        // handler would write the quit pipe it shares with the server, whose
+        // accept loop then spins and never accepts (seen under load, with
+        // `quit` unset in the server).  It is gone within moments of the fork.
+        let _ = child.wait();
     }
     let pid = fs::read_to_string(&pidfile)
         .ok()
