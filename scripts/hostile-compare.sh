@@ -6,11 +6,13 @@
 # host-file reads, leaks, writes outside -os, sources changed, processes
 # left behind.  See docs/benchmarks.md ("Hostile inputs").
 #
-# usage: scripts/hostile-compare.sh [-t SECONDS] [-o PATTERN] [-k] [WORKDIR]
+# usage: scripts/hostile-compare.sh [-t SECONDS] [-o PATTERN] [-k] [-r FILE] [WORKDIR]
 #   -t SECONDS  kill a case still running after this long (default 300):
 #               "undecided" (a hang, or a conversion still under way)
 #   -o PATTERN  only the cases whose name matches this (grep -E) pattern
 #   -k          keep WORKDIR (default: removed, unless given)
+#   -r FILE     only print the table of a results file (WORKDIR/results.tsv
+#               of earlier runs, concatenated: several -o runs in parallel)
 #   WORKDIR     where the corpus and the runs go (default: mktemp under /var/tmp)
 # Environment: OURS (default target/debug/virt-v2v, run with --no-convert),
 # THEIRS (default /usr/bin/virt-v2v; "none" to skip), BIN_DIR (where
@@ -22,15 +24,41 @@ set -eu
 limit=300
 keep=
 only=
-while getopts t:o:k o; do
+report=
+while getopts t:o:r:k o; do
     case $o in
         t) limit=$OPTARG ;;
         o) only=$OPTARG ;;
+        r) report=$OPTARG ;;
         k) keep=1 ;;
-        *) echo "usage: $0 [-t SECONDS] [-o PATTERN] [-k] [WORKDIR]" >&2; exit 2 ;;
+        *) echo "usage: $0 [-t SECONDS] [-o PATTERN] [-k] [-r FILE] [WORKDIR]" >&2; exit 2 ;;
     esac
 done
 shift $((OPTIND - 1))
+summary() { # results label
+    awk -F'\t' -v l="$2" '
+        $1 == l && $4 != "n/a" { tried++; o[$4]++; if ($7 == "yes") rd++; if ($8 == "yes") lk++;
+            if ($9 == "yes") ws++; if ($10 == "yes") ls++; left += $11 }
+        $1 == l && $4 == "n/a" { na++ }
+        END { printf "| %s | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d |\n", l, tried,
+            o["refused"], o["refused-late"], o["accepted"], o["hang"], rd, lk, ws, ls, left, na }' "$1"
+}
+
+table() { # results cases
+    echo
+    echo "Hostile corpus: $2 cases, $(date -u +%Y-%m-%d), limit ${limit}s a case; results in $1"
+    echo
+    echo "| tool | tried | refused ≤15 s | refused >15 s | accepted | undecided at ${limit} s (killed) | read the host file | leaks (host bytes in output) | writes outside -os | source changed | processes left | n/a |"
+    echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
+    summary "$1" ours
+    if grep -q '^theirs' "$1"; then summary "$1" theirs; fi
+}
+
+if [ -n "$report" ]; then
+    table "$report" "$(cut -f3 "$report" | sort -u | wc -l)"
+    exit 0
+fi
+
 root=$(cd "$(dirname "$0")/.." && pwd)
 BIN_DIR=${BIN_DIR:-$root/target/debug}
 OURS=${OURS:-$BIN_DIR/virt-v2v}
@@ -153,18 +181,4 @@ while [ $i -lt "$n" ]; do
     i=$((i + 1))
 done
 
-summary() { # label
-    awk -F'\t' -v l="$1" '
-        $1 == l && $4 != "n/a" { tried++; o[$4]++; if ($7 == "yes") rd++; if ($8 == "yes") lk++;
-            if ($9 == "yes") ws++; if ($10 == "yes") ls++; left += $11 }
-        $1 == l && $4 == "n/a" { na++ }
-        END { printf "| %s | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d |\n", l, tried,
-            o["refused"], o["refused-late"], o["accepted"], o["hang"], rd, lk, ws, ls, left, na }' "$results"
-}
-echo
-echo "Hostile corpus: $n cases, $(date -u +%Y-%m-%d), limit ${limit}s a case; results in $results"
-echo
-echo "| tool | tried | refused ≤15 s | refused >15 s | accepted | undecided at ${limit} s (killed) | read the host file | leaks (host bytes in output) | writes outside -os | source changed | processes left | n/a |"
-echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
-summary ours
-[ "$THEIRS" = none ] || summary theirs
+table "$results" "$n"

@@ -372,6 +372,16 @@ fn output_json(socket: &str) -> Value {
     })
 }
 
+/// `v` as JSON text with `n` spaces before its closing brace: valid, and
+/// as large as wanted.
+fn padded(v: Value, n: usize) -> Vec<u8> {
+    let mut b = v.to_string().into_bytes();
+    let close = b.pop();
+    b.extend(std::iter::repeat_n(b' ', n));
+    b.extend(close);
+    b
+}
+
 fn deep_json(n: usize) -> String {
     format!(
         "{{\"version\": 1, \"x\": {}{}}}",
@@ -1592,13 +1602,7 @@ fn contract_specs() -> Vec<Spec> {
     vec![
         meta(
             "meta-huge",
-            Box::new(|d, _| {
-                let mut v = metadata_in("in1").to_string().into_bytes();
-                v.pop();
-                v.extend(std::iter::repeat_n(b' ', 17 << 20));
-                v.push(b'}');
-                w(d, "metadata.in", v)
-            }),
+            Box::new(|d, _| w(d, "metadata.in", padded(metadata_in("in1"), 17 << 20))),
             &["metadata.in", "larger than"],
             "a 17 MiB metadata.in",
         ),
@@ -1657,13 +1661,7 @@ fn contract_specs() -> Vec<Spec> {
         ),
         outj(
             "outjson-huge",
-            Box::new(|d, _| {
-                let mut v = output_json("out1").to_string().into_bytes();
-                v.pop();
-                v.extend(std::iter::repeat_n(b' ', 17 << 20));
-                v.push(b'}');
-                w(d, "output.json", v)
-            }),
+            Box::new(|d, _| w(d, "output.json", padded(output_json("out1"), 17 << 20))),
             &["output.json", "larger than"],
             "a 17 MiB output.json",
         ),
