@@ -2,15 +2,12 @@
 //! libvirt domain XML (virt-v2v's `-o local`).  The command line is
 //! helper-common's [`helper_common::output`]; this is [`Local`]'s part.
 
-pub mod xml;
-
 use helper_common::output::{OutputArgs, OutputType};
 use helper_common::{message, Ctx, Failure, Result};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use v2v_meta::{
-    MetadataIn, MetadataOut, OutputDisk, OutputJson, SourceDisk, TargetMeta, V2vDir,
-    CONTRACT_VERSION, OUTPUT_STORAGE,
+    MetadataIn, OutputDisk, OutputJson, SourceDisk, V2vDir, CONTRACT_VERSION, OUTPUT_STORAGE,
 };
 use v2v_servers::{start, Nbdkit, QemuNbd};
 
@@ -56,8 +53,7 @@ impl OutputType for Local {
         "Output to local files: `setup` creates and serves the target disks, `final` writes NAME.xml";
     const SETUP: &'static str =
         "Create OUTDIR/NAME-sdX for every source disk, serve them as DIR/outN, write DIR/output.json";
-    const FINAL: &'static str =
-        "Write OUTDIR/NAME.xml from metadata.in, metadata.out and output.json";
+    const FINAL: &'static str = "Write OUTDIR/NAME.xml from description.json and output.json";
     const OPTIONS: &'static str = "-o local: -os OUTDIR (required) is the directory for the disks \
         and NAME.xml; -of raw|qcow2 (default raw); -oa sparse|preallocated (default sparse); \
         -oc is accepted and ignored, as by virt-v2v; no -oo is supported.";
@@ -138,11 +134,6 @@ fn check_storage(os: &Path) -> Result<PathBuf> {
         ))
     })?;
     Ok(canonical)
-}
-
-/// Disk device name for index `i` (0-based): `sda`, ..., `sdz`, `sdaa`, ...
-pub fn drive_name(prefix: &str, i: usize) -> String {
-    format!("{prefix}{}", v2v_meta::drive_letters(i))
 }
 
 /// A guest name must be usable as a file name and a libvirt name.
@@ -295,15 +286,10 @@ fn serve(ctx: &Ctx, n: u32, p: &Path, format: Format) -> Result<()> {
     Ok(())
 }
 
-/// What `final` writes: OUTDIR/NAME.xml.
+/// What `final` writes: OUTDIR/NAME.xml, rendered from description.json.
 fn finalize(ctx: &Ctx) -> Result<()> {
-    let md: MetadataIn = ctx.dir.read_metadata_in()?;
     let oj = Local::read_output_json(ctx)?;
-    let target = match v2v_meta::read_json::<MetadataOut>(&ctx.dir.metadata_out()) {
-        Ok(mo) => mo.target,
-        Err(v2v_meta::ContractError::Missing { .. }) => TargetMeta::unconverted(&md.source),
-        Err(e) => return Err(e.into()),
-    };
+    let desc = ctx.dir.read_description()?;
     let os = oj.options.get(OUTPUT_STORAGE).ok_or_else(|| {
         Failure::contract(format!(
             "{}: no options.{OUTPUT_STORAGE}",
@@ -313,7 +299,7 @@ fn finalize(ctx: &Ctx) -> Result<()> {
     check_name(&oj.name).map_err(|f| {
         Failure::contract(format!("{}: name: {}", ctx.dir.output_json().display(), f))
     })?;
-    let text = xml::domain(&oj.name, &md.source, &target, &oj.disks);
+    let text = v2v_render::libvirt::domain(&desc, "kvm");
     let path = Path::new(os).join(format!("{}.xml", oj.name));
     let tmp = Path::new(os).join(format!(".{}.xml.tmp", oj.name));
     std::fs::write(&tmp, text)
@@ -326,15 +312,6 @@ fn finalize(ctx: &Ctx) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn drive_names() {
-        assert_eq!(drive_name("sd", 0), "sda");
-        assert_eq!(drive_name("vd", 25), "vdz");
-        assert_eq!(drive_name("sd", 26), "sdaa");
-        assert_eq!(drive_name("sd", 27), "sdab");
-        assert_eq!(drive_name("sd", 26 + 26 * 26), "sdaaa");
-    }
 
     #[test]
     fn names_checked() {
