@@ -11,7 +11,9 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::types::{CpuTopology, NetworkKind, RemovableKind, TargetBlockBus, TargetNetModel};
+use crate::types::{
+    CpuTopology, Mountpoint, NetworkKind, RemovableKind, TargetBlockBus, TargetNetModel,
+};
 
 /// Firmware of the converted guest (never unknown here).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -48,6 +50,10 @@ pub struct GuestDescription {
     pub arch: String,
     #[serde(default = "crate::types::yes")]
     pub acpi: bool,
+    /// Machine features the guest gets (`acpi`, `apic`, `pae`, `smm`), as
+    /// virt-v2v lists them.
+    #[serde(default)]
+    pub features: Vec<String>,
     /// Hardware clock in UTC (false: local time, e.g. Windows).
     #[serde(default = "crate::types::yes")]
     pub rtc_utc: bool,
@@ -164,6 +170,21 @@ pub struct GuestOs {
     /// libosinfo short id (e.g. `debian12`), where known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub osinfo: Option<String>,
+    /// Guest architecture inspection found.
+    #[serde(default)]
+    pub arch: String,
+    /// Root device in the appliance's naming (`/dev/sda1`).
+    #[serde(default)]
+    pub root: String,
+    /// `rpm`, `deb`, ... (empty: unknown).
+    #[serde(default)]
+    pub package_format: String,
+    /// `dnf`, `apt`, ... (empty: unknown).
+    #[serde(default)]
+    pub package_management: String,
+    /// Mountpoints, sorted by path.
+    #[serde(default)]
+    pub mountpoints: Vec<Mountpoint>,
 }
 
 /// Facts about the source guest.

@@ -7,8 +7,11 @@
 //! Each output renders the description: [`libvirt::domain`] (libvirt
 //! domain XML, `-o local` and `-o libvirt`), and the other modules.
 
+pub mod json;
+pub mod kubevirt;
 pub mod libvirt;
 pub mod network;
+pub mod qemu;
 
 pub use network::{MapError, NetworkMap};
 
@@ -22,6 +25,17 @@ use v2v_meta::{
 /// `sdaa`, ...
 pub fn drive_name(prefix: &str, i: usize) -> String {
     format!("{prefix}{}", v2v_meta::drive_letters(i))
+}
+
+/// The 0-based index of a device name (`sda` → 0, `hdc` → 2, `vdaa` →
+/// 26): the inverse of [`drive_name`], after a two-letter prefix.
+pub fn drive_index(dev: &str) -> usize {
+    dev.bytes()
+        .skip(2)
+        .fold(0usize, |n, b| {
+            n * 26 + usize::from(b.saturating_sub(b'a')) + 1
+        })
+        .saturating_sub(1)
 }
 
 /// The libvirt bus name and device-name prefix of a target block bus.
@@ -144,7 +158,28 @@ pub fn describe(
         major_version: i.major_version,
         minor_version: i.minor_version,
         osinfo: i.osinfo.clone(),
+        arch: i.arch.clone(),
+        root: i.root.clone(),
+        package_format: i.package_format.clone(),
+        package_management: i.package_management.clone(),
+        mountpoints: i.mountpoints.clone(),
     });
+    // virt-v2v's machine features: ACPI (with the APIC and PAE on x86),
+    // SMM for secure boot.
+    let x86 = matches!(t.arch.as_str(), "x86_64" | "i686" | "i386");
+    let mut features: Vec<String> = Vec::new();
+    if t.acpi {
+        features.push("acpi".into());
+    }
+    if x86 {
+        if t.acpi {
+            features.push("apic".into());
+        }
+        features.push("pae".into());
+    }
+    if firmware == GuestFirmware::Uefi && src.secure_boot {
+        features.push("smm".into());
+    }
     let d = GuestDescription {
         version: CONTRACT_VERSION,
         name: oj.name.clone(),
@@ -166,6 +201,7 @@ pub fn describe(
         machine: t.machine.clone(),
         arch: t.arch.clone(),
         acpi: t.acpi,
+        features,
         rtc_utc: t.rtc_utc,
         disks,
         removables,
@@ -326,6 +362,9 @@ pub(crate) mod tests {
         assert_eq!(drive_name("sd", 26), "sdaa");
         assert_eq!(drive_name("sd", 27), "sdab");
         assert_eq!(drive_name("sd", 26 + 26 * 26), "sdaaa");
+        for i in [0, 2, 25, 26, 27, 26 + 26 * 26] {
+            assert_eq!(drive_index(&drive_name("hd", i)), i);
+        }
     }
 
     #[test]
