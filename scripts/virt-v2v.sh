@@ -41,7 +41,7 @@ event() {
 # Capability list, as virt-v2v --machine-readable prints it.
 if [ $# -eq 1 ] && [ "$1" = --machine-readable ]; then
   echo virt-v2v-2.0; echo v2v-helpers; echo contract:1
-  echo parallel-option; echo no-convert-option
+  echo parallel-option; echo no-convert-option; echo mac-option
   for kind in input output; do
     IFS=:
     for d in $PATH; do
