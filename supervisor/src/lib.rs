@@ -62,6 +62,8 @@ pub struct Plan {
     pub cleanup: PathBuf,
     /// helper-v2v-resume, with `--resume`.
     pub resume: Option<PathBuf>,
+    /// `-n`, `-b` and `--mac`, parsed.
+    pub network: v2v_render::NetworkMap,
 }
 
 fn valid_type(t: &str) -> bool {
@@ -96,6 +98,8 @@ pub fn plan(args: &Args) -> Result<Plan, String> {
         ));
     }
     let cleanup = need("cleanup", "")?;
+    let network = v2v_render::network_map(&args.network, &args.bridge, &args.mac)
+        .map_err(|e| e.to_string())?;
     if args.print_source {
         if args.resume.is_some() {
             return Err("--print-source and --resume cannot be used together".into());
@@ -107,6 +111,7 @@ pub fn plan(args: &Args) -> Result<Plan, String> {
             copy: None,
             cleanup,
             resume: None,
+            network,
         });
     }
     if !valid_type(&args.output) {
@@ -139,6 +144,7 @@ pub fn plan(args: &Args) -> Result<Plan, String> {
         copy: Some(copy),
         cleanup,
         resume,
+        network,
     })
 }
 
@@ -487,6 +493,12 @@ impl Runner {
             a,
         )?;
 
+        // description.json: the converted guest as the output renders it.
+        let warnings = v2v_render::write_description(&self.dir, &plan.network)
+            .map_err(|e| Stop::Fatal(format!("writing description.json: {e}")))?;
+        for w in warnings {
+            warning!("{w}");
+        }
         self.step(Step::OutputFinal, output, Some("final"), vec![dir])?;
         Ok(())
     }

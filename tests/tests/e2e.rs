@@ -16,4 +16,5 @@ mod guests;
 mod hostile;
 mod interrupt;
 mod layout;
+mod outputs;
 mod signals;
