@@ -7,6 +7,8 @@
 //! Every test works in its own [`Sandbox`] under /var/tmp, whose `Drop`
 //! stops any server left running there.
 
+pub mod libvirtd;
+
 use nix::sys::signal::{kill, killpg, Signal};
 use nix::unistd::Pid;
 use sha2::{Digest, Sha256};

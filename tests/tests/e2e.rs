@@ -12,4 +12,5 @@ mod copy;
 mod docs;
 mod hostile;
 mod layout;
+mod libvirt;
 mod signals;
