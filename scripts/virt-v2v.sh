@@ -8,7 +8,9 @@
 #                    [--no-convert] [--parallel N] [--root ROOT]
 #                    [-i TYPE] [-ic URI] [-it TRANSPORT] [-io OPT]... [-if FORMAT] [-ip FILE]
 #                    [-o TYPE] [-os STORAGE] [-of FORMAT] [-oa sparse|preallocated]
-#                    [-on NAME] [-oc URI] [-oo OPT]...   ARG...
+#                    [-on NAME] [-oc URI] [-oo OPT]...
+#                    [-n [IN:]OUT]... [-b [IN:]OUT]... [--mac MAC:network|bridge:OUT]...
+#                    ARG...
 #        virt-v2v.sh --machine-readable      (capability list)
 #
 # Helpers are found on PATH.  Environment: VIRT_V2V_TMPDIR (default /var/tmp).
@@ -39,7 +41,7 @@ event() {
 # Capability list, as virt-v2v --machine-readable prints it.
 if [ $# -eq 1 ] && [ "$1" = --machine-readable ]; then
   echo virt-v2v-2.0; echo v2v-helpers; echo contract:1
-  echo parallel-option; echo no-convert-option
+  echo parallel-option; echo no-convert-option; echo mac-option
   for kind in input output; do
     IFS=:
     for d in $PATH; do
@@ -56,7 +58,7 @@ if [ $# -eq 1 ] && [ "$1" = --machine-readable ]; then
 fi
 
 itype=libvirt otype=libvirt
-iopts= oopts= inargs= common=
+iopts= oopts= inargs= common= netopts=
 no_convert= keep= mr= quiet= verbose= xtrace= parallel= root=
 need() { [ $# -ge 2 ] || die_usage "option $1 needs an argument"; }
 while [ $# -gt 0 ]; do
@@ -65,6 +67,7 @@ while [ $# -gt 0 ]; do
     -o) need "$@"; otype=$2; shift ;;
     -if|-ic|-it|-ip|-io) need "$@"; iopts="$iopts $1 $(q "$2")"; shift ;;
     -os|-of|-oa|-on|-oc|-oo) need "$@"; oopts="$oopts $1 $(q "$2")"; shift ;;
+    -n|--network|-b|--bridge|--mac) need "$@"; netopts="$netopts $1 $(q "$2")"; shift ;;
     -v|--verbose) common="$common -v"; verbose=1 ;;
     -x) common="$common -x"; xtrace=1 verbose=1 ;;
     -q|--quiet) common="$common -q"; quiet=1 ;;
@@ -99,9 +102,11 @@ if [ -z "$no_convert" ]; then
   command -v helper-v2v-convert >/dev/null 2>&1 || die_usage \
     "helper-v2v-convert is not installed (not on PATH); install it, or use --no-convert to copy the disks unchanged"
 fi
-for h in helper-v2v-copy helper-v2v-cleanup; do
+for h in helper-v2v-copy helper-v2v-cleanup v2v-describe; do
   command -v $h >/dev/null 2>&1 || die_usage "$h is not installed (not on PATH)"
 done
+# The network mapping (-n, -b, --mac), checked before anything starts.
+errs=$(eval "v2v-describe --check $netopts /" 2>&1) || die_usage "${errs##*: error: }"
 
 # The temp directory (docs/contract.md).  Helpers create log/ run/ status/.
 tmpbase=${VIRT_V2V_TMPDIR:-/var/tmp}
@@ -249,5 +254,11 @@ run_step input 01 "$input" "" "$iopts $qdir $inargs"
   run_step convert 02 helper-v2v-convert "" "${root:+--root $(q "$root")} $qdir"
 run_step output-setup 03 "$output" setup "$qdir $oopts"
 run_step copy 04 helper-v2v-copy "" "${parallel:+--parallel $(q "$parallel")} $qdir"
+# description.json: the converted guest as the output renders it.
+eval "v2v-describe $netopts $qdir" || {
+  rc=$?; failed=output-final
+  error_line="output-final: v2v-describe could not write $dir/description.json (exit $rc)"
+  exit "$rc"
+}
 run_step output-final 05 "$output" final "$qdir"
 exit 0

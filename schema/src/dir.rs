@@ -250,6 +250,17 @@ impl V2vDir {
         self.root.join("output.json")
     }
 
+    /// `description.json`: the converted guest as outputs render it,
+    /// written by the runner before the output's `final`.
+    pub fn description(&self) -> PathBuf {
+        self.root.join("description.json")
+    }
+
+    /// Read `description.json` (see [`crate::read_json`]).
+    pub fn read_description(&self) -> Result<crate::GuestDescription, ContractError> {
+        crate::read_json(&self.description())
+    }
+
     /// `run/`: pidfiles of servers left running.
     pub fn run_dir(&self) -> PathBuf {
         self.root.join("run")
@@ -338,6 +349,7 @@ mod tests {
         assert_eq!(d.metadata_in(), Path::new("/t/metadata.in"));
         assert_eq!(d.metadata_out(), Path::new("/t/metadata.out"));
         assert_eq!(d.output_json(), Path::new("/t/output.json"));
+        assert_eq!(d.description(), Path::new("/t/description.json"));
         assert_eq!(d.pidfile("in1"), Path::new("/t/run/in1.pid"));
         assert_eq!(d.step_log(Step::Input), Path::new("/t/log/01-input.log"));
         assert_eq!(d.step_log(Step::Copy), Path::new("/t/log/04-copy.log"));

@@ -5,11 +5,13 @@
 //! the exit codes ([`exit_code`]), atomic JSON writes and version-checked
 //! reads ([`read_json`], [`write_json`]).  See `docs/contract.md`.
 
+pub mod description;
 pub mod dir;
 pub mod exit_code;
 pub mod schema;
 pub mod types;
 
+pub use description::*;
 pub use dir::{NameError, Step, V2vDir};
 pub use types::*;
 

@@ -20,6 +20,10 @@ pub fn all() -> Vec<(&'static str, RootSchema)> {
         ("step-done.schema.json", schema_for!(crate::StepDone)),
         ("step-error.schema.json", schema_for!(crate::StepError)),
         ("event.schema.json", schema_for!(crate::Event)),
+        (
+            "description.schema.json",
+            schema_for!(crate::GuestDescription),
+        ),
     ];
     for (_, s) in &mut v {
         visit_root_schema(&mut IntegerBounds, s);
@@ -68,6 +72,7 @@ pub fn for_file(name: &str) -> Option<&'static str> {
         "metadata.in" => "metadata.in.schema.json",
         "metadata.out" => "metadata.out.schema.json",
         "output.json" => "output.json.schema.json",
+        "description.json" => "description.schema.json",
         n if n.ends_with(".done") => "step-done.schema.json",
         n if n.ends_with(".error.json") => "step-error.schema.json",
         _ => return None,

@@ -16,7 +16,7 @@ use crate::{Step, CONTRACT_VERSION};
 
 /// The schema of every document's `version`: required, exactly
 /// [`CONTRACT_VERSION`] (what [`crate::from_json_str`] accepts).
-fn version_schema(_: &mut SchemaGenerator) -> Schema {
+pub(crate) fn version_schema(_: &mut SchemaGenerator) -> Schema {
     SchemaObject {
         instance_type: Some(InstanceType::Integer.into()),
         const_value: Some(CONTRACT_VERSION.into()),
@@ -338,7 +338,7 @@ pub struct TargetMeta {
     pub rtc_utc: bool,
 }
 
-fn yes() -> bool {
+pub(crate) fn yes() -> bool {
     true
 }
 

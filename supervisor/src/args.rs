@@ -60,6 +60,19 @@ pub struct Args {
     #[arg(long = "os", value_name = "STORAGE")]
     pub output_storage: Option<String>,
 
+    /// Map source network IN to target network OUT (OUT alone: every
+    /// other network); repeatable.
+    #[arg(short = 'n', long = "network", value_name = "[IN:]OUT")]
+    pub network: Vec<String>,
+    /// Map source bridge IN to target bridge OUT (OUT alone: every other
+    /// bridge); repeatable.
+    #[arg(short = 'b', long = "bridge", value_name = "[IN:]OUT")]
+    pub bridge: Vec<String>,
+    /// Map the NIC with MAC address MAC to network or bridge OUT
+    /// (MAC:network:OUT or MAC:bridge:OUT); repeatable.
+    #[arg(long = "mac", value_name = "MAC:network|bridge:OUT")]
+    pub mac: Vec<String>,
+
     /// Copy the disks unchanged: do not run helper-v2v-convert.
     #[arg(long = "no-convert")]
     pub no_convert: bool,

@@ -77,6 +77,7 @@ pub fn capabilities(dirs: &[PathBuf]) -> Vec<String> {
         format!("contract:{}", v2v_meta::CONTRACT_VERSION),
         "parallel-option".to_string(),
         "no-convert-option".to_string(),
+        "mac-option".to_string(),
     ];
     v.extend(
         types_in(dirs, "input")

@@ -58,6 +58,8 @@ pub struct Plan {
     pub output: Option<PathBuf>,
     pub copy: Option<PathBuf>,
     pub cleanup: PathBuf,
+    /// `-n`, `-b` and `--mac`, parsed.
+    pub network: v2v_render::NetworkMap,
 }
 
 fn valid_type(t: &str) -> bool {
@@ -92,6 +94,8 @@ pub fn plan(args: &Args) -> Result<Plan, String> {
         ));
     }
     let cleanup = need("cleanup", "")?;
+    let network = v2v_render::network_map(&args.network, &args.bridge, &args.mac)
+        .map_err(|e| e.to_string())?;
     if args.print_source {
         return Ok(Plan {
             input,
@@ -99,6 +103,7 @@ pub fn plan(args: &Args) -> Result<Plan, String> {
             output: None,
             copy: None,
             cleanup,
+            network,
         });
     }
     if !valid_type(&args.output) {
@@ -126,6 +131,7 @@ pub fn plan(args: &Args) -> Result<Plan, String> {
         output: Some(output),
         copy: Some(copy),
         cleanup,
+        network,
     })
 }
 
@@ -397,6 +403,12 @@ impl Runner {
             a,
         )?;
 
+        // description.json: the converted guest as the output renders it.
+        let warnings = v2v_render::write_description(&self.dir, &plan.network)
+            .map_err(|e| Stop::Fatal(format!("writing description.json: {e}")))?;
+        for w in warnings {
+            warning!("{w}");
+        }
         self.step(Step::OutputFinal, output, Some("final"), vec![dir])?;
         Ok(())
     }

@@ -457,11 +457,16 @@ pub fn assert_valid(schema_file: &str, what: &str, value: &serde_json::Value) {
 /// metadata.out, output.json, status/*) against its schema; returns how
 /// many files were checked.
 pub fn validate_run_dir(dir: &Path) -> usize {
-    let mut files: Vec<PathBuf> = ["metadata.in", "metadata.out", "output.json"]
-        .iter()
-        .map(|n| dir.join(n))
-        .filter(|p| p.exists())
-        .collect();
+    let mut files: Vec<PathBuf> = [
+        "metadata.in",
+        "metadata.out",
+        "output.json",
+        "description.json",
+    ]
+    .iter()
+    .map(|n| dir.join(n))
+    .filter(|p| p.exists())
+    .collect();
     if let Ok(rd) = fs::read_dir(dir.join("status")) {
         files.extend(rd.flatten().map(|e| e.path()));
     }

@@ -13,4 +13,5 @@ mod docs;
 mod hostile;
 mod layout;
 mod libvirt;
+mod outputs;
 mod signals;

@@ -90,6 +90,8 @@ fn setup_then_final_gives_valid_libvirt_xml() {
                 .unwrap();
         assert_eq!(oj["target_is_zero"], true);
         assert_eq!(oj["disks"][1]["created"], true);
+        // The runner's part: description.json, which final renders.
+        v2v_render::write_description(&v2v_meta::V2vDir::new(&dir), &Default::default()).unwrap();
         let o = run(&["final".as_ref(), dir.as_os_str()]);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         let xml = os.join("guest.xml");
