@@ -196,25 +196,33 @@ fn fixture_converted_into_a_pool_boots() {
     };
     assert_eq!(sizes("by-script-sda"), sizes(&format!("{NAME}-sda")));
 
-    // A name that is taken is refused before any work, by both runners.
-    bad(
-        &sb,
-        &[
-            "-i", "disk", raw, "-o", "libvirt", "-oc", &d.uri, "-os", POOL, "-on", NAME,
-        ],
-        1,
-        At::Check("output-setup"),
-        &format!(
-            "a libvirt domain called ‘{NAME}’ already exists on {}",
-            d.uri
-        ),
+    // A name that is taken is refused before any work, by both runners:
+    // given with -on, by the output's check; the source's own, by the
+    // check the runners repeat after the input step (so before the
+    // conversion: nothing but the input step ran, and it is cleaned up).
+    let taken = format!(
+        "a libvirt domain called ‘{NAME}’ already exists on {}",
+        d.uri
+    );
+    let args = [
+        "-i", "disk", raw, "-o", "libvirt", "-oc", &d.uri, "-os", POOL,
+    ];
+    let with_on: Vec<&str> = args.iter().copied().chain(["-on", NAME]).collect();
+    bad(&sb, &with_on, 1, At::Check("output-setup"), &taken);
+    let t = Instant::now();
+    bad(&sb, &args, 1, At::Check("output-setup"), &taken);
+    assert!(
+        t.elapsed() < Duration::from_secs(60),
+        "the refusal took {:?}: did the conversion run?",
+        t.elapsed()
     );
 
     boots(&sb, &d, NAME, &xml, &facts["boot"]);
 }
 
 /// Refusals before any work: an existing volume, an unknown pool, an
-/// unreachable -oc, an unknown -oo; each names what is at fault.
+/// unreachable -oc, an unknown -oo, -oo compressed without qcow2, a bad
+/// -of; each names what is at fault.
 #[test]
 fn refused_by_the_check() {
     let sb = Sandbox::new("libvirt-check");
@@ -258,9 +266,14 @@ fn refused_by_the_check() {
         &format!("cannot connect to libvirt at -oc {nowhere}"),
     );
     check(
-        &["-oc", &d.uri, "-oo", "compressed"],
+        &["-oc", &d.uri, "-os", POOL, "-oo", "bogus=1"],
         2,
-        "unknown output option ‘-oo compressed’",
+        "-o libvirt: unknown output option ‘-oo bogus’",
+    );
+    check(
+        &["-oc", &d.uri, "-os", POOL, "-oo", "compressed"],
+        2,
+        "‘-oo compressed’ is only allowed when the output format is qcow2",
     );
     check(&["-oc", &d.uri, "-of", "vmdk"], 2, "-of vmdk");
 }

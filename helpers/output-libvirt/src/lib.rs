@@ -11,7 +11,7 @@ use helper_common::{message, warning, Ctx, Failure, Result};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use v2v_meta::{MetadataIn, OutputDisk, OutputJson, V2vDir, CONTRACT_VERSION, OUTPUT_STORAGE};
-use v2v_servers::{start, Nbdkit, QemuNbd};
+use v2v_output_kit::{self as kit, check_name, oo_bool, split_oo, unknown_oo, Alloc, Format};
 use virsh::{Pool, Virsh};
 
 /// `-oc` when none is given (virt-v2v's `-o libvirt` as root).
@@ -29,9 +29,10 @@ pub struct Options {
     pub pool: String,
     /// The pool's directory, as libvirt names it.
     pub pool_dir: PathBuf,
-    /// `raw` or `qcow2`.
-    pub format: &'static str,
-    pub preallocated: bool,
+    pub format: Format,
+    pub alloc: Alloc,
+    /// `-oo compressed`: compressed qcow2 clusters.
+    pub compressed: bool,
     /// `-on`, when given (else the source's name).
     pub name: Option<String>,
 }
@@ -51,7 +52,8 @@ impl OutputType for Libvirt {
     const OPTIONS: &'static str = "-o libvirt: -oc URI is the libvirt connection (default \
         qemu:///system); -os POOL the storage pool (default ‘default’; a directory pool, \
         type='dir', active, whose directory is local); -of raw|qcow2 (default raw); \
-        -oa sparse|preallocated (default sparse); -on NAME; no -oo is supported.  The check \
+        -oa sparse|preallocated (default sparse); -on NAME; -oo compressed (with -of qcow2) \
+        compresses the volumes.  The check \
         connects to libvirt (each virsh call bounded to 20 s) and refuses a missing pool, an \
         existing domain NAME and existing volumes NAME-sdX (when -on names the guest).";
     type Options = Options;
@@ -73,30 +75,37 @@ impl OutputType for Libvirt {
 /// local directory pool and is active, and (with `-on`) no domain or
 /// volume of that name exists.  Reads libvirt only.
 fn validate(args: &OutputArgs) -> Result<Options> {
-    if let Some(o) = args.options.first() {
-        let key = o.split('=').next().unwrap_or(o);
-        return Err(Failure::usage(format!(
-            "-o libvirt: unknown output option ‘-oo {key}’ (-o libvirt has no output options)"
-        )));
+    let otype = Libvirt::NAME;
+    let mut compressed = false;
+    for o in &args.options {
+        match split_oo(o) {
+            ("compressed", v) => compressed = oo_bool(otype, "compressed", v)?,
+            (k, _) => return Err(unknown_oo(otype, k)),
+        }
     }
     let format = match args.format.as_deref() {
-        None | Some("raw") => "raw",
-        Some("qcow2") => "qcow2",
+        None | Some("raw") => Format::Raw,
+        Some("qcow2") => Format::Qcow2,
         Some(f) => {
             return Err(Failure::usage(format!(
                 "-of {f}: -o libvirt writes raw or qcow2 volumes"
             )))
         }
     };
-    let preallocated = match args.alloc.as_deref() {
-        None | Some("sparse") => false,
-        Some("preallocated") => true,
+    let alloc = match args.alloc.as_deref() {
+        None | Some("sparse") => Alloc::Sparse,
+        Some("preallocated") => Alloc::Preallocated,
         Some(a) => {
             return Err(Failure::usage(format!(
                 "-oa {a}: output allocation must be sparse or preallocated"
             )))
         }
     };
+    if compressed && format != Format::Qcow2 {
+        return Err(Failure::usage(
+            "‘-oo compressed’ is only allowed when the output format is qcow2 (‘-of qcow2’)",
+        ));
+    }
     if let Some(n) = &args.name {
         check_name(n).map_err(|f| Failure::usage(format!("-on {n}: {}", f.message)))?;
     }
@@ -116,7 +125,8 @@ fn validate(args: &OutputArgs) -> Result<Options> {
         pool,
         pool_dir,
         format,
-        preallocated,
+        alloc,
+        compressed,
         name: args.name.clone(),
     };
     if let Some(n) = &opts.name {
@@ -199,20 +209,6 @@ fn volumes_named(dir: &Path, name: &str) -> std::io::Result<Vec<String>> {
     Ok(v)
 }
 
-/// A guest name must be usable as a libvirt name and in a volume name.
-pub fn check_name(name: &str) -> Result<()> {
-    if name.is_empty()
-        || name.contains('/')
-        || name.starts_with('.')
-        || name.chars().any(char::is_control)
-    {
-        return Err(Failure::usage(format!(
-            "guest name {name:?} cannot be used as a domain and volume name (use -on NAME)"
-        )));
-    }
-    Ok(())
-}
-
 fn setup(ctx: &Ctx, opts: &Options) -> Result<()> {
     let md: MetadataIn = ctx.dir.read_metadata_in()?;
     let name = opts.name.as_deref().unwrap_or(&md.source.name).to_string();
@@ -232,13 +228,29 @@ fn setup(ctx: &Ctx, opts: &Options) -> Result<()> {
             })
         })
         .collect::<Result<_>>()?;
+    // How v2v-output-kit serves a target file (only format and
+    // compression matter to it).
+    let serving = kit::LocalOptions {
+        output_storage: opts.pool_dir.clone(),
+        format: opts.format,
+        alloc: opts.alloc,
+        compressed: opts.compressed,
+        create: true,
+        name: Some(name.clone()),
+    };
     let mut created: Vec<&str> = Vec::new();
     let mut disks: Vec<OutputDisk> = Vec::new();
     let result = (|| {
         for (d, vol) in md.source.disks.iter().zip(&vols) {
             let n = d.index;
             virsh
-                .vol_create(pool, vol, d.size, opts.format, opts.preallocated)
+                .vol_create(
+                    pool,
+                    vol,
+                    d.size,
+                    opts.format.name(),
+                    opts.alloc == Alloc::Preallocated,
+                )
                 .map_err(|f| {
                     f.context(format!("creating volume {vol} in pool {pool}"))
                         .disk(n)
@@ -259,16 +271,16 @@ fn setup(ctx: &Ctx, opts: &Options) -> Result<()> {
                 index: n,
                 socket: V2vDir::out_name(n),
                 path: Some(path.display().to_string()),
-                format: opts.format.into(),
+                format: opts.format.name().into(),
                 size: d.size,
                 created: true,
             });
             v2v_meta::write_json(&ctx.dir.output_json(), &output_json(&name, opts, &disks))?;
             message!(
                 "Creating output disk {n}: volume {vol} in pool {pool} ({})",
-                opts.format
+                opts.format.name()
             );
-            serve(ctx, n, &path, opts.format).map_err(|f| f.disk(n))?;
+            kit::serve(ctx, n, &path, &serving).map_err(|f| f.disk(n))?;
         }
         Ok(())
     })();
@@ -305,24 +317,6 @@ fn output_json(name: &str, opts: &Options, disks: &[OutputDisk]) -> OutputJson {
     }
 }
 
-fn serve(ctx: &Ctx, n: u32, p: &Path, format: &str) -> Result<()> {
-    let name = V2vDir::out_name(n);
-    if format == "raw" {
-        let spec = Nbdkit::new("file")
-            .param("file", p)
-            .param("cache", "none")
-            .verbose(ctx.common.verbose);
-        start(&ctx.dir, ctx.step, &name, &spec, ctx.owner())?;
-    } else {
-        let spec = QemuNbd::new(p, format)
-            .discard(true)
-            .cache("writeback")
-            .aio("threads");
-        start(&ctx.dir, ctx.step, &name, &spec, ctx.owner())?;
-    }
-    Ok(())
-}
-
 /// `final`: tell libvirt the volumes' new contents, then define the domain.
 fn finalize(ctx: &Ctx) -> Result<()> {
     let oj = Libvirt::read_output_json(ctx)?;
@@ -342,14 +336,30 @@ fn finalize(ctx: &Ctx) -> Result<()> {
     if let Err(e) = virsh.pool_refresh(&pool) {
         warning!("could not refresh libvirt pool ‘{pool}’: {e}");
     }
+    let desc = ctx.dir.read_description()?;
     let caps = virsh.capabilities()?;
-    let xml = render(ctx, &oj, &caps)?;
+    let Some(domain_type) = virsh::domain_type(&caps, &desc.arch) else {
+        return Err(Failure::unsupported(format!(
+            "libvirt {} runs no {} guests (neither kvm nor qemu in its capabilities)",
+            virsh.uri, desc.arch
+        )));
+    };
+    let xml = v2v_render::libvirt::domain(&desc, domain_type);
     helper_common::debug!("domain XML for {}:\n{xml}", virsh.uri);
+    if virsh.domains()?.contains(&oj.name) {
+        return Err(Failure::failed(format!(
+            "a libvirt domain called ‘{}’ appeared on {} during the run: not replacing it",
+            oj.name, virsh.uri
+        )));
+    }
+    let scratch = ctx.dir.scratch_dir();
+    v2v_servers::make_private_dir(&scratch)
+        .map_err(|e| Failure::failed(format!("{}: {e}", scratch.display())))?;
     let mut file = tempfile::Builder::new()
         .prefix("domain.")
         .suffix(".xml")
-        .tempfile_in(ctx.dir.scratch_dir())
-        .map_err(|e| Failure::failed(format!("{}: {e}", ctx.dir.scratch_dir().display())))?;
+        .tempfile_in(&scratch)
+        .map_err(|e| Failure::failed(format!("{}: {e}", scratch.display())))?;
     std::io::Write::write_all(&mut file, xml.as_bytes())
         .map_err(|e| Failure::failed(format!("{}: {e}", file.path().display())))?;
     virsh.define(file.path()).map_err(|f| {
@@ -360,12 +370,4 @@ fn finalize(ctx: &Ctx) -> Result<()> {
     })?;
     message!("Defined libvirt domain {} on {}", oj.name, virsh.uri);
     Ok(())
-}
-
-/// The domain XML (rendering lands with the shared guest description).
-fn render(_ctx: &Ctx, oj: &OutputJson, _caps: &str) -> Result<String> {
-    Err(Failure::unsupported(format!(
-        "domain {}: rendering is not wired yet",
-        oj.name
-    )))
 }
