@@ -48,14 +48,15 @@ impl OutputType for Libvirt {
     const SETUP: &'static str = "Create volume NAME-sdX in pool -os for every source disk, serve \
         them as DIR/outN, write DIR/output.json";
     const FINAL: &'static str =
-        "Define the libvirt domain NAME from metadata.in, metadata.out and output.json";
+        "Define the libvirt domain NAME from description.json and output.json";
     const OPTIONS: &'static str = "-o libvirt: -oc URI is the libvirt connection (default \
         qemu:///system); -os POOL the storage pool (default ‘default’; a directory pool, \
         type='dir', active, whose directory is local); -of raw|qcow2 (default raw); \
         -oa sparse|preallocated (default sparse); -on NAME; -oo compressed (with -of qcow2) \
         compresses the volumes.  The check \
         connects to libvirt (each virsh call bounded to 20 s) and refuses a missing pool, an \
-        existing domain NAME and existing volumes NAME-sdX (when -on names the guest).";
+        existing domain NAME and existing volumes NAME-sdX (when -on names the guest; the \
+        runners check again with the source's name after the input step).";
     type Options = Options;
 
     fn validate(args: &OutputArgs) -> Result<Options> {
@@ -370,4 +371,32 @@ fn finalize(ctx: &Ctx) -> Result<()> {
     })?;
     message!("Defined libvirt domain {} on {}", oj.name, virsh.uri);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn taken_volume_names() {
+        let t = tempfile::tempdir().unwrap();
+        for f in [
+            "g-sdb",
+            "g-sda",
+            "g-sd",
+            "g-sdA",
+            "g-sda.xml",
+            "gg-sda",
+            "h-sda",
+        ] {
+            std::fs::write(t.path().join(f), b"").unwrap();
+        }
+        std::fs::create_dir(t.path().join("g-sdaa")).unwrap();
+        assert_eq!(
+            volumes_named(t.path(), "g").unwrap(),
+            ["g-sda", "g-sdaa", "g-sdb"]
+        );
+        assert!(volumes_named(t.path(), "x").unwrap().is_empty());
+        assert!(volumes_named(&t.path().join("none"), "g").is_err());
+    }
 }

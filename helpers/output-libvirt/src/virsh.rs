@@ -81,15 +81,6 @@ impl Virsh {
         self.run(&["pool-refresh", "--pool", pool]).map(drop)
     }
 
-    /// Whether the pool holds volume `vol` (as libvirt knows it).
-    pub fn volume_exists(&self, pool: &str, vol: &str) -> Result<bool> {
-        let out = self.run(&["vol-list", "--pool", pool])?;
-        Ok(out
-            .lines()
-            .filter_map(|l| l.split_whitespace().next())
-            .any(|n| n == vol))
-    }
-
     /// `vol-create-as`: a new volume of `size` bytes, all allocated or none.
     pub fn vol_create(
         &self,
