@@ -119,8 +119,9 @@ fn boots(sb: &Sandbox, d: &Libvirtd, name: &str, xml: &str, expect: &serde_json:
             "{name} is {state:?} with no marker; serial:\n{text}"
         );
         assert!(
-            t.elapsed() < Duration::from_secs(600),
-            "no marker after 600 s; serial:\n{text}"
+            t.elapsed() < command_timeout(),
+            "no marker after {:?}; serial:\n{text}",
+            t.elapsed()
         );
         std::thread::sleep(Duration::from_secs(1));
     };
