@@ -66,33 +66,48 @@ fn volumes(d: &Libvirtd) -> Vec<(String, PathBuf)> {
 
 /// The domain's XML made to boot here: TCG, its serial console into
 /// `serial` (a file), its NICs on user networking (a session daemon has
-/// no network `default`).
+/// no network `default`), no vsock (`nobody` cannot open
+/// /dev/vhost-vsock).
 fn bootable(xml: &str, serial: &Path) -> String {
     let mut out = String::new();
-    let mut skip = false;
+    // The element being dropped, until its end tag.
+    let mut skip: Option<&str> = None;
     for line in xml.lines() {
         let t = line.trim_start();
-        if t.starts_with("<serial ") || t.starts_with("<console ") {
-            skip = true;
-            if t.starts_with("<serial ") {
+        if let Some(end) = skip {
+            if t.starts_with(end) {
+                skip = None;
+            }
+            continue;
+        }
+        if let Some(tag) = ["serial", "console", "vsock"]
+            .into_iter()
+            .find(|tag| t.starts_with(&format!("<{tag} ")) || t.starts_with(&format!("<{tag}>")))
+        {
+            if tag == "serial" {
                 out.push_str(&format!(
                     "<serial type='file'><source path='{}'/><target port='0'/></serial>\n",
                     serial.display()
                 ));
             }
+            if !t.ends_with("/>") {
+                skip = Some(match tag {
+                    "serial" => "</serial>",
+                    "console" => "</console>",
+                    _ => "</vsock>",
+                });
+            }
+            continue;
         }
-        let end = t.starts_with("</serial>") || t.starts_with("</console>");
-        if !skip && !t.starts_with("<source network=") && !t.starts_with("<source bridge=") {
-            let l = line
-                .replace("<domain type='kvm'", "<domain type='qemu'")
-                .replace("<interface type='network'>", "<interface type='user'>")
-                .replace("<interface type='bridge'>", "<interface type='user'>");
-            out.push_str(&l);
-            out.push('\n');
+        if t.starts_with("<source network=") || t.starts_with("<source bridge=") {
+            continue;
         }
-        if end {
-            skip = false;
-        }
+        let l = line
+            .replace("<domain type='kvm'", "<domain type='qemu'")
+            .replace("<interface type='network'>", "<interface type='user'>")
+            .replace("<interface type='bridge'>", "<interface type='user'>");
+        out.push_str(&l);
+        out.push('\n');
     }
     out
 }
