@@ -1,6 +1,7 @@
 //! A private libvirt daemon for one test: `libvirtd` in session mode
 //! (`qemu:///session`) running as `nobody`, with its home, runtime
-//! directory and socket inside the test's [`Sandbox`], reached by root's
+//! directory and socket inside the test's [`Sandbox`] (its configuration
+//! and guests' sockets in a short temporary directory in /tmp), reached by root's
 //! helpers through `qemu+unix:///session?socket=...`.  No system daemon is
 //! needed or touched.  Its `Drop` destroys the domains it runs and stops
 //! the daemon by its pid (SIGTERM, 5 s, SIGKILL), even when the test fails;
@@ -20,6 +21,9 @@ const USER: &str = "nobody";
 
 pub struct Libvirtd {
     child: Child,
+    /// Its `XDG_CONFIG_HOME`: short, in /tmp, as guests' monitor and
+    /// channel sockets go below it and a socket path has 107 bytes at most.
+    _config_home: tempfile::TempDir,
     /// `SANDBOX/libvirt`: the daemon's home, runtime dir, log.
     root: PathBuf,
     uid: nix::unistd::Uid,
@@ -45,7 +49,11 @@ impl Libvirtd {
         fs::set_permissions(sb.root(), fs::Permissions::from_mode(0o711)).unwrap();
         let root = sb.path("libvirt");
         let (home, runtime) = (root.join("home"), root.join("run"));
-        let config = home.join(".config/libvirt");
+        let config_home = tempfile::Builder::new()
+            .prefix("v2v-lv.")
+            .tempdir_in("/tmp")
+            .unwrap();
+        let config = config_home.path().join("libvirt");
         fs::create_dir_all(&config).unwrap();
         fs::create_dir_all(&runtime).unwrap();
         // Guests' consoles and logs go to files (no virtlogd outliving the
@@ -57,6 +65,7 @@ impl Libvirtd {
             fs::set_permissions(d, fs::Permissions::from_mode(0o700)).unwrap();
         }
         chown_tree(&root, user.uid, user.gid);
+        chown_tree(config_home.path(), user.uid, user.gid);
         let log = fs::File::create(root.join("libvirtd.log")).unwrap();
         let socket = runtime.join("libvirt/libvirt-sock");
         let child = Command::new("setpriv")
@@ -72,7 +81,7 @@ impl Libvirtd {
             .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
             .env("HOME", &home)
             .env("XDG_RUNTIME_DIR", &runtime)
-            .env("XDG_CONFIG_HOME", home.join(".config"))
+            .env("XDG_CONFIG_HOME", config_home.path())
             .env("XDG_CACHE_HOME", home.join(".cache"))
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
@@ -81,6 +90,7 @@ impl Libvirtd {
             .expect("cannot run setpriv (util-linux)");
         let mut d = Libvirtd {
             child,
+            _config_home: config_home,
             uri: format!("qemu+unix:///session?socket={}", socket.display()),
             root,
             uid: user.uid,
