@@ -55,6 +55,7 @@ impl Libvirtd {
             .unwrap();
         let config = config_home.path().join("libvirt");
         fs::create_dir_all(&config).unwrap();
+        fs::create_dir_all(&home).unwrap();
         fs::create_dir_all(&runtime).unwrap();
         // Guests' consoles and logs go to files (no virtlogd outliving the
         // test); libvirtd's own configuration is empty.
