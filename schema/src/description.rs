@@ -11,9 +11,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::types::{
-    CpuTopology, Mountpoint, NetworkKind, RemovableKind, TargetBlockBus, TargetNetModel,
-};
+use crate::types::{Cpu, Mountpoint, NetworkKind, RemovableKind, TargetBlockBus, TargetNetModel};
 
 /// Firmware of the converted guest (never unknown here).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -39,7 +37,7 @@ pub struct GuestDescription {
     pub vcpus: u32,
     /// CPU vendor, model and topology, where the source says; a topology
     /// is present only when sockets × cores × threads = `vcpus`.
-    pub cpu: GuestCpu,
+    pub cpu: Cpu,
     pub firmware: GuestFirmware,
     /// UEFI secure boot (only with `uefi`).
     #[serde(default)]
@@ -96,17 +94,6 @@ pub struct GuestDescription {
     pub source: GuestSource,
     /// False when the guest was copied unchanged (`--no-convert`).
     pub converted: bool,
-}
-
-/// CPU of the converted guest.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema, Default)]
-pub struct GuestCpu {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub vendor: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub model: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub topology: Option<CpuTopology>,
 }
 
 /// One target disk.

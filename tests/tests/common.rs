@@ -29,9 +29,17 @@ impl Done {
 }
 
 /// Run `runner ARGS... -o local -os OUT --keep-tmpdir --machine-readable`
-/// in a fresh temp dir parent; asserts success, validates every JSON file
-/// and event; returns the run.
-pub fn run_local(sb: &Sandbox, mut runner: Command, args: &[&str], out: &Path) -> Done {
+/// (see [`run_output`]).
+pub fn run_local(sb: &Sandbox, runner: Command, args: &[&str], out: &Path) -> Done {
+    let mut a = args.to_vec();
+    a.extend(["-o", "local"]);
+    run_output(sb, runner, &a, out)
+}
+
+/// Run `runner ARGS... -os OUT --keep-tmpdir --machine-readable` (ARGS
+/// give `-o`) in a fresh temp dir parent; asserts success, validates every
+/// JSON file and event; returns the run.
+pub fn run_output(sb: &Sandbox, mut runner: Command, args: &[&str], out: &Path) -> Done {
     // A temp dir parent of its own, so earlier runs' kept directories stay.
     let parent = sb.path(&format!(
         "tmp-{}",
@@ -43,7 +51,7 @@ pub fn run_local(sb: &Sandbox, mut runner: Command, args: &[&str], out: &Path) -
         .env("VIRT_V2V_TMPDIR", &parent)
         .args(["--keep-tmpdir", "--machine-readable"])
         .args(args)
-        .args(["-o", "local", "-os"])
+        .arg("-os")
         .arg(out);
     let r = run(&mut runner);
     r.assert_ok();

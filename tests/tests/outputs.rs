@@ -22,44 +22,8 @@ fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
     APPLIANCE.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Run `runner ARGS... --keep-tmpdir --machine-readable` with a temp dir
-/// parent of its own; asserts success, validates the contract files
-/// (description.json included) and events.
-fn run_output(sb: &Sandbox, mut runner: Command, args: &[&str], out: &Path) -> Done {
-    let parent = sb.path(&format!(
-        "tmp-{}",
-        out.file_name().unwrap().to_string_lossy()
-    ));
-    fs::create_dir_all(&parent).unwrap();
-    fs::create_dir_all(out).unwrap();
-    runner
-        .env("VIRT_V2V_TMPDIR", &parent)
-        .args(["--keep-tmpdir", "--machine-readable"])
-        .args(args)
-        .arg("-os")
-        .arg(out);
-    let r = run(&mut runner);
-    r.assert_ok();
-    let dirs: Vec<PathBuf> = fs::read_dir(&parent)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .collect();
-    assert_eq!(dirs.len(), 1, "expected one kept run directory: {dirs:?}");
-    let dir = dirs[0].clone();
-    assert!(
-        dir.join("description.json").is_file(),
-        "no description.json"
-    );
-    assert!(validate_run_dir(&dir) >= 5);
-    events(&r.stdout);
-    Done {
-        run: r,
-        dir,
-        out: out.to_path_buf(),
-    }
-}
-
+/// The run's description.json (validated against its schema by
+/// `run_output`, with the other contract files).
 fn description(d: &Done) -> v2v_meta::GuestDescription {
     v2v_meta::read_json(&d.dir.join("description.json")).unwrap()
 }

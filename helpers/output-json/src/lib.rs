@@ -58,37 +58,35 @@ impl OutputType for Json {
     }
 
     fn setup(ctx: &Ctx, opts: Options) -> Result<()> {
-        let md = ctx.dir.read_metadata_in()?;
-        let local = &opts.local;
-        let name = kit::target_name(local, &md)?;
-        let os = &local.output_storage;
-        let paths = (0..md.source.disks.len())
-            .map(|i| {
-                let file = render::expand_pattern(&opts.pattern, &name, i);
-                // Under OUTDIR even when it starts with `/` (virt-v2v joins them).
-                kit::path_under(os, file.trim_start_matches('/'), "-oo json-disks-pattern")
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let json = os.join(format!("{name}.json"));
-        kit::setup(ctx, Self::NAME, local, &md, &name, &paths, &[json])
+        kit::setup_for(ctx, Self::NAME, &opts.local, "json", |os, name, md| {
+            (0..md.source.disks.len())
+                .map(|i| {
+                    let file = render::expand_pattern(&opts.pattern, name, i);
+                    // Under OUTDIR even when it starts with `/` (virt-v2v joins them).
+                    kit::path_under(os, file.trim_start_matches('/'), "-oo json-disks-pattern")
+                })
+                .collect()
+        })
     }
 
     /// OUTDIR/NAME.json, rendered from description.json.
     fn finalize(ctx: &Ctx) -> Result<()> {
-        let (oj, desc, os) = kit::final_inputs(ctx, Self::read_output_json(ctx)?)?;
-        let uefi = match desc.firmware {
-            v2v_meta::GuestFirmware::Bios => None,
-            v2v_meta::GuestFirmware::Uefi => {
-                Some(render::find_uefi_firmware(&desc.arch).ok_or_else(|| {
-                    Failure::unsupported(format!(
-                        "cannot find firmware for UEFI guests ({}); install OVMF (Debian: ovmf)",
-                        desc.arch
-                    ))
-                })?)
-            }
-        };
-        let text = render::text(&desc, uefi.as_ref());
-        kit::write_file(&os.join(format!("{}.json", oj.name)), &text, 0o644)
+        let oj = Self::read_output_json(ctx)?;
+        kit::write_final(ctx, &oj, "json", 0o644, |d| {
+            let uefi = match d.firmware {
+                v2v_meta::GuestFirmware::Bios => None,
+                v2v_meta::GuestFirmware::Uefi => {
+                    Some(render::find_uefi_firmware(&d.arch).ok_or_else(|| {
+                        Failure::unsupported(format!(
+                            "cannot find firmware for UEFI guests ({}); install OVMF (Debian: ovmf)",
+                            d.arch
+                        ))
+                    })?)
+                }
+            };
+            Ok(render::text(d, uefi.as_ref()))
+        })
+        .map(drop)
     }
 }
 

@@ -417,11 +417,36 @@ pub fn serve(ctx: &Ctx, n: u32, p: &Path, opts: &LocalOptions) -> Result<()> {
     Ok(())
 }
 
-/// `final`'s inputs: this type's `output.json` and `description.json`,
-/// and the output storage directory.
-pub fn final_inputs(ctx: &Ctx, oj: OutputJson) -> Result<(OutputJson, GuestDescription, PathBuf)> {
+/// `setup` of an output whose `final` writes `OUTDIR/NAME.EXT`: the
+/// target name, the disks' paths (`paths(OUTDIR, NAME, metadata.in)`: a
+/// type's own naming and name rules), then [`setup`].
+pub fn setup_for(
+    ctx: &Ctx,
+    otype: &str,
+    opts: &LocalOptions,
+    ext: &str,
+    paths: impl FnOnce(&Path, &str, &MetadataIn) -> Result<Vec<PathBuf>>,
+) -> Result<()> {
+    let md = ctx.dir.read_metadata_in()?;
+    let name = target_name(opts, &md)?;
+    let os = &opts.output_storage;
+    let disks = paths(os, &name, &md)?;
+    let file = os.join(format!("{name}.{ext}"));
+    setup(ctx, otype, opts, &md, &name, &disks, &[file])
+}
+
+/// `final` of such an output: render `description.json` and write it to
+/// `OUTDIR/NAME.EXT` (`oj`: this type's `output.json`) with permission
+/// bits `mode`.  Returns the file's path.
+pub fn write_final(
+    ctx: &Ctx,
+    oj: &OutputJson,
+    ext: &str,
+    mode: u32,
+    render: impl FnOnce(&GuestDescription) -> Result<String>,
+) -> Result<PathBuf> {
     let desc = ctx.dir.read_description()?;
-    let os = oj.options.get(OUTPUT_STORAGE).cloned().ok_or_else(|| {
+    let os = oj.options.get(OUTPUT_STORAGE).ok_or_else(|| {
         Failure::contract(format!(
             "{}: no options.{OUTPUT_STORAGE}",
             ctx.dir.output_json().display()
@@ -430,7 +455,9 @@ pub fn final_inputs(ctx: &Ctx, oj: OutputJson) -> Result<(OutputJson, GuestDescr
     check_name(&oj.name).map_err(|f| {
         Failure::contract(format!("{}: name: {}", ctx.dir.output_json().display(), f))
     })?;
-    Ok((oj, desc, PathBuf::from(os)))
+    let path = Path::new(os).join(format!("{}.{ext}", oj.name));
+    write_file(&path, &render(&desc)?, mode)?;
+    Ok(path)
 }
 
 /// Write `text` to `path` atomically (a hidden temporary file in the same

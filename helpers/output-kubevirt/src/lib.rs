@@ -66,34 +66,32 @@ impl OutputType for Kubevirt {
     }
 
     fn setup(ctx: &Ctx, opts: Options) -> Result<()> {
-        let md = ctx.dir.read_metadata_in()?;
-        let local = &opts.local;
-        let name = kit::target_name(local, &md)?;
-        if !v2v_render::kubevirt::valid_name(&name) {
-            return Err(Failure::usage(BAD_NAME));
-        }
-        let os = &local.output_storage;
-        let paths = if opts.disks.is_empty() {
-            kit::standard_paths(os, &name, &md.source.disks)?
-        } else if opts.disks.len() != md.source.disks.len() {
-            return Err(Failure::usage(format!(
-                "incorrect number of '-oo disk' parameters.  This guest has {} disks, but \
-                 the parameter was used {} times.",
-                md.source.disks.len(),
-                opts.disks.len()
-            )));
-        } else {
-            opts.disks.clone()
-        };
-        let yaml = os.join(format!("{name}.yaml"));
-        kit::setup(ctx, Self::NAME, local, &md, &name, &paths, &[yaml])
+        kit::setup_for(ctx, Self::NAME, &opts.local, "yaml", |os, name, md| {
+            if !v2v_render::kubevirt::valid_name(name) {
+                return Err(Failure::usage(BAD_NAME));
+            }
+            let n = md.source.disks.len();
+            if opts.disks.is_empty() {
+                kit::standard_paths(os, name, &md.source.disks)
+            } else if opts.disks.len() != n {
+                Err(Failure::usage(format!(
+                    "incorrect number of '-oo disk' parameters.  This guest has {n} disks, but \
+                     the parameter was used {} times.",
+                    opts.disks.len()
+                )))
+            } else {
+                Ok(opts.disks.clone())
+            }
+        })
     }
 
     /// OUTDIR/NAME.yaml, rendered from description.json.
     fn finalize(ctx: &Ctx) -> Result<()> {
-        let (oj, desc, os) = kit::final_inputs(ctx, Self::read_output_json(ctx)?)?;
-        let text = v2v_render::kubevirt::yaml(&desc);
-        kit::write_file(&os.join(format!("{}.yaml", oj.name)), &text, 0o644)
+        let oj = Self::read_output_json(ctx)?;
+        kit::write_final(ctx, &oj, "yaml", 0o644, |d| {
+            Ok(v2v_render::kubevirt::yaml(d))
+        })
+        .map(drop)
     }
 }
 

@@ -35,19 +35,18 @@ impl OutputType for Local {
     }
 
     fn setup(ctx: &Ctx, opts: LocalOptions) -> Result<()> {
-        let md = ctx.dir.read_metadata_in()?;
-        let name = kit::target_name(&opts, &md)?;
-        let os = &opts.output_storage;
-        let paths = kit::standard_paths(os, &name, &md.source.disks)?;
-        let xml = os.join(format!("{name}.xml"));
-        kit::setup(ctx, Self::NAME, &opts, &md, &name, &paths, &[xml])
+        kit::setup_for(ctx, Self::NAME, &opts, "xml", |os, name, md| {
+            kit::standard_paths(os, name, &md.source.disks)
+        })
     }
 
     /// OUTDIR/NAME.xml, rendered from description.json.
     fn finalize(ctx: &Ctx) -> Result<()> {
-        let (oj, desc, os) = kit::final_inputs(ctx, Self::read_output_json(ctx)?)?;
-        let text = v2v_render::libvirt::domain(&desc, "kvm");
-        kit::write_file(&os.join(format!("{}.xml", oj.name)), &text, 0o644)
+        let oj = Self::read_output_json(ctx)?;
+        kit::write_final(ctx, &oj, "xml", 0o644, |d| {
+            Ok(v2v_render::libvirt::domain(d, "kvm"))
+        })
+        .map(drop)
     }
 }
 

@@ -50,13 +50,9 @@ impl OutputType for Qemu {
     }
 
     fn setup(ctx: &Ctx, opts: Options) -> Result<()> {
-        let md = ctx.dir.read_metadata_in()?;
-        let local = &opts.local;
-        let name = kit::target_name(local, &md)?;
-        let os = &local.output_storage;
-        let paths = kit::standard_paths(os, &name, &md.source.disks)?;
-        let script = os.join(format!("{name}.sh"));
-        kit::setup(ctx, Self::NAME, local, &md, &name, &paths, &[script])?;
+        kit::setup_for(ctx, Self::NAME, &opts.local, "sh", |os, name, md| {
+            kit::standard_paths(os, name, &md.source.disks)
+        })?;
         if opts.qemu_boot {
             // Recorded for `final`, which gets no options.
             let mut oj = ctx.dir.read_output_json()?;
@@ -68,9 +64,8 @@ impl OutputType for Qemu {
 
     /// OUTDIR/NAME.sh, rendered from description.json; run with -oo qemu-boot.
     fn finalize(ctx: &Ctx) -> Result<()> {
-        let (oj, desc, os) = kit::final_inputs(ctx, Self::read_output_json(ctx)?)?;
-        let path = os.join(format!("{}.sh", oj.name));
-        kit::write_file(&path, &v2v_render::qemu::script(&desc), 0o755)?;
+        let oj = Self::read_output_json(ctx)?;
+        let path = kit::write_final(ctx, &oj, "sh", 0o755, |d| Ok(v2v_render::qemu::script(d)))?;
         if oj.options.get(QEMU_BOOT).is_some_and(|v| v == "true") {
             message!("Booting the guest: {} &", path.display());
             std::process::Command::new(&path)

@@ -16,9 +16,9 @@ pub mod qemu;
 pub use network::{MapError, NetworkMap};
 
 use v2v_meta::{
-    ContractError, GuestCpu, GuestDescription, GuestDisk, GuestFirmware, GuestNic, GuestOs,
-    GuestRemovable, GuestSource, MetadataIn, MetadataOut, OutputJson, RemovableKind,
-    TargetBlockBus, TargetMeta, V2vDir, CONTRACT_VERSION,
+    ContractError, GuestDescription, GuestDisk, GuestFirmware, GuestNic, GuestOs, GuestRemovable,
+    GuestSource, MetadataIn, MetadataOut, OutputJson, RemovableKind, TargetBlockBus, TargetMeta,
+    V2vDir, CONTRACT_VERSION,
 };
 
 /// Device name for index `i` (0-based) with `prefix`: `sda`, ..., `sdz`,
@@ -186,7 +186,7 @@ pub fn describe(
         output_type: oj.output_type.clone(),
         memory_bytes: src.memory_bytes,
         vcpus,
-        cpu: GuestCpu {
+        cpu: v2v_meta::Cpu {
             vendor: src.cpu.vendor.clone(),
             model: src.cpu.model.clone(),
             topology: src.cpu.topology.filter(|tp| {

@@ -28,52 +28,24 @@ impl NetworkMap {
     /// for every other network).  Split at the first `:`; an empty side
     /// makes the other the default, as virt-v2v does.
     pub fn add_network(&mut self, arg: &str) -> Result<(), MapError> {
-        match split(arg) {
-            ("", "") => Err(MapError("invalid -n/--network parameter".into())),
-            (out, "") | ("", out) => {
-                if self.default_network.is_some() {
-                    return Err(MapError(
-                        "duplicate -n/--network parameter.  Only one default mapping is allowed."
-                            .into(),
-                    ));
-                }
-                self.default_network = Some(out.into());
-                Ok(())
-            }
-            (i, o) => {
-                if self.networks.insert(i.into(), o.into()).is_some() {
-                    return Err(MapError(format!(
-                        "duplicate -n/--network parameter.  Duplicate mappings specified for network {i}."
-                    )));
-                }
-                Ok(())
-            }
-        }
+        add(
+            arg,
+            "-n/--network",
+            "network",
+            &mut self.networks,
+            &mut self.default_network,
+        )
     }
 
     /// Add one `-b/--bridge` argument (see [`NetworkMap::add_network`]).
     pub fn add_bridge(&mut self, arg: &str) -> Result<(), MapError> {
-        match split(arg) {
-            ("", "") => Err(MapError("invalid -b/--bridge parameter".into())),
-            (out, "") | ("", out) => {
-                if self.default_bridge.is_some() {
-                    return Err(MapError(
-                        "duplicate -b/--bridge parameter.  Only one default mapping is allowed."
-                            .into(),
-                    ));
-                }
-                self.default_bridge = Some(out.into());
-                Ok(())
-            }
-            (i, o) => {
-                if self.bridges.insert(i.into(), o.into()).is_some() {
-                    return Err(MapError(format!(
-                        "duplicate -b/--bridge parameter.  Duplicate mappings specified for bridge {i}."
-                    )));
-                }
-                Ok(())
-            }
-        }
+        add(
+            arg,
+            "-b/--bridge",
+            "bridge",
+            &mut self.bridges,
+            &mut self.default_bridge,
+        )
     }
 
     /// Add one `--mac MAC:network:OUT` or `--mac MAC:bridge:OUT` argument.
@@ -150,9 +122,35 @@ impl NetworkMap {
     }
 }
 
-/// Split at the first `:` (`OUT` alone: `(OUT, "")`).
-fn split(s: &str) -> (&str, &str) {
-    s.split_once(':').unwrap_or((s, ""))
+/// Add `[IN:]OUT` (split at the first `:`) of `flag` to `named` or
+/// `default`, refusing duplicates in virt-v2v's words.
+fn add(
+    arg: &str,
+    flag: &str,
+    what: &str,
+    named: &mut BTreeMap<String, String>,
+    default: &mut Option<String>,
+) -> Result<(), MapError> {
+    match arg.split_once(':').unwrap_or((arg, "")) {
+        ("", "") => Err(MapError(format!("invalid {flag} parameter"))),
+        (out, "") | ("", out) => {
+            if default.is_some() {
+                return Err(MapError(format!(
+                    "duplicate {flag} parameter.  Only one default mapping is allowed."
+                )));
+            }
+            *default = Some(out.into());
+            Ok(())
+        }
+        (i, o) => {
+            if named.insert(i.into(), o.into()).is_some() {
+                return Err(MapError(format!(
+                    "duplicate {flag} parameter.  Duplicate mappings specified for {what} {i}."
+                )));
+            }
+            Ok(())
+        }
+    }
 }
 
 #[cfg(test)]
