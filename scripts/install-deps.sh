@@ -11,7 +11,7 @@ need_root() { [ "$(id -u)" = 0 ] || { echo "install-deps: must run as root" >&2;
 
 PKGS="nbdkit nbdkit-plugin-libvirt libnbd-dev libnbd-bin libnbd0 \
  libguestfs-tools libguestfs-dev libguestfs0 guestfish \
- libvirt-clients libvirt-daemon libvirt-daemon-driver-qemu \
+ libvirt-clients libvirt-daemon libvirt-daemon-driver-qemu libvirt-daemon-system \
  qemu-system-x86 qemu-utils linux-image-amd64 \
  virt-v2v debootstrap dpkg-dev openssh-server openssh-client \
  fdisk xfsprogs btrfs-progs lvm2 cryptsetup-bin dosfstools mtools ovmf \

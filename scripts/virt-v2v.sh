@@ -60,7 +60,7 @@ fi
 
 itype=libvirt otype=libvirt
 iopts= oopts= inargs= common= netopts=
-no_convert= keep= mr= quiet= verbose= xtrace= parallel= root= resume=
+no_convert= keep= mr= quiet= verbose= xtrace= parallel= root= resume= on_given=
 keys= have_keys= keys_stdin=
 nl='
 '
@@ -93,7 +93,8 @@ while [ $# -gt 0 ]; do
     -i) need "$@"; itype=$2; shift ;;
     -o) need "$@"; otype=$2; shift ;;
     -if|-ic|-it|-ip|-io) need "$@"; iopts="$iopts $1 $(q "$2")"; shift ;;
-    -os|-of|-oa|-on|-oc|-oo) need "$@"; oopts="$oopts $1 $(q "$2")"; shift ;;
+    -os|-of|-oa|-on|-oc|-oo) need "$@"; oopts="$oopts $1 $(q "$2")"
+      [ "$1" != -on ] || on_given=1; shift ;;
     -n|--network|-b|--bridge|--mac) need "$@"; netopts="$netopts $1 $(q "$2")"; shift ;;
     -v|--verbose) common="$common -v"; verbose=1 ;;
     -x) common="$common -x"; xtrace=1 verbose=1 ;;
@@ -360,6 +361,14 @@ if [ -n "$converted" ]; then   # serve the kept conversion as the input
   run_step input 01 helper-v2v-resume "" "$qdir"
 else
   run_step input 01 "$input" "" "$iopts $qdir $inargs"
+fi
+# The output's check once more with the guest's name (from metadata.in,
+# when -on is not given): an output can refuse a target of that name
+# before any work (-o libvirt: an existing domain or volume).  A metadata.in
+# without a name is left to the next step to report.
+if [ -z "$on_given" ] &&
+   guest_name=$(jq -er '.source.name | strings' "$dir/metadata.in" 2>/dev/null); then
+  run_check output-setup "$output" check "$qdir $oopts -on $(q "$guest_name")"
 fi
 [ -n "$no_convert" ] || [ -n "$converted" ] ||
   run_step convert 02 helper-v2v-convert "" "${root:+--root $(q "$root")}${have_keys:+ --key-selectors-from-stdin} $qdir"

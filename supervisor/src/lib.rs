@@ -461,6 +461,23 @@ impl Runner {
             return Ok(());
         }
 
+        let output = plan.output.as_deref().expect("output helper planned");
+        // The output's check once more, now that the guest's name is known
+        // (from metadata.in, when -on is not given): an output can refuse
+        // a target of that name before any work (-o libvirt: an existing
+        // domain or volume).  A metadata.in we cannot read is left to the
+        // next step to report.
+        if args.output_name.is_none() {
+            match v2v_meta::read_json::<MetadataIn>(&self.dir.metadata_in()) {
+                Ok(m) => {
+                    let mut a = output_args(args, &dir);
+                    a.extend(["-on".into(), m.source.name.into()]);
+                    self.check(Step::OutputSetup, output, "check", a)?;
+                }
+                Err(e) => debug!("no second output check: {e}"),
+            }
+        }
+
         if let Some(convert) = plan.convert.as_ref().filter(|_| !self.converted) {
             let mut a: Vec<OsString> = Vec::new();
             if let Some(r) = &args.root {
@@ -473,7 +490,6 @@ impl Runner {
             self.step(Step::Convert, convert, None, a)?;
         }
 
-        let output = plan.output.as_deref().expect("output helper planned");
         self.step(
             Step::OutputSetup,
             output,

@@ -8,6 +8,7 @@
 //! stops any server left running there.
 
 pub mod hostile;
+pub mod libvirtd;
 
 use nix::sys::signal::{kill, killpg, Signal};
 use nix::unistd::Pid;

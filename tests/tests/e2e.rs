@@ -16,5 +16,6 @@ mod guests;
 mod hostile;
 mod interrupt;
 mod layout;
+mod libvirt;
 mod outputs;
 mod signals;

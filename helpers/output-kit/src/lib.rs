@@ -387,7 +387,9 @@ impl ServerSpec for CompressedQcow2 {
     }
 }
 
-fn serve(ctx: &Ctx, n: u32, p: &Path, opts: &LocalOptions) -> Result<()> {
+/// Serve target file `p` as `DIR/outN`: nbdkit for raw, qemu-nbd for
+/// qcow2 (through the `compress` filter with `-oo compressed`).
+pub fn serve(ctx: &Ctx, n: u32, p: &Path, opts: &LocalOptions) -> Result<()> {
     let name = V2vDir::out_name(n);
     match opts.format {
         Format::Raw => {
