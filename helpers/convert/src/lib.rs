@@ -12,6 +12,7 @@ pub mod devices;
 pub mod guest;
 pub mod inspect;
 pub mod linux;
+pub mod windows;
 
 use clap::Parser;
 use helper_common::{debug, message, warning, CommonArgs, Ctx, Failure, OrFail, Result};
@@ -47,6 +48,10 @@ pub struct Args {
         default_value = "ask"
     )]
     pub root: RootChoice,
+    /// Windows: the virtio block driver to install (virtio-scsi: vioscsi,
+    /// when virtio-win has it).
+    #[arg(long = "block-driver", value_name = "virtio-blk|virtio-scsi", default_value = "virtio-blk")]
+    pub block_driver: windows::BlockDriver,
     /// The temp directory (made by helper-v2v-input-<type>).
     pub dir: PathBuf,
 }
@@ -255,7 +260,11 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<()> {
         message!("Inspection written to {}", out_path.display());
         return Ok(());
     }
-    let out = convert(&g, &meta, found)?;
+    let out = if found.insp.os_type == "windows" {
+        convert_windows(&g, found, args.block_driver)?
+    } else {
+        convert(&g, &meta, found)?
+    };
     v2v_meta::write_json(&out_path, &out)?;
     message!(
         "Converted in {:.1}s: {} changes, {} warnings; wrote {}",
@@ -442,6 +451,32 @@ fn convert(g: &Guestfs, meta: &MetadataIn, found: Found) -> Result<MetadataOut> 
 
     insp.kernels = kernels_for_metadata(&facts.kernels, Some(&plan.kernel.version));
     let target = target_for(&plan.kernel, &insp.arch, firmware);
+    Ok(MetadataOut {
+        version: CONTRACT_VERSION,
+        converted: true,
+        inspection: Some(insp),
+        target,
+        changes,
+        warnings,
+    })
+}
+
+/// Convert the inspected Windows guest ([`windows::convert`]), trim.
+fn convert_windows(g: &Guestfs, found: Found, block: windows::BlockDriver) -> Result<MetadataOut> {
+    let Found {
+        insp,
+        firmware,
+        mut warnings,
+        ..
+    } = found;
+    message!("Converting {} to run on KVM", display_name(&insp));
+    let (mut changes, target) = windows::convert(g, &insp, firmware, block, &mut warnings)?;
+    message!("Mapping filesystem data to avoid copying unused and blank areas");
+    changes.extend(trim(g, &insp.mountpoints));
+    for w in &warnings {
+        warning!("{w}");
+    }
+    finish(g)?;
     Ok(MetadataOut {
         version: CONTRACT_VERSION,
         converted: true,

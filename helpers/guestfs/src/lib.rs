@@ -647,6 +647,9 @@ one_string_arg! {
     text part_get_parttype(device) = guestfs_part_get_parttype;
 }
 
+// After the macros it uses.
+pub mod hivex;
+
 impl Drop for Guestfs {
     fn drop(&mut self) {
         // SAFETY: we own the handle; callbacks are still alive during close
