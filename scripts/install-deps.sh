@@ -14,7 +14,8 @@ PKGS="nbdkit nbdkit-plugin-libvirt libnbd-dev libnbd-bin libnbd0 \
  libvirt-clients libvirt-daemon libvirt-daemon-driver-qemu \
  qemu-system-x86 qemu-utils linux-image-amd64 \
  virt-v2v debootstrap dpkg-dev openssh-server openssh-client \
- pkg-config gcc make jq time procps psmisc xz-utils libxml2-utils"
+ pkg-config gcc make jq time procps psmisc xz-utils libxml2-utils \
+ ntfs-3g dosfstools mtools fdisk libwin-hivex-perl genisoimage"
 
 missing=""
 for p in $PKGS; do

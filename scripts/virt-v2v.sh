@@ -6,6 +6,7 @@
 #
 # usage: virt-v2v.sh [-v] [-x] [-q] [--machine-readable] [--keep-tmpdir]
 #                    [--no-convert] [--parallel N] [--root ROOT]
+#                    [--block-driver virtio-blk|virtio-scsi]
 #                    [-i TYPE] [-ic URI] [-it TRANSPORT] [-io OPT]... [-if FORMAT] [-ip FILE]
 #                    [-o TYPE] [-os STORAGE] [-of FORMAT] [-oa sparse|preallocated]
 #                    [-on NAME] [-oc URI] [-oo OPT]...   ARG...
@@ -51,13 +52,13 @@ if [ $# -eq 1 ] && [ "$1" = --machine-readable ]; then
     done
     unset IFS
   done | sort -u
-  command -v helper-v2v-convert >/dev/null 2>&1 && echo convert:linux
+  command -v helper-v2v-convert >/dev/null 2>&1 && printf 'convert:linux\nconvert:windows\n'
   exit 0
 fi
 
 itype=libvirt otype=libvirt
 iopts= oopts= inargs= common=
-no_convert= keep= mr= quiet= verbose= xtrace= parallel= root=
+no_convert= keep= mr= quiet= verbose= xtrace= parallel= root= block_driver=
 need() { [ $# -ge 2 ] || die_usage "option $1 needs an argument"; }
 while [ $# -gt 0 ]; do
   case $1 in
@@ -75,6 +76,8 @@ while [ $# -gt 0 ]; do
     --parallel=*) parallel=${1#*=} ;;
     --root) need "$@"; root=$2; shift ;;
     --root=*) root=${1#*=} ;;
+    --block-driver) need "$@"; block_driver=$2; shift ;;
+    --block-driver=*) block_driver=${1#*=} ;;
     -h|--help) usage ;;
     --) shift; break ;;
     -*) die_usage "unknown option $1 (see $0 --help)" ;;
@@ -246,7 +249,7 @@ run_check output-setup "$output" check "$qdir $oopts"
 checked=1
 run_step input 01 "$input" "" "$iopts $qdir $inargs"
 [ -n "$no_convert" ] ||
-  run_step convert 02 helper-v2v-convert "" "${root:+--root $(q "$root")} $qdir"
+  run_step convert 02 helper-v2v-convert "" "${root:+--root $(q "$root")} ${block_driver:+--block-driver $(q "$block_driver")} $qdir"
 run_step output-setup 03 "$output" setup "$qdir $oopts"
 run_step copy 04 helper-v2v-copy "" "${parallel:+--parallel $(q "$parallel")} $qdir"
 run_step output-final 05 "$output" final "$qdir"

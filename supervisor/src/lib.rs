@@ -373,6 +373,9 @@ impl Runner {
             if let Some(r) = &args.root {
                 a.extend(["--root".into(), r.into()]);
             }
+            if let Some(b) = &args.block_driver {
+                a.extend(["--block-driver".into(), b.into()]);
+            }
             a.push(dir.clone());
             self.step(Step::Convert, convert, None, a)?;
         }

@@ -13,3 +13,4 @@ mod docs;
 mod hostile;
 mod layout;
 mod signals;
+mod windows;

@@ -50,7 +50,11 @@ pub struct Args {
     pub root: RootChoice,
     /// Windows: the virtio block driver to install (virtio-scsi: vioscsi,
     /// when virtio-win has it).
-    #[arg(long = "block-driver", value_name = "virtio-blk|virtio-scsi", default_value = "virtio-blk")]
+    #[arg(
+        long = "block-driver",
+        value_name = "virtio-blk|virtio-scsi",
+        default_value = "virtio-blk"
+    )]
     pub block_driver: windows::BlockDriver,
     /// The temp directory (made by helper-v2v-input-<type>).
     pub dir: PathBuf,

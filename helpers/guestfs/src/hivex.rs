@@ -74,8 +74,7 @@ mod sys {
             nodeh: i64,
             key: *const c_char,
         ) -> i64;
-        pub fn guestfs_hivex_node_values(g: *mut guestfs_h, nodeh: i64)
-            -> *mut guestfs_hivex_list;
+        pub fn guestfs_hivex_node_values(g: *mut guestfs_h, nodeh: i64) -> *mut guestfs_hivex_list;
         pub fn guestfs_hivex_node_set_value(
             g: *mut guestfs_h,
             nodeh: i64,
@@ -112,8 +111,7 @@ mod sys {
             g: *mut guestfs_h,
             root: *const c_char,
         ) -> *mut c_char;
-        pub fn guestfs_case_sensitive_path(g: *mut guestfs_h, path: *const c_char)
-            -> *mut c_char;
+        pub fn guestfs_case_sensitive_path(g: *mut guestfs_h, path: *const c_char) -> *mut c_char;
         pub fn guestfs_find(g: *mut guestfs_h, directory: *const c_char) -> *mut *mut c_char;
         pub fn guestfs_is_file(g: *mut guestfs_h, path: *const c_char) -> c_int;
         pub fn guestfs_is_dir(g: *mut guestfs_h, path: *const c_char) -> c_int;
@@ -184,7 +182,12 @@ impl Guestfs {
         .map(drop)
     }
     pub fn hivex_close(&self) -> Result<()> {
-        check_int!(self, "guestfs_hivex_close", sys::guestfs_hivex_close(self.g)).map(drop)
+        check_int!(
+            self,
+            "guestfs_hivex_close",
+            sys::guestfs_hivex_close(self.g)
+        )
+        .map(drop)
     }
     /// Write the open hive's changes back to the file it was opened from.
     pub fn hivex_commit(&self) -> Result<()> {
@@ -371,7 +374,9 @@ mod tests {
     #[test]
     fn hivex_calls_need_a_launched_handle() {
         let g = Guestfs::new().unwrap();
-        let e = g.hivex_open("/Windows/System32/config/SYSTEM", true).unwrap_err();
+        let e = g
+            .hivex_open("/Windows/System32/config/SYSTEM", true)
+            .unwrap_err();
         assert_eq!(e.call, "guestfs_hivex_open");
         assert!(e.message.contains("launch"), "{e}");
         let e = g.hivex_node_children(1).unwrap_err();

@@ -9,11 +9,13 @@
 # are empty hives (bin.pl) merged with this directory's .reg text by
 # hivexregedit.  OUT gets:
 #   NAME.raw       the disk
+#   NAME.ova       the disk as VMware exports it (OVF + manifest + VMDK)
 #   NAME.json      what the guest is (name, description, firmware)
 #   virtio-win/    a fake virtio-win tree laid out as the ISO is
 #                  (DRIVER/OS/ARCH/FILE), with decoys that must not be
 #                  copied into this guest: .pdb files, other Windows
 #                  versions, x86, the SR-IOV protocol driver
+#   virtio-win.iso the same tree as an ISO
 #   virt-tools/rhsrvany.exe   a fake service wrapper (a PE32 header)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -115,6 +117,22 @@ if [ "$FIRMWARE" = uefi ]; then
   dd if="$esp" of="$disk" bs=1M seek=$((esp_start * 512 / 1048576)) conv=notrunc,sparse status=none
 fi
 
+# As VMware exports it: NAME.ova (OVF, SHA256 manifest, streamOptimized
+# VMDK), with the Linux test guests' OVF writer.
+NAME=$name DISK_MIB=$size_mib OUT=$out
+qemu-img convert -O vmdk -o subformat=streamOptimized,adapter_type=lsilogic "$disk" "$work/$name-disk1.vmdk"
+vmdk_size=$(stat -c %s "$work/$name-disk1.vmdk")
+# shellcheck source=/dev/null
+. "$here/../export.sh"
+(
+  cd "$work"
+  write_ovf >"$name.ovf"
+  for f in "$name.ovf" "$name-disk1.vmdk"; do
+    printf 'SHA256(%s)= %s\n' "$f" "$(sha256sum <"$f" | cut -d' ' -f1)"
+  done >"$name.mf"
+  tar --format=ustar -cf "$out/$name.ova" "$name.ovf" "$name.mf" "$name-disk1.vmdk"
+)
+
 cat >"$out/$name.json" <<JSON
 {
   "name": "$name",
@@ -149,6 +167,9 @@ mkdir -p "$vw/guest-agent"
 echo "phony qemu-ga x86_64 MSI" >"$vw/guest-agent/qemu-ga-x86_64.msi"
 echo "phony qemu-ga i386 MSI" >"$vw/guest-agent/qemu-ga-i386.msi"
 echo "phony virtio-win-guest-tools.exe" >"$vw/virtio-win-guest-tools.exe"
+
+# The same tree as an ISO, as virtio-win ships (Rock Ridge + Joliet).
+genisoimage -quiet -R -J -V virtio-win -o "$out/virtio-win.iso" "$vw"
 
 mkdir -p "$out/virt-tools"
 perl "$here/bin.pl" pe32 "$out/virt-tools/rhsrvany.exe"

@@ -192,7 +192,11 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         assert_eq!(find_wrapper(t.path()), None);
         std::os::unix::fs::symlink("/nonexistent", t.path().join("rhsrvany.exe")).unwrap();
-        assert_eq!(find_wrapper(t.path()), None, "a dangling link is not a wrapper");
+        assert_eq!(
+            find_wrapper(t.path()),
+            None,
+            "a dangling link is not a wrapper"
+        );
         std::fs::write(t.path().join("pvvxsvc.exe"), b"MZ").unwrap();
         assert_eq!(find_wrapper(t.path()), Some("pvvxsvc.exe"));
         assert_eq!(tools_dir(|_| None), PathBuf::from("/usr/share/virt-tools"));

@@ -82,7 +82,13 @@ pub fn block_priority(b: BlockDriver) -> Vec<&'static str> {
 }
 
 /// The converted guest's devices.
-pub fn target(arch: &str, major: i32, firmware: Firmware, inst: &Installed, rtc_utc: bool) -> TargetMeta {
+pub fn target(
+    arch: &str,
+    major: i32,
+    firmware: Firmware,
+    inst: &Installed,
+    rtc_utc: bool,
+) -> TargetMeta {
     let machine = match arch {
         "i386" | "x86_64" if major < 6 => "pc",
         "i386" | "x86_64" => "q35",
@@ -164,11 +170,19 @@ impl Run<'_> {
     fn systemroot_win(&self) -> String {
         format!("C:{}", self.win.systemroot.replace('/', "\\"))
     }
-    /// `dir/name` with the existing part of `dir` spelt as on the disk.
-    fn cs_path(&self, path: &str) -> Result<String> {
-        self.g
-            .case_sensitive_path(path)
-            .map_err(|e| Failure::failed(format!("{path}: {e}")))
+    /// Directory `base/rel` (`base` exists), each element of `rel` spelt
+    /// as on the (case-insensitive) disk when it exists, else created.
+    fn mkdir(&self, base: &str, rel: &str) -> Result<String> {
+        let mut dir = base.trim_end_matches('/').to_string();
+        for e in rel.split('/').filter(|e| !e.is_empty()) {
+            let p = format!("{dir}/{e}");
+            dir = self
+                .g
+                .case_sensitive_path(&p)
+                .map_err(|err| Failure::failed(format!("{p}: {err}")))?;
+            self.g.mkdir_p(&dir).map_err(gf(&dir))?;
+        }
+        Ok(dir)
     }
 }
 
@@ -195,7 +209,10 @@ impl Source {
         message!("Opening virtio-win ISO {}", path.display());
         let g2 = Guestfs::new().map_err(|e| Failure::external(e.to_string()))?;
         let fail = |e: v2v_guestfs::Error| {
-            Failure::external(format!("{}: cannot open the virtio-win ISO: {e}", path.display()))
+            Failure::external(format!(
+                "{}: cannot open the virtio-win ISO: {e}",
+                path.display()
+            ))
         };
         g2.add_drive_ro(&path).map_err(fail)?;
         g2.launch().map_err(fail)?;
@@ -213,9 +230,9 @@ impl Source {
             Source::Dir(p) => virtio::list_files(p)
                 .map_err(|e| Failure::failed(format!("virtio-win {}: {e}", p.display()))),
             Source::Iso(p, g2) => {
-                let all = g2.find("/").map_err(|e| {
-                    Failure::failed(format!("virtio-win ISO {}: {e}", p.display()))
-                })?;
+                let all = g2
+                    .find("/")
+                    .map_err(|e| Failure::failed(format!("virtio-win ISO {}: {e}", p.display())))?;
                 let mut v = Vec::new();
                 for f in all {
                     if g2.is_file(&format!("/{f}")).unwrap_or(false) {
@@ -264,9 +281,9 @@ pub fn convert(
         systemroot: g
             .inspect_get_windows_systemroot(r)
             .map_err(gf("inspection: the Windows system root"))?,
-        ccs: g
-            .inspect_get_windows_current_control_set(r)
-            .map_err(gf("inspection: the current control set (HKLM\\SYSTEM\\Select)"))?,
+        ccs: g.inspect_get_windows_current_control_set(r).map_err(gf(
+            "inspection: the current control set (HKLM\\SYSTEM\\Select)",
+        ))?,
         system_hive: g
             .inspect_get_windows_system_hive(r)
             .map_err(gf("inspection: the SYSTEM hive"))?,
@@ -421,9 +438,7 @@ fn copy_drivers(
         run.win.osinfo,
         source.path().display()
     );
-    let drivers = run.cs_path(&format!("{}/Drivers", run.win.systemroot))?;
-    let dir = run.cs_path(&format!("{drivers}/VirtIO"))?;
-    run.g.mkdir_p(&dir).map_err(gf(&dir))?;
+    let dir = run.mkdir(&run.win.systemroot, "Drivers/VirtIO")?;
     for (name, rel) in &chosen {
         let data = source.read(rel)?;
         let dest = format!("{dir}/{name}");
@@ -443,7 +458,7 @@ fn copy_drivers(
     let inst = Installed::from_files(&names, &block_priority(block_driver));
     match &inst.block {
         Some(b) => {
-            let sys32 = run.cs_path(&format!("{}/system32/drivers", run.win.systemroot))?;
+            let sys32 = run.mkdir(&run.win.systemroot, "system32/drivers")?;
             let target = format!("{sys32}/{b}.sys");
             run.g
                 .cp(&format!("{dir}/{b}.sys"), &target)
@@ -466,12 +481,7 @@ fn copy_drivers(
 
 /// The first-boot directory in the guest, created.
 fn firstboot_dir(run: &Run<'_>) -> Result<String> {
-    let mut dir = String::new();
-    for e in firstboot::DIR.trim_start_matches('/').split('/') {
-        dir = run.cs_path(&format!("{dir}/{e}"))?;
-        run.g.mkdir_p(&dir).map_err(gf(&dir))?;
-    }
-    Ok(dir)
+    run.mkdir("", firstboot::DIR)
 }
 
 /// The QEMU guest agent MSIs to `Firstboot\Temp`, and their installer.
@@ -500,7 +510,10 @@ fn install_qemu_ga(run: &mut Run<'_>, source: &Source) -> Result<()> {
     }
     let ps1 = "install-qemu-ga.ps1";
     run.g
-        .write(&format!("{temp}/{ps1}"), firstboot::qemu_ga_ps1(&wins).as_bytes())
+        .write(
+            &format!("{temp}/{ps1}"),
+            firstboot::qemu_ga_ps1(&wins).as_bytes(),
+        )
         .map_err(gf(&temp))?;
     run.change(
         "file",
@@ -517,9 +530,7 @@ fn install_firstboot(run: &mut Run<'_>, tools: &Path, wrapper: &str) -> Result<(
     let dir = firstboot_dir(run)?;
     let scripts = format!("{dir}/scripts");
     run.g.mkdir_p(&scripts).map_err(gf(&scripts))?;
-    run.g
-        .rm_rf(&format!("{dir}/complete"))
-        .map_err(gf(&dir))?;
+    run.g.rm_rf(&format!("{dir}/complete")).map_err(gf(&dir))?;
     let exe = std::fs::read(tools.join(wrapper))
         .or_fail(Failure::failed)
         .map_err(|e| e.context(format!("reading {}", tools.join(wrapper).display())))?;
@@ -564,7 +575,12 @@ fn system_hive(run: &mut Run<'_>, wrapper: &str, block: Option<&str>) -> Result<
         };
         let autoreboot = match h.node(&[&ccs, "Control", "CrashControl"])? {
             Some(n) => {
-                h.set(n, "AutoReboot", v2v_guestfs::hivex::REG_DWORD, &0u32.to_le_bytes())?;
+                h.set(
+                    n,
+                    "AutoReboot",
+                    v2v_guestfs::hivex::REG_DWORD,
+                    &0u32.to_le_bytes(),
+                )?;
                 true
             }
             None => false,
@@ -617,7 +633,10 @@ fn system_hive(run: &mut Run<'_>, wrapper: &str, block: Option<&str>) -> Result<
             ),
         );
     }
-    debug!("windows: the guest's RTC is in {}", if rtc_utc { "UTC" } else { "local time" });
+    debug!(
+        "windows: the guest's RTC is in {}",
+        if rtc_utc { "UTC" } else { "local time" }
+    );
     Ok(rtc_utc)
 }
 
@@ -635,7 +654,7 @@ fn fix_esp(run: &mut Run<'_>) -> Result<()> {
         "aarch64" => Some("aa64"),
         _ => None,
     };
-    let temp = run.cs_path(&format!("{}/Temp", run.win.systemroot))?;
+    let temp = run.mkdir(&run.win.systemroot, "Temp")?;
     for dev in esps {
         let mp = run
             .g
@@ -709,10 +728,16 @@ mod tests {
 
     #[test]
     fn devices_follow_the_drivers() {
-        let names: Vec<String> = ["viostor.sys", "vioscsi.sys", "netkvm.inf", "viorng.inf", "balloon.inf"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let names: Vec<String> = [
+            "viostor.sys",
+            "vioscsi.sys",
+            "netkvm.inf",
+            "viorng.inf",
+            "balloon.inf",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
         let blk = Installed::from_files(&names, &block_priority(BlockDriver::VirtioBlk));
         assert_eq!(blk.block.as_deref(), Some("viostor"));
         assert!(blk.net && blk.rng && blk.balloon && !blk.pvpanic && !blk.vsock);
@@ -723,12 +748,21 @@ mod tests {
         assert_eq!(t.net_model, TargetNetModel::Virtio);
         assert_eq!((t.machine.as_str(), t.firmware), ("q35", Firmware::Uefi));
         assert!(t.virtio_rng && t.virtio_balloon && !t.pvpanic && !t.rtc_utc);
-        assert_eq!(target("x86_64", 10, Firmware::Bios, &scsi, true).block_bus, TargetBlockBus::VirtioScsi);
+        assert_eq!(
+            target("x86_64", 10, Firmware::Bios, &scsi, true).block_bus,
+            TargetBlockBus::VirtioScsi
+        );
         // No drivers: emulated devices, SATA on q35, IDE on i440fx.
         let none = target("x86_64", 6, Firmware::Unknown, &Installed::none(), false);
-        assert_eq!((none.block_bus, none.net_model), (TargetBlockBus::Sata, TargetNetModel::Rtl8139));
+        assert_eq!(
+            (none.block_bus, none.net_model),
+            (TargetBlockBus::Sata, TargetNetModel::Rtl8139)
+        );
         assert_eq!(none.firmware, Firmware::Bios);
         let xp = target("i386", 5, Firmware::Bios, &Installed::none(), false);
-        assert_eq!((xp.machine.as_str(), xp.block_bus), ("pc", TargetBlockBus::Ide));
+        assert_eq!(
+            (xp.machine.as_str(), xp.block_bus),
+            ("pc", TargetBlockBus::Ide)
+        );
     }
 }

@@ -97,7 +97,12 @@ pub fn block_driver_edits(ccs: &str, driver: &str, binding: Binding, arch: &str)
     for id in block_pci_ids(driver) {
         match binding {
             Binding::CriticalDeviceDatabase => v.push(edit(
-                &[ccs, "Control", "CriticalDeviceDatabase", &format!("PCI#{id}")],
+                &[
+                    ccs,
+                    "Control",
+                    "CriticalDeviceDatabase",
+                    &format!("PCI#{id}"),
+                ],
                 vec![
                     ("Service", Value::Sz(driver.into())),
                     ("ClassGUID", Value::Sz(SCSI_CLASS_GUID.into())),
@@ -132,8 +137,8 @@ fn ddb_edits(driver: &str, pci_id: &str, arch: &str) -> Vec<Edit> {
     // Package version record: its class GUID (SCSI adapters) in binary.
     let mut version = vec![0x00, 0xff, 0x09, 0x00, 0, 0, 0, 0];
     version.extend([
-        0x7b, 0xe9, 0x36, 0x4d, 0x25, 0xe3, 0xce, 0x11, 0xbf, 0xc1, 0x08, 0x00, 0x2b, 0xe1,
-        0x03, 0x18,
+        0x7b, 0xe9, 0x36, 0x4d, 0x25, 0xe3, 0xce, 0x11, 0xbf, 0xc1, 0x08, 0x00, 0x2b, 0xe1, 0x03,
+        0x18,
     ]);
     version.extend([0u8; 24]);
     vec![
@@ -303,7 +308,10 @@ impl<'a> Hive<'a> {
     pub fn node(&self, path: &[&str]) -> Result<Option<i64>> {
         let mut n = self.root()?;
         for p in path {
-            n = self.g.hivex_node_get_child(n, p).map_err(|e| self.fail(e))?;
+            n = self
+                .g
+                .hivex_node_get_child(n, p)
+                .map_err(|e| self.fail(e))?;
             if n == 0 {
                 return Ok(None);
             }
@@ -314,9 +322,14 @@ impl<'a> Hive<'a> {
     pub fn create(&self, path: &[String]) -> Result<i64> {
         let mut n = self.root()?;
         for p in path {
-            let c = self.g.hivex_node_get_child(n, p).map_err(|e| self.fail(e))?;
+            let c = self
+                .g
+                .hivex_node_get_child(n, p)
+                .map_err(|e| self.fail(e))?;
             n = if c == 0 {
-                self.g.hivex_node_add_child(n, p).map_err(|e| self.fail(e))?
+                self.g
+                    .hivex_node_add_child(n, p)
+                    .map_err(|e| self.fail(e))?
             } else {
                 c
             };
@@ -390,7 +403,12 @@ mod tests {
 
     #[test]
     fn block_driver_binding_before_and_after_windows_8() {
-        let cdb = block_driver_edits("ControlSet001", "viostor", Binding::CriticalDeviceDatabase, "x86_64");
+        let cdb = block_driver_edits(
+            "ControlSet001",
+            "viostor",
+            Binding::CriticalDeviceDatabase,
+            "x86_64",
+        );
         let paths: Vec<String> = cdb.iter().map(|e| e.path.join("\\")).collect();
         assert_eq!(
             paths,
@@ -400,16 +418,29 @@ mod tests {
                 "ControlSet001\\Services\\viostor"
             ]
         );
-        assert_eq!(cdb[0].values[0], ("Service".into(), Value::Sz("viostor".into())));
+        assert_eq!(
+            cdb[0].values[0],
+            ("Service".into(), Value::Sz("viostor".into()))
+        );
         let svc = &cdb[2].values;
         assert_eq!(svc[1], ("Start".into(), Value::Dword(0)));
         assert_eq!(
             svc[4],
-            ("ImagePath".into(), Value::ExpandSz("system32\\drivers\\viostor.sys".into()))
+            (
+                "ImagePath".into(),
+                Value::ExpandSz("system32\\drivers\\viostor.sys".into())
+            )
         );
-        let ddb = block_driver_edits("ControlSet002", "vioscsi", Binding::DriverDatabase, "x86_64");
+        let ddb = block_driver_edits(
+            "ControlSet002",
+            "vioscsi",
+            Binding::DriverDatabase,
+            "x86_64",
+        );
         let paths: Vec<String> = ddb.iter().map(|e| e.path.join("\\")).collect();
-        assert!(paths.contains(&"DriverDatabase\\DeviceIds\\PCI\\VEN_1AF4&DEV_1048&REV_01".to_string()));
+        assert!(
+            paths.contains(&"DriverDatabase\\DeviceIds\\PCI\\VEN_1AF4&DEV_1048&REV_01".to_string())
+        );
         assert!(paths.contains(
             &"DriverDatabase\\DriverPackages\\guestor.inf_amd64_0000000000000000\\Descriptors\\PCI\\VEN_1AF4&DEV_1004&REV_00"
                 .to_string()
@@ -424,9 +455,15 @@ mod tests {
     fn device_path_is_appended_once_keeping_the_terminator() {
         let d = utf16z("%SystemRoot%\\inf");
         let n = append_device_path(&d).unwrap();
-        assert_eq!(from_utf16(&n), "%SystemRoot%\\inf;%SystemRoot%\\Drivers\\VirtIO");
+        assert_eq!(
+            from_utf16(&n),
+            "%SystemRoot%\\inf;%SystemRoot%\\Drivers\\VirtIO"
+        );
         assert!(n.ends_with(&[0, 0]));
-        assert_eq!(n.len(), utf16z("%SystemRoot%\\inf;%SystemRoot%\\Drivers\\VirtIO").len());
+        assert_eq!(
+            n.len(),
+            utf16z("%SystemRoot%\\inf;%SystemRoot%\\Drivers\\VirtIO").len()
+        );
         assert_eq!(append_device_path(&n), None);
         // Without a terminator: one is added.
         let n = append_device_path(&d[..d.len() - 2]).unwrap();
@@ -439,6 +476,8 @@ mod tests {
             uninstall_command("MsiExec.exe /I{C2F8A1D7-3B5E-4F0A-9C2E-5D6B7A8F9E01}"),
             "MsiExec.exe /x{C2F8A1D7-3B5E-4F0A-9C2E-5D6B7A8F9E01} /quiet /norestart /l*v+ \"%~dpn0.log\" REBOOT=ReallySuppress REMOVE=ALL"
         );
-        assert!(uninstall_command("\"C:\\x\\uninst.exe\"").starts_with("\"C:\\x\\uninst.exe\" /quiet"));
+        assert!(
+            uninstall_command("\"C:\\x\\uninst.exe\"").starts_with("\"C:\\x\\uninst.exe\" /quiet")
+        );
     }
 }

@@ -75,19 +75,21 @@ pub fn is_qemu_ga(path: &str, arch: &str) -> bool {
     let name = path.rsplit('/').next().unwrap_or(path).to_ascii_lowercase();
     matches!(
         (arch, name.as_str()),
-        ("i386", "qemu-ga-x86.msi" | "qemu-ga-i386.msi" | "rhev-qga.msi")
-            | (
-                "x86_64",
-                "qemu-ga-x64.msi" | "qemu-ga-x86_64.msi" | "rhev-qga64.msi"
-            )
+        (
+            "i386",
+            "qemu-ga-x86.msi" | "qemu-ga-i386.msi" | "rhev-qga.msi"
+        ) | (
+            "x86_64",
+            "qemu-ga-x64.msi" | "qemu-ga-x86_64.msi" | "rhev-qga64.msi"
+        )
     )
 }
 
 /// Every regular file below `dir` (following symlinks), relative, sorted.
 pub fn list_files(dir: &Path) -> std::io::Result<Vec<String>> {
     fn walk(base: &Path, rel: &str, out: &mut Vec<String>) -> std::io::Result<()> {
-        let mut entries: Vec<_> = std::fs::read_dir(base.join(rel))?
-            .collect::<std::io::Result<Vec<_>>>()?;
+        let mut entries: Vec<_> =
+            std::fs::read_dir(base.join(rel))?.collect::<std::io::Result<Vec<_>>>()?;
         entries.sort_by_key(|e| e.file_name());
         for e in entries {
             let name = e.file_name().to_string_lossy().into_owned();
