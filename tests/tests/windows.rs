@@ -322,6 +322,12 @@ fn windows_server_2022_bios_gets_virtio_drivers_and_first_boot() {
     );
     assert_eq!(m["inspection"]["arch"], "x86_64");
     assert_eq!(m["inspection"]["hostname"], "phony-2k22");
+    assert_eq!(
+        m["inspection"]["windows"],
+        serde_json::json!({"product_variant": "Server", "build": "20348",
+            "systemroot": "/Windows", "current_control_set": "ControlSet001"}),
+        "{m:#}"
+    );
     assert_eq!(m["target"]["firmware"], "bios", "{m:#}");
     assert_eq!(m["target"]["rtc_utc"], false, "{m:#}");
     let xml = std::fs::read_to_string(d.out.join("win2k22.xml")).unwrap();
@@ -410,6 +416,7 @@ fn windows_without_the_service_wrapper_is_refused() {
     let sb = Sandbox::new("win-nowrapper");
     let empty = sb.path("virt-tools");
     std::fs::create_dir_all(&empty).unwrap();
+    std::fs::create_dir_all(sb.path("out")).unwrap();
     let raw = fx.join("win2k22.raw");
     let sum = sha256(&raw);
     let r = run(sb

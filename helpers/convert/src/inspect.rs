@@ -250,6 +250,7 @@ pub fn inspect_root(g: &Guestfs, root: &str) -> Result<Inspection> {
         mountpoints,
         kernels: Vec::new(),
         firmware: Firmware::Unknown,
+        windows: None,
     })
 }
 

@@ -316,6 +316,9 @@ fn inspect_source(g: &Guestfs, meta: &MetadataIn, args: &Args) -> Result<Found> 
         insp.product_name
     );
     let mut warnings = inspect::mount_all(g, &insp.mountpoints, args.inspect_only)?;
+    if insp.os_type == "windows" {
+        insp.windows = Some(windows::inspect(g, &root)?);
+    }
     insp.firmware = inspect::firmware_of(&inspect::partitions(g)?);
     let family = Family::of(&insp.distro);
     let kernels = if insp.os_type == "linux" {

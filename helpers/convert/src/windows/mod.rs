@@ -19,7 +19,9 @@ use registry::{Binding, Edit, Hive};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use v2v_guestfs::Guestfs;
-use v2v_meta::{Change, Firmware, Inspection, TargetBlockBus, TargetMeta, TargetNetModel};
+use v2v_meta::{
+    Change, Firmware, Inspection, TargetBlockBus, TargetMeta, TargetNetModel, WindowsInspection,
+};
 
 /// `--block-driver`: the virtio block driver to install.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default)]
@@ -260,6 +262,32 @@ fn basename(p: &str) -> String {
     p.rsplit('/').next().unwrap_or(p).to_ascii_lowercase()
 }
 
+/// Windows inspection data beyond libguestfs's common fields: the
+/// installation type, system root and control set (libguestfs), the build
+/// number (SOFTWARE's `CurrentBuildNumber`; libguestfs 1.48 has no call
+/// for it).
+pub fn inspect(g: &Guestfs, root: &str) -> Result<WindowsInspection> {
+    let software = g
+        .inspect_get_windows_software_hive(root)
+        .map_err(gf("inspection: the SOFTWARE hive"))?;
+    let build = Hive::with(g, &software, false, |h| {
+        match h.node(&["Microsoft", "Windows NT", "CurrentVersion"])? {
+            Some(n) => h.string(n, "CurrentBuildNumber"),
+            None => Ok(None),
+        }
+    })?;
+    Ok(WindowsInspection {
+        product_variant: g.inspect_get_product_variant(root).unwrap_or_default(),
+        build,
+        systemroot: g
+            .inspect_get_windows_systemroot(root)
+            .map_err(gf("inspection: the Windows system root"))?,
+        current_control_set: g.inspect_get_windows_current_control_set(root).map_err(gf(
+            "inspection: the current control set (HKLM\\SYSTEM\\Select)",
+        ))?,
+    })
+}
+
 /// Convert the mounted Windows guest.  Returns the changes and the
 /// target; warnings are added to `warnings`.
 pub fn convert(
@@ -271,19 +299,19 @@ pub fn convert(
 ) -> Result<(Vec<Change>, TargetMeta)> {
     let env = |k: &str| std::env::var(k).ok();
     let r = &insp.root;
+    let w = match &insp.windows {
+        Some(w) => w.clone(),
+        None => inspect(g, r)?,
+    };
     let win = Win {
         root: r.clone(),
         arch: insp.arch.clone(),
         major: insp.major_version,
         minor: insp.minor_version,
         osinfo: insp.osinfo.clone().unwrap_or_default(),
-        variant: g.inspect_get_product_variant(r).unwrap_or_default(),
-        systemroot: g
-            .inspect_get_windows_systemroot(r)
-            .map_err(gf("inspection: the Windows system root"))?,
-        ccs: g.inspect_get_windows_current_control_set(r).map_err(gf(
-            "inspection: the current control set (HKLM\\SYSTEM\\Select)",
-        ))?,
+        variant: w.product_variant,
+        systemroot: w.systemroot,
+        ccs: w.current_control_set,
         system_hive: g
             .inspect_get_windows_system_hive(r)
             .map_err(gf("inspection: the SYSTEM hive"))?,
