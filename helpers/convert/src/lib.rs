@@ -446,18 +446,29 @@ fn convert(g: &Guestfs, meta: &MetadataIn, found: Found) -> Result<MetadataOut> 
     let t = Instant::now();
     let outcome = apply::apply(g, &plan)?;
     debug!("conversion applied in {:.1}s", t.elapsed().as_secs_f64());
-    let mut changes = outcome.changes;
+    let changes = outcome.changes;
     warnings.extend(outcome.warnings);
 
+    insp.kernels = kernels_for_metadata(&facts.kernels, Some(&plan.kernel.version));
+    let target = target_for(&plan.kernel, &insp.arch, firmware);
+    converted(g, insp, target, changes, warnings)
+}
+
+/// The end of every conversion: trim, report the warnings, shut the
+/// appliance down; the metadata.out of a converted guest.
+fn converted(
+    g: &Guestfs,
+    insp: Inspection,
+    target: TargetMeta,
+    mut changes: Vec<Change>,
+    warnings: Vec<String>,
+) -> Result<MetadataOut> {
     message!("Mapping filesystem data to avoid copying unused and blank areas");
     changes.extend(trim(g, &insp.mountpoints));
     for w in &warnings {
         warning!("{w}");
     }
     finish(g)?;
-
-    insp.kernels = kernels_for_metadata(&facts.kernels, Some(&plan.kernel.version));
-    let target = target_for(&plan.kernel, &insp.arch, firmware);
     Ok(MetadataOut {
         version: CONTRACT_VERSION,
         converted: true,
@@ -477,21 +488,8 @@ fn convert_windows(g: &Guestfs, found: Found, block: windows::BlockDriver) -> Re
         ..
     } = found;
     message!("Converting {} to run on KVM", display_name(&insp));
-    let (mut changes, target) = windows::convert(g, &insp, firmware, block, &mut warnings)?;
-    message!("Mapping filesystem data to avoid copying unused and blank areas");
-    changes.extend(trim(g, &insp.mountpoints));
-    for w in &warnings {
-        warning!("{w}");
-    }
-    finish(g)?;
-    Ok(MetadataOut {
-        version: CONTRACT_VERSION,
-        converted: true,
-        inspection: Some(insp),
-        target,
-        changes,
-        warnings,
-    })
+    let (changes, target) = windows::convert(g, &insp, firmware, block, &mut warnings)?;
+    converted(g, insp, target, changes, warnings)
 }
 
 /// Discard the free space of every mounted filesystem, so copying skips

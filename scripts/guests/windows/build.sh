@@ -33,6 +33,28 @@ trap cleanup EXIT
 : >"$work/system-extra.reg"
 # shellcheck source=/dev/null
 . "$here/$name.sh"
+# What the guest is: SOFTWARE\Microsoft\Windows NT\CurrentVersion.
+{
+  echo '[HKEY_LOCAL_MACHINE\SOFTWARE\Microsoft\Windows NT\CurrentVersion]'
+  echo "\"ProductName\"=str(1):\"$PRODUCT\""
+  echo "\"EditionID\"=str(1):\"$EDITION\""
+  echo "\"InstallationType\"=str(1):\"$INSTALLATION_TYPE\""
+  echo "\"CurrentVersion\"=str(1):\"$CURRENT_VERSION\""
+  if [ -n "$MAJOR" ]; then
+    printf '"CurrentMajorVersionNumber"=dword:%08x\n' "$MAJOR"
+    printf '"CurrentMinorVersionNumber"=dword:%08x\n' "$MINOR"
+  fi
+  echo "\"CurrentBuild\"=str(1):\"$BUILD\""
+  echo "\"CurrentBuildNumber\"=str(1):\"$BUILD\""
+  echo '"SystemRoot"=str(1):"C:\\Windows"'
+} >"$work/software-version.reg"
+if [ -n "$RTC_UTC" ]; then
+  cat >>"$work/system-extra.reg" <<'REG'
+
+[HKEY_LOCAL_MACHINE\SYSTEM\ControlSet001\Control\TimeZoneInformation]
+"RealTimeIsUniversal"=dword:00000001
+REG
+fi
 
 disk=$out/$name.raw
 size_mib=160
