@@ -404,7 +404,7 @@ fn convert(g: &Guestfs, meta: &MetadataIn, found: Found) -> Result<MetadataOut> 
     } = found;
     if insp.os_type != "linux" {
         return Err(Failure::unsupported(format!(
-            "cannot convert {} ({} guest): only Linux guests are supported so far",
+            "cannot convert {} ({} guest): only Linux and Windows guests are supported",
             insp.product_name, insp.os_type
         )));
     }
