@@ -15,7 +15,8 @@ PKGS="nbdkit nbdkit-plugin-libvirt libnbd-dev libnbd-bin libnbd0 \
  qemu-system-x86 qemu-utils linux-image-amd64 \
  virt-v2v debootstrap dpkg-dev openssh-server openssh-client \
  fdisk xfsprogs btrfs-progs lvm2 cryptsetup-bin dosfstools mtools ovmf \
- pkg-config gcc make jq time procps psmisc xz-utils libxml2-utils"
+ pkg-config gcc make jq time procps psmisc xz-utils libxml2-utils \
+ ntfs-3g libwin-hivex-perl genisoimage"
 
 missing=""
 for p in $PKGS; do

@@ -7,6 +7,7 @@
 # usage: virt-v2v.sh [-v] [-x] [-q] [--machine-readable] [--keep-tmpdir]
 #                    [--resume DIR] [--no-convert] [--parallel N] [--root ROOT]
 #                    [--key SELECTOR]... [--keys-from-stdin]
+#                    [--block-driver virtio-blk|virtio-scsi]
 #                    [-i TYPE] [-ic URI] [-it TRANSPORT] [-io OPT]... [-if FORMAT] [-ip FILE]
 #                    [-o TYPE] [-os STORAGE] [-of FORMAT] [-oa sparse|preallocated]
 #                    [-on NAME] [-oc URI] [-oo OPT]...
@@ -54,13 +55,13 @@ if [ $# -eq 1 ] && [ "$1" = --machine-readable ]; then
     done
     unset IFS
   done | sort -u
-  command -v helper-v2v-convert >/dev/null 2>&1 && echo convert:linux
+  command -v helper-v2v-convert >/dev/null 2>&1 && printf 'convert:linux\nconvert:windows\n'
   exit 0
 fi
 
 itype=libvirt otype=libvirt
 iopts= oopts= inargs= common= netopts=
-no_convert= keep= mr= quiet= verbose= xtrace= parallel= root= resume= on_given=
+no_convert= keep= mr= quiet= verbose= xtrace= parallel= root= resume= on_given= block_driver=
 keys= have_keys= keys_stdin=
 nl='
 '
@@ -111,6 +112,8 @@ while [ $# -gt 0 ]; do
     --key) need "$@"; add_key "$2"; shift ;;
     --key=*) add_key "${1#*=}" ;;
     --keys-from-stdin) keys_stdin=1 ;;
+    --block-driver) need "$@"; block_driver=$2; shift ;;
+    --block-driver=*) block_driver=${1#*=} ;;
     -h|--help) usage ;;
     --) shift; break ;;
     -*) die_usage "unknown option $1 (see $0 --help)" ;;
@@ -371,7 +374,7 @@ if [ -z "$on_given" ] &&
   run_check output-setup "$output" check "$qdir $oopts -on $(q "$guest_name")"
 fi
 [ -n "$no_convert" ] || [ -n "$converted" ] ||
-  run_step convert 02 helper-v2v-convert "" "${root:+--root $(q "$root")}${have_keys:+ --key-selectors-from-stdin} $qdir"
+  run_step convert 02 helper-v2v-convert "" "${root:+--root $(q "$root")}${have_keys:+ --key-selectors-from-stdin} ${block_driver:+--block-driver $(q "$block_driver")} $qdir"
 run_step output-setup 03 "$output" setup "$qdir $oopts"
 run_step copy 04 helper-v2v-copy "" "${parallel:+--parallel $(q "$parallel")} $qdir"
 # description.json: the converted guest as the output renders it.

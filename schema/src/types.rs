@@ -268,6 +268,23 @@ pub struct Inspection {
     /// Firmware found by inspection.
     #[serde(default)]
     pub firmware: Firmware,
+    /// Windows guests: what inspection found in the registry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub windows: Option<WindowsInspection>,
+}
+
+/// Windows inspection data (from the SOFTWARE and SYSTEM hives).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct WindowsInspection {
+    /// Installation type: `Server`, `Client`, ...
+    pub product_variant: String,
+    /// `CurrentBuildNumber` (`20348`), when the registry has it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build: Option<String>,
+    /// `%SystemRoot%` as found on the filesystem (`/Windows`).
+    pub systemroot: String,
+    /// The current control set of the SYSTEM hive (`ControlSet001`).
+    pub current_control_set: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

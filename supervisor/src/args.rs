@@ -93,6 +93,10 @@ pub struct Args {
     /// device.
     #[arg(long = "keys-from-stdin")]
     pub keys_from_stdin: bool,
+    /// Windows guests: virtio-blk (default) or virtio-scsi (passed to
+    /// helper-v2v-convert).
+    #[arg(long = "block-driver", value_name = "virtio-blk|virtio-scsi")]
+    pub block_driver: Option<String>,
     /// Copy at most N disks at a time (passed to helper-v2v-copy).
     #[arg(long = "parallel", value_name = "N")]
     pub parallel: Option<u32>,

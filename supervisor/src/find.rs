@@ -91,6 +91,7 @@ pub fn capabilities(dirs: &[PathBuf]) -> Vec<String> {
     );
     if find_in(dirs, "helper-v2v-convert").is_some() {
         v.push("convert:linux".to_string());
+        v.push("convert:windows".to_string());
     }
     v
 }

@@ -486,6 +486,9 @@ impl Runner {
             if self.convert_stdin.is_some() {
                 a.push("--key-selectors-from-stdin".into());
             }
+            if let Some(b) = &args.block_driver {
+                a.extend(["--block-driver".into(), b.into()]);
+            }
             a.push(dir.clone());
             self.step(Step::Convert, convert, None, a)?;
         }

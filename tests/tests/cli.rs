@@ -26,6 +26,7 @@ fn capability_list_comes_from_the_helpers_found() {
         "output:null",
         "output:mine",
         "convert:linux",
+        "convert:windows",
     ] {
         assert!(lines.contains(&want), "{want} missing from:\n{}", a.stdout);
     }

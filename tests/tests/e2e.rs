@@ -19,3 +19,4 @@ mod layout;
 mod libvirt;
 mod outputs;
 mod signals;
+mod windows;

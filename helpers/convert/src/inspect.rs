@@ -250,6 +250,7 @@ pub fn inspect_root(g: &Guestfs, root: &str) -> Result<Inspection> {
         mountpoints,
         kernels: Vec::new(),
         firmware: Firmware::Unknown,
+        windows: None,
     })
 }
 
@@ -267,6 +268,14 @@ pub fn mount_all(g: &Guestfs, mps: &[Mountpoint], readonly: bool) -> Result<Vec<
         };
         if let Err(e) = r {
             if m.path == "/" {
+                if e.message.contains("Windows") && e.message.contains("unsafe state") {
+                    return Err(Failure::unsupported(format!(
+                        "unable to mount the disk image for writing ({}): Windows Hibernation \
+                         or Fast Restart is probably in use in this guest; disable it in the \
+                         guest to convert it.  Original error: {e}",
+                        m.device
+                    )));
+                }
                 return Err(Failure::failed(format!(
                     "cannot mount the root filesystem {}: {e}",
                     m.device

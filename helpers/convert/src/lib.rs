@@ -13,6 +13,7 @@ pub mod guest;
 pub mod inspect;
 pub mod linux;
 pub mod luks;
+pub mod windows;
 
 use clap::Parser;
 use guest::GuestFs;
@@ -59,6 +60,14 @@ pub struct Args {
     /// pass keys: never in a process's command line).
     #[arg(long = "key-selectors-from-stdin")]
     pub key_selectors_from_stdin: bool,
+    /// Windows: the virtio block driver to install (virtio-scsi: vioscsi,
+    /// when virtio-win has it).
+    #[arg(
+        long = "block-driver",
+        value_name = "virtio-blk|virtio-scsi",
+        default_value = "virtio-blk"
+    )]
+    pub block_driver: windows::BlockDriver,
     /// The temp directory (made by helper-v2v-input-<type>).
     pub dir: PathBuf,
 }
@@ -293,7 +302,11 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<()> {
         message!("Inspection written to {}", out_path.display());
         return Ok(());
     }
-    let out = convert(&g, &meta, found)?;
+    let out = if found.insp.os_type == "windows" {
+        convert_windows(&g, found, args.block_driver)?
+    } else {
+        convert(&g, &meta, found)?
+    };
     v2v_meta::write_json(&out_path, &out)?;
     message!(
         "Converted in {:.1}s: {} changes, {} warnings; wrote {}",
@@ -341,6 +354,9 @@ fn inspect_source(g: &Guestfs, meta: &MetadataIn, args: &Args) -> Result<Found> 
         insp.product_name
     );
     let mut warnings = inspect::mount_all(g, &insp.mountpoints, args.inspect_only)?;
+    if insp.os_type == "windows" {
+        insp.windows = Some(windows::inspect(g, &root)?);
+    }
     insp.firmware = inspect::firmware_of(&inspect::partitions(g)?);
     let family = Family::of(&insp.distro);
     let kernels = if insp.os_type == "linux" {
@@ -426,7 +442,7 @@ fn convert(g: &Guestfs, meta: &MetadataIn, found: Found) -> Result<MetadataOut> 
     } = found;
     if insp.os_type != "linux" {
         return Err(Failure::unsupported(format!(
-            "cannot convert {} ({} guest): only Linux guests are supported so far",
+            "cannot convert {} ({} guest): only Linux and Windows guests are supported",
             insp.product_name, insp.os_type
         )));
     }
@@ -469,18 +485,29 @@ fn convert(g: &Guestfs, meta: &MetadataIn, found: Found) -> Result<MetadataOut> 
     alias_virtio_names(g);
     let outcome = apply::apply(g, &plan)?;
     debug!("conversion applied in {:.1}s", t.elapsed().as_secs_f64());
-    let mut changes = outcome.changes;
+    let changes = outcome.changes;
     warnings.extend(outcome.warnings);
 
+    insp.kernels = kernels_for_metadata(&facts.kernels, Some(&plan.kernel.version));
+    let target = target_for(&plan.kernel, &insp.arch, firmware);
+    converted(g, insp, target, changes, warnings)
+}
+
+/// The end of every conversion: trim, report the warnings, shut the
+/// appliance down; the metadata.out of a converted guest.
+fn converted(
+    g: &Guestfs,
+    insp: Inspection,
+    target: TargetMeta,
+    mut changes: Vec<Change>,
+    warnings: Vec<String>,
+) -> Result<MetadataOut> {
     message!("Mapping filesystem data to avoid copying unused and blank areas");
     changes.extend(trim(g, &insp.mountpoints));
     for w in &warnings {
         warning!("{w}");
     }
     finish(g)?;
-
-    insp.kernels = kernels_for_metadata(&facts.kernels, Some(&plan.kernel.version));
-    let target = target_for(&plan.kernel, &insp.arch, firmware);
     Ok(MetadataOut {
         version: CONTRACT_VERSION,
         converted: true,
@@ -507,6 +534,19 @@ fn alias_virtio_names(g: &Guestfs) {
             e.message
         );
     }
+}
+
+/// Convert the inspected Windows guest ([`windows::convert`]), trim.
+fn convert_windows(g: &Guestfs, found: Found, block: windows::BlockDriver) -> Result<MetadataOut> {
+    let Found {
+        insp,
+        firmware,
+        mut warnings,
+        ..
+    } = found;
+    message!("Converting {} to run on KVM", display_name(&insp));
+    let (changes, target) = windows::convert(g, &insp, firmware, block, &mut warnings)?;
+    converted(g, insp, target, changes, warnings)
 }
 
 /// Discard the free space of every mounted filesystem, so copying skips

@@ -655,6 +655,9 @@ one_string_arg! {
     text luks_uuid(device) = guestfs_luks_uuid;
 }
 
+// After the macros it uses.
+pub mod hivex;
+
 impl Drop for Guestfs {
     fn drop(&mut self) {
         // SAFETY: we own the handle; callbacks are still alive during close

@@ -1,0 +1,8 @@
+# Windows Server 2022, BIOS, MBR.
+DESCRIPTION="phony Windows Server 2022 (BIOS, MBR, NTFS C:, VMware Tools)"
+FIRMWARE=bios
+HOSTNAME=phony-2k22
+SYSTEM_EXTRA=system-win8plus.reg
+PRODUCT="Windows Server 2022 Standard" EDITION=ServerStandard INSTALLATION_TYPE=Server
+CURRENT_VERSION=6.3 MAJOR=10 MINOR=0 BUILD=20348
+RTC_UTC=
