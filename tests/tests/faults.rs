@@ -2,7 +2,8 @@
 //! filling up (`-os` on a tmpfs smaller than the data), the source
 //! returning EIO at a chosen offset (nbdkit's ddrescue filter), the
 //! source's server dying mid-copy (SIGKILL by its pidfile; a slow source
-//! through nbdkit's delay filter), each through virt-v2v and
+//! through nbdkit's delay filter), the ssh input's connection dropping
+//! (the test's own sshd killed with its sessions), each through virt-v2v and
 //! scripts/virt-v2v.sh: the documented exit code, a last line naming the
 //! step and the disk, the partial target removed, no process of the run
 //! left, the source's sha256 unchanged.  A copy failed on a full target
@@ -608,4 +609,83 @@ fn resume_after_the_conversion_does_not_convert_again() {
     validate_run_dir(&dir);
     assert!(run_processes(&sb.root().to_string_lossy()).is_empty());
     assert_eq!(sha256(&src), sum, "the source changed");
+}
+
+/// The ssh input drops (`-i vmx -it ssh` from an sshd of the test's own,
+/// a 256 MiB flat VMDK of noise): once the copy has started, the sshd and
+/// every session it serves are SIGKILLed; the run fails naming the copy
+/// and disk 1, nothing of it is left, the source is unchanged.
+#[test]
+fn ssh_input_drops_mid_copy() {
+    let sb = Sandbox::new("sshdrop");
+    let g = sb.path("guest");
+    fs::create_dir(&g).unwrap();
+    let flat = g.join("guest-flat.vmdk");
+    fs::File::create(&flat).unwrap().set_len(256 << 20).unwrap();
+    write_noise(&flat, 0, 256 << 20, 11);
+    fs::write(
+        g.join("guest.vmdk"),
+        "# Disk DescriptorFile\nversion=1\nCID=fffffffe\nparentCID=ffffffff\n\
+         createType=\"monolithicFlat\"\n\nRW 524288 FLAT \"guest-flat.vmdk\" 0\n",
+    )
+    .unwrap();
+    let vmx = g.join("guest.vmx");
+    fs::write(
+        &vmx,
+        ".encoding = \"UTF-8\"\nconfig.version = \"8\"\nvirtualHW.version = \"14\"\n\
+         displayName = \"sshguest\"\nguestOS = \"debian10-64\"\nmemSize = \"1024\"\n\
+         numvcpus = \"1\"\nscsi0.present = \"TRUE\"\nscsi0.virtualDev = \"pvscsi\"\n\
+         scsi0:0.present = \"TRUE\"\nscsi0:0.deviceType = \"scsi-hardDisk\"\n\
+         scsi0:0.fileName = \"guest.vmdk\"\n",
+    )
+    .unwrap();
+    let sum = sha256(&flat);
+    let out = sb.path("out");
+    fs::create_dir(&out).unwrap();
+    let scene = Scene::new(&sb, &out, &flat, &sum);
+    let user = String::from_utf8(Command::new("id").arg("-un").output().unwrap().stdout).unwrap();
+    for (i, (who, runner)) in runners().into_iter().enumerate() {
+        sb.clear_tmpdir();
+        let keys = sb.path(&format!("ssh{i}"));
+        fs::create_dir(&keys).unwrap();
+        let mut sshd = v2v_test_support::Sshd::start(&keys);
+        let uri = format!("ssh://{}@127.0.0.1:{}{}", user.trim(), sshd.port, s(&vmx));
+        let mut cmd = runner(&sb);
+        cmd.args([
+            "--machine-readable",
+            "--no-convert",
+            "-i",
+            "vmx",
+            "-it",
+            "ssh",
+        ])
+        .arg("-io")
+        .arg(format!("ssh-identity={}", keys.join("id").display()))
+        .arg("-io")
+        .arg(format!(
+            "ssh-known-hosts={}",
+            keys.join("known_hosts").display()
+        ))
+        .arg(&uri)
+        .args(["-o", "local", "-os", s(&out)]);
+        let t = Instant::now();
+        let (child, _rx) = start_until(cmd, |l| l.contains("\"disk-started\""));
+        let sessions = sshd.sessions();
+        assert!(!sessions.is_empty(), "{who}: no ssh session while copying");
+        assert!(sshd.kill(), "{who}: the sshd's sessions outlived SIGKILL");
+        let o = child.wait_with_output().unwrap();
+        let r = Run {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        };
+        eprintln!(
+            "{who}: ssh dropped ({} sessions killed): exit {} in {:.1}s: {}",
+            sessions.len(),
+            r.code,
+            t.elapsed().as_secs_f64(),
+            r.last_err_line()
+        );
+        scene.assert_fault(who, &r, 1, "copy", &["reading in1", "Input/output error"]);
+    }
 }

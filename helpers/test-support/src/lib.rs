@@ -2,11 +2,15 @@
 //! of each input crate, never shipped): small images with a known pattern,
 //! a process standing for the run's owner, running a helper (and its
 //! `--check`), checking what it serves and leaves behind, validating
-//! `metadata.in` against the schema, golden cases.
+//! `metadata.in` against the schema, golden cases, an sshd of the test's
+//! own ([`Sshd`]).
 //!
 //! Real tools only: a missing tool panics ("X not found"), never skips.
 
 pub mod mutate;
+mod ssh;
+
+pub use ssh::Sshd;
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
