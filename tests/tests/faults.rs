@@ -612,7 +612,7 @@ fn resume_after_the_conversion_does_not_convert_again() {
 }
 
 /// The ssh input drops (`-i vmx -it ssh` from an sshd of the test's own,
-/// a 256 MiB flat VMDK of noise): once the copy has started, the sshd and
+/// a 256 MiB flat VMDK of noise): once 32 MiB of the target are written, the sshd and
 /// every session it serves are SIGKILLed; the run fails naming the copy
 /// and disk 1, nothing of it is left, the source is unchanged.
 #[test]
@@ -670,6 +670,16 @@ fn ssh_input_drops_mid_copy() {
         .args(["-o", "local", "-os", s(&out)]);
         let t = Instant::now();
         let (child, _rx) = start_until(cmd, |l| l.contains("\"disk-started\""));
+        // Mid-copy: 32 MiB of the target written.
+        let target = out.join("sshguest-sda");
+        while allocated(&target) < 32 << 20 {
+            assert!(
+                t.elapsed() < Duration::from_secs(120),
+                "{who}: the copy does not progress"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let copied = allocated(&target);
         let sessions = sshd.sessions();
         assert!(!sessions.is_empty(), "{who}: no ssh session while copying");
         assert!(sshd.kill(), "{who}: the sshd's sessions outlived SIGKILL");
@@ -680,7 +690,8 @@ fn ssh_input_drops_mid_copy() {
             stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
         };
         eprintln!(
-            "{who}: ssh dropped ({} sessions killed): exit {} in {:.1}s: {}",
+            "{who}: ssh dropped after {} MiB ({} sessions killed): exit {} in {:.1}s: {}",
+            copied >> 20,
             sessions.len(),
             r.code,
             t.elapsed().as_secs_f64(),
