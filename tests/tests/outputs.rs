@@ -791,3 +791,119 @@ fn example_sh_output_from_path() {
         "servers left running"
     );
 }
+
+/// `qemu-img info`'s format of an image.
+fn qemu_img_format(p: &Path) -> String {
+    let r = run(Command::new("qemu-img")
+        .args(["info", "-U", "--output=json"])
+        .arg(p));
+    assert_eq!(r.code, 0, "qemu-img info {}: {r}", p.display());
+    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    v["format"].as_str().expect("format").to_string()
+}
+
+/// Issue 13's "the same outputs through scripts/virt-v2v.sh": a small
+/// generated disk copied with `--no-convert` by both runners into each
+/// output (local, qemu, kubevirt, json, the example from PATH, kubevirt
+/// with `-of qcow2`, qemu with `-oa preallocated`): the same
+/// files, the guest data of the source in every target, the rendered
+/// NAME.xml/.sh/.yaml/.json/.txt equal after redaction, nothing left
+/// running.  `-o null` (which takes no `-os`): the same run files.
+#[test]
+fn every_output_through_both_runners() {
+    require_tool("qemu-img");
+    let sb = Sandbox::new("out-both");
+    let src = sb.path("both.img");
+    const SIZE_MIB: u64 = 32;
+    make_ext4_disk(&src, SIZE_MIB, 13);
+    let src_sum = sha256(&src);
+    fs::copy(
+        repo_root().join("scripts/examples/helper-v2v-output-example"),
+        sb.extra_bin().join("helper-v2v-output-example"),
+    )
+    .unwrap();
+    let cases: [(&str, &[&str], &str); 7] = [
+        ("local", &["-o", "local"], "both.xml"),
+        ("qemu", &["-o", "qemu"], "both.sh"),
+        ("kubevirt", &["-o", "kubevirt"], "both.yaml"),
+        ("json", &["-o", "json"], "both.json"),
+        ("example", &["-o", "example"], "both.txt"),
+        ("qcow2", &["-o", "kubevirt", "-of", "qcow2"], "both.yaml"),
+        (
+            "prealloc",
+            &["-o", "qemu", "-oa", "preallocated"],
+            "both.sh",
+        ),
+    ];
+    for (label, oargs, rendered) in cases {
+        let mut args = vec!["--no-convert", "-i", "disk", src.to_str().unwrap()];
+        args.extend(oargs);
+        let a = run_output(&sb, sb.virt_v2v(), &args, &sb.path(&format!("{label}-bin")));
+        let b = run_output(&sb, sb.script(), &args, &sb.path(&format!("{label}-sh")));
+        // Files, redacted renderings and run files equal; the disks (qcow2
+        // clusters land in either order) each hold the source's data.
+        assert_same_result(&a, &b, false);
+        assert!(a.out.join(rendered).is_file(), "{label}: no {rendered}");
+        let (ta, tb) = (a.targets(), b.targets());
+        assert_eq!((ta.len(), tb.len()), (1, 1), "{label}: {ta:?} {tb:?}");
+        for t in [&ta[0], &tb[0]] {
+            assert!(t.parent() == Some(&a.out) || t.parent() == Some(&b.out));
+            if let Err(e) = qemu_img_identical(&src, t) {
+                panic!("{label}: {e}");
+            }
+            match label {
+                "qcow2" => assert_eq!(qemu_img_format(t), "qcow2", "{label}: {}", t.display()),
+                "prealloc" => assert!(
+                    allocated(t) >= SIZE_MIB << 20,
+                    "{label}: only {} bytes allocated",
+                    allocated(t)
+                ),
+                _ => assert!(
+                    allocated(t) < SIZE_MIB << 20,
+                    "{label}: the target is not sparse"
+                ),
+            }
+        }
+        for d in [&a, &b] {
+            assert!(
+                wait_no_servers(&d.dir.to_string_lossy(), Duration::from_secs(10)).is_empty(),
+                "{label}: servers left running for {}",
+                d.dir.display()
+            );
+        }
+    }
+    // -o null refuses -os: the run files alone.
+    let null = |who: &str, mut runner: Command| -> PathBuf {
+        let parent = sb.path(&format!("tmp-null-{who}"));
+        fs::create_dir_all(&parent).unwrap();
+        let r = run(runner
+            .env("VIRT_V2V_TMPDIR", &parent)
+            .args(["--keep-tmpdir", "--machine-readable", "--no-convert"])
+            .args(["-i", "disk", src.to_str().unwrap(), "-o", "null"]));
+        r.assert_ok();
+        events(&r.stdout);
+        let dir = fs::read_dir(&parent)
+            .unwrap()
+            .flatten()
+            .next()
+            .unwrap()
+            .path();
+        assert!(validate_run_dir(&dir) >= 4, "{}", dir.display());
+        assert!(
+            wait_no_servers(&dir.to_string_lossy(), Duration::from_secs(10)).is_empty(),
+            "-o null: servers left running for {}",
+            dir.display()
+        );
+        dir
+    };
+    let (da, db) = (null("bin", sb.virt_v2v()), null("sh", sb.script()));
+    let (ra, rb) = (da.to_string_lossy(), db.to_string_lossy());
+    for name in ["metadata.in", "output.json"] {
+        assert_eq!(
+            json_redacted(&da.join(name), &[(&ra, "[TMPDIR]")]),
+            json_redacted(&db.join(name), &[(&rb, "[TMPDIR]")]),
+            "-o null: {name} differs between the runners"
+        );
+    }
+    assert_eq!(sha256(&src), src_sum, "the source changed");
+}
