@@ -652,3 +652,50 @@ fn bounded_open_and_read() {
         .unwrap();
     assert_eq!(&b, b"bounded");
 }
+
+/// qemu-nbd behind qemu's `compress` filter announces a minimum block size
+/// of one qcow2 cluster, and libnbd then refuses unaligned writes; nbdkit's
+/// memory plugin announces none or 1.
+#[test]
+fn min_block_size_of_compressed_qcow2() {
+    let h = nbdkit_memory("1M", &[], &[]);
+    assert!(matches!(h.min_block_size().unwrap(), None | Some(1)));
+    drop(h);
+
+    let dir = tempfile::tempdir().unwrap();
+    let img = dir.path().join("disk.qcow2");
+    let st = Command::new("qemu-img")
+        .args(["create", "-q", "-f", "qcow2"])
+        .arg(&img)
+        .arg("4M")
+        .status()
+        .expect("qemu-img not found");
+    assert!(st.success());
+    let sock = dir.path().join("sock");
+    let pidfile = dir.path().join("qemu-nbd.pid");
+    let opts = format!(
+        "driver=compress,file.driver=qcow2,file.file.driver=file,file.file.filename={}",
+        img.display()
+    );
+    let child = Command::new("qemu-nbd")
+        .arg("-k")
+        .arg(&sock)
+        .arg("--pid-file")
+        .arg(&pidfile)
+        .args(["-t", "--image-opts", &opts])
+        .spawn()
+        .expect("qemu-nbd not found");
+    let _server = UnixServer { child, pidfile };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !sock.exists() {
+        assert!(Instant::now() < deadline, "qemu-nbd did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let h = Handle::new().unwrap();
+    h.connect_unix(&sock).unwrap();
+    assert_eq!(h.min_block_size().unwrap(), Some(64 * K));
+    let e = h.pwrite(&[1u8; 4096], 0).unwrap_err();
+    assert!(e.to_string().contains("unaligned"), "{e}");
+    h.pwrite(&pattern(3, 64 * K as usize), 64 * K).unwrap();
+    h.shutdown().unwrap();
+}
