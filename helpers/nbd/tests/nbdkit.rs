@@ -516,6 +516,15 @@ impl Drop for UnixServer {
     }
 }
 
+/// Wait (up to 30 s) until a server we started has made its socket.
+fn wait_for_socket(sock: &Path, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !sock.exists() {
+        assert!(Instant::now() < deadline, "{what} did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 fn start_unix_server(dir: &Path, img: &Path) -> (UnixServer, PathBuf) {
     require_nbdkit();
     let sock = dir.join("sock");
@@ -629,11 +638,7 @@ fn bounded_open_and_read() {
         .spawn()
         .expect("nbdkit");
     let _server = UnixServer { child, pidfile };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !sock.exists() {
-        assert!(Instant::now() < deadline, "nbdkit did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for_socket(&sock, "nbdkit");
     let h = Handle::open_within(sock.to_str().unwrap(), Duration::from_secs(10)).unwrap();
     assert_eq!(h.size().unwrap(), M);
     let mut b = [0u8; 512];
@@ -686,11 +691,7 @@ fn min_block_size_of_compressed_qcow2() {
         .spawn()
         .expect("qemu-nbd not found");
     let _server = UnixServer { child, pidfile };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !sock.exists() {
-        assert!(Instant::now() < deadline, "qemu-nbd did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for_socket(&sock, "qemu-nbd");
     let h = Handle::new().unwrap();
     h.connect_unix(&sock).unwrap();
     assert_eq!(h.min_block_size().unwrap(), Some(64 * K));
