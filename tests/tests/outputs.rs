@@ -802,10 +802,25 @@ fn qemu_img_format(p: &Path) -> String {
     v["format"].as_str().expect("format").to_string()
 }
 
+/// `(allocated, compressed)` clusters of a qcow2 file (`qemu-img check`).
+fn qcow2_clusters(p: &Path) -> (u64, u64) {
+    let r = run(Command::new("qemu-img")
+        .args(["check", "--output=json"])
+        .arg(p));
+    assert_eq!(r.code, 0, "qemu-img check {}: {r}", p.display());
+    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    let allocated = v["allocated-clusters"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("allocated-clusters in {v}"));
+    // qemu-img leaves the field out when there are none.
+    (allocated, v["compressed-clusters"].as_u64().unwrap_or(0))
+}
+
 /// Issue 13's "the same outputs through scripts/virt-v2v.sh": a small
 /// generated disk copied with `--no-convert` by both runners into each
 /// output (local, qemu, kubevirt, json, the example from PATH, kubevirt
-/// with `-of qcow2`, qemu with `-oa preallocated`): the same
+/// with `-of qcow2`, qemu with `-oa preallocated`, local with `-of qcow2
+/// -oo compressed`, every cluster compressed): the same
 /// files, the guest data of the source in every target, the rendered
 /// NAME.xml/.sh/.yaml/.json/.txt equal after redaction, nothing left
 /// running.  `-o null` (which takes no `-os`): the same run files.
@@ -822,7 +837,7 @@ fn every_output_through_both_runners() {
         sb.extra_bin().join("helper-v2v-output-example"),
     )
     .unwrap();
-    let cases: [(&str, &[&str], &str); 7] = [
+    let cases: [(&str, &[&str], &str); 8] = [
         ("local", &["-o", "local"], "both.xml"),
         ("qemu", &["-o", "qemu"], "both.sh"),
         ("kubevirt", &["-o", "kubevirt"], "both.yaml"),
@@ -833,6 +848,11 @@ fn every_output_through_both_runners() {
             "prealloc",
             &["-o", "qemu", "-oa", "preallocated"],
             "both.sh",
+        ),
+        (
+            "compressed",
+            &["-o", "local", "-of", "qcow2", "-oo", "compressed"],
+            "both.xml",
         ),
     ];
     for (label, oargs, rendered) in cases {
@@ -852,7 +872,20 @@ fn every_output_through_both_runners() {
                 panic!("{label}: {e}");
             }
             match label {
-                "qcow2" => assert_eq!(qemu_img_format(t), "qcow2", "{label}: {}", t.display()),
+                "qcow2" => {
+                    assert_eq!(qemu_img_format(t), "qcow2", "{label}: {}", t.display());
+                    assert_eq!(qcow2_clusters(t).1, 0, "{label}: compressed clusters");
+                }
+                // qemu stores a cluster uncompressed when it does not
+                // shrink: the disk's 4 MiB of noise (64 clusters) at most.
+                "compressed" => {
+                    let (allocated, compressed) = qcow2_clusters(t);
+                    assert!(
+                        compressed > 0 && compressed + 64 >= allocated,
+                        "{label}: {compressed} of {allocated} clusters compressed in {}",
+                        t.display()
+                    );
+                }
                 "prealloc" => assert!(
                     allocated(t) >= SIZE_MIB << 20,
                     "{label}: only {} bytes allocated",

@@ -261,10 +261,19 @@ fn copy_disk(
         .max_request_size()
         .unwrap_or(32 << 20)
         .min(first.dst.max_request_size().unwrap_or(32 << 20)) as u64;
+    // Requests start and end on the target's minimum block size (qemu's
+    // compress filter: one cluster), else libnbd refuses them.
+    let align = first
+        .dst
+        .min_block_size()
+        .map_err(|e| nbd(&disk.dst_name, e))?
+        .unwrap_or(1)
+        .max(1);
     let request_size = opts
         .request_size
         .unwrap_or(DEFAULT_REQUEST_SIZE)
         .clamp(512, max_rs.max(512));
+    let request_size = (request_size / align * align).max(align);
     let per_conn = opts.queue_bytes / request_size / (conns * active_disks) as u64;
     let caps = Caps {
         request_size,
@@ -276,7 +285,7 @@ fn copy_disk(
     let can_flush = first.dst.can_flush().unwrap_or(false);
     helper_common::debug!(
         "disk {n}: {} -> {}: {size} bytes, multi-conn {multi}, {conns} connection(s), \
-         request size {request_size}, {} buffers and {} requests per connection, \
+         request size {request_size}, alignment {align}, {} buffers and {} requests per connection, \
          zero {} fast-zero {} flush {can_flush}, target-is-zero {}",
         disk.src_name,
         disk.dst_name,
@@ -304,6 +313,8 @@ fn copy_disk(
             request_size,
             target_is_zero: opts.target_is_zero,
             can_zero: caps.can_zero,
+            align,
+            disk_size: size,
         },
     });
     let results: Vec<Result<(), CopyError>> = std::thread::scope(|s| {

@@ -45,6 +45,11 @@ pub struct PlanOpts {
     pub target_is_zero: bool,
     /// The target supports zero requests.
     pub can_zero: bool,
+    /// The target's minimum block size (1 if none): every request starts
+    /// and ends on a multiple of it, except a tail at `disk_size`.
+    pub align: u64,
+    /// The disk's size (where a request may end unaligned).
+    pub disk_size: u64,
 }
 
 /// Piece classes, before splitting into requests.
@@ -97,6 +102,10 @@ pub fn plan(src: &[Extent], dst: Option<&[Extent]>, o: &PlanOpts) -> (Vec<Item>,
             at = until;
         }
     }
+    if o.align > 1 {
+        pieces = align_pieces(&pieces, o.align, o.disk_size);
+    }
+    let data_align = DATA_ALIGN.max(o.align);
     let mut items = Vec::new();
     let mut skipped = 0;
     for (off, len, c) in pieces {
@@ -108,12 +117,68 @@ pub fn plan(src: &[Extent], dst: Option<&[Extent]>, o: &PlanOpts) -> (Vec<Item>,
             Class::Zero => split(off, len, o.request_size, |off, len| {
                 items.push(Item::WriteZero { off, len })
             }),
-            Class::Data { dst_zero } => split_data(off, len, o.request_size, |off, len| {
-                items.push(Item::Data { off, len, dst_zero })
-            }),
+            Class::Data { dst_zero } => {
+                split_data(off, len, o.request_size, data_align, |off, len| {
+                    items.push(Item::Data { off, len, dst_zero })
+                })
+            }
         }
     }
     (items, skipped)
+}
+
+/// The class of a block made of parts of classes `a` and `b`: data if
+/// either is (its target reads as zeroes only if the whole block's does),
+/// else zero if either is, else skip.
+fn combine(a: Class, b: Class) -> Class {
+    let target_zero = |c: Class| match c {
+        Class::Skip => true,
+        Class::Zero => false,
+        Class::Data { dst_zero } => dst_zero,
+    };
+    match (a, b) {
+        (Class::Data { .. }, _) | (_, Class::Data { .. }) => Class::Data {
+            dst_zero: target_zero(a) && target_zero(b),
+        },
+        (Class::Zero, _) | (_, Class::Zero) => Class::Zero,
+        _ => Class::Skip,
+    }
+}
+
+/// Round contiguous, sorted pieces out to blocks of `align` bytes (clamped
+/// at `size`): a block that holds data anywhere is read and written whole,
+/// one that holds source zeroes over a non-zero target is zeroed whole (its
+/// other parts read as zeroes on both sides already), the rest is skipped.
+/// Aligned pieces come back unchanged.
+fn align_pieces(pieces: &[(u64, u64, Class)], align: u64, size: u64) -> Vec<(u64, u64, Class)> {
+    let down = |x: u64| x / align * align;
+    let up = |x: u64| x.div_ceil(align).saturating_mul(align).min(size.max(x));
+    let mut out: Vec<(u64, u64, Class)> = Vec::new();
+    let push = |out: &mut Vec<(u64, u64, Class)>, s: u64, e: u64, c: Class| {
+        if e <= s {
+            return;
+        }
+        match out.last_mut() {
+            Some(last) if last.2 == c && last.0 + last.1 == s => last.1 = e - last.0,
+            _ => out.push((s, e - s, c)),
+        }
+    };
+    for &(off, len, c) in pieces {
+        let (s, e) = (down(off), up(off + len));
+        match out.last().copied() {
+            // The previous piece was widened into this one's first block
+            // (pieces are contiguous, so the overlap is at most that block).
+            Some((ls, ll, lc)) if ls + ll > s => {
+                let le = ls + ll;
+                out.pop();
+                push(&mut out, ls, s, lc);
+                push(&mut out, s, le.min(e), combine(lc, c));
+                push(&mut out, le, e, c);
+            }
+            _ => push(&mut out, s, e, c),
+        }
+    }
+    out
 }
 
 /// Split `[off, off+len)` at multiples of `chunk` (so requests stay aligned).
@@ -132,15 +197,16 @@ fn split(off: u64, len: u64, chunk: u64, mut f: impl FnMut(u64, u64)) {
 const DATA_ALIGN: u64 = 64 << 10;
 
 /// Split a data piece into as few requests of at most `chunk` bytes as
-/// possible, every cut on a multiple of [`DATA_ALIGN`] (so a target with
+/// possible, every cut on a multiple of `align` ([`DATA_ALIGN`] or the
+/// target's larger minimum block size) (so a target with
 /// clusters never sees a write that covers part of one at a cut).  Unlike
 /// [`split`], a piece is not cut at multiples of `chunk`: a 1.5 MiB extent
 /// that crosses a 2 MiB boundary stays one request, not two - on a guest's
 /// scattered extents that is ~20 % fewer requests (each one a cluster
 /// allocation on a qcow2 target).  A `chunk` that is not a multiple of
-/// `DATA_ALIGN` falls back to [`split`].
-fn split_data(off: u64, len: u64, chunk: u64, mut f: impl FnMut(u64, u64)) {
-    if chunk % DATA_ALIGN != 0 {
+/// `align` falls back to [`split`].
+fn split_data(off: u64, len: u64, chunk: u64, align: u64, mut f: impl FnMut(u64, u64)) {
+    if chunk % align != 0 {
         return split(off, len, chunk, f);
     }
     let end = off + len;
@@ -150,7 +216,7 @@ fn split_data(off: u64, len: u64, chunk: u64, mut f: impl FnMut(u64, u64)) {
         if next < end {
             // Pull the cut back to an aligned offset (only the first cut
             // moves: after it, `at` is aligned and so is `at + chunk`).
-            let aligned = next / DATA_ALIGN * DATA_ALIGN;
+            let aligned = next / align * align;
             if aligned > at {
                 next = aligned;
             }
@@ -178,6 +244,7 @@ pub const ZERO_GRAIN: usize = 64 << 10;
 
 /// Runs of data and zeroes in a buffer, at [`ZERO_GRAIN`] granularity:
 /// `(start, end, is_zero)` in order, adjacent runs of the same kind merged.
+/// (A multiple of any NBD minimum block size, which is at most 64 KiB.)
 pub fn zero_runs(b: &[u8]) -> Vec<(usize, usize, bool)> {
     let mut runs: Vec<(usize, usize, bool)> = Vec::new();
     let mut at = 0;
@@ -211,6 +278,8 @@ mod tests {
             request_size: M,
             target_is_zero: tz,
             can_zero: true,
+            align: 1,
+            disk_size: 1 << 40,
         }
     }
 
@@ -337,6 +406,115 @@ mod tests {
         let (items, _) = plan(&[ext(0, 3 * M + 5, true)], None, &o);
         assert_eq!(items.len(), 4);
         assert_eq!(items[3], Item::WriteZero { off: 3 * M, len: 5 });
+    }
+
+    fn aligned(align: u64, disk_size: u64, tz: bool) -> PlanOpts {
+        PlanOpts {
+            align,
+            disk_size,
+            ..opts(tz)
+        }
+    }
+    const K4: u64 = 4096;
+
+    /// Every request starts and ends on the alignment (or ends at the
+    /// disk's end), requests do not overlap, and the requests plus the
+    /// skipped bytes cover the window exactly.
+    fn assert_aligned(items: &[Item], skipped: u64, align: u64, start: u64, end: u64) {
+        let mut at = start;
+        let mut covered = 0;
+        for i in items {
+            assert_eq!(i.off() % align, 0, "{items:?}");
+            assert!(
+                i.off() + i.len() == end || (i.off() + i.len()) % align == 0,
+                "{items:?}"
+            );
+            assert!(i.off() >= at, "overlap: {items:?}");
+            at = i.off() + i.len();
+            covered += i.len();
+        }
+        assert!(at <= end);
+        assert_eq!(covered + skipped, end - start, "{items:?}");
+    }
+
+    #[test]
+    fn minimum_block_size_widens_data_and_shrinks_zeroes() {
+        // A fresh ext4 image: 4 KiB data extents scattered between holes.
+        let src = [
+            ext(0, 272 * 1024, false),
+            ext(272 * 1024, 4 * K4, true),
+            ext(288 * 1024, K4, false),
+            ext(292 * 1024, M - 292 * 1024, true),
+            ext(M, K4, false),
+            ext(M + K4, 3 * M - K4 - 100, true),
+            ext(4 * M - 100, 100, false),
+        ];
+        let size = 4 * M;
+        // Today's plan has unaligned data requests.
+        let (items, _) = plan(&src, None, &aligned(1, size, false));
+        assert_eq!(items[0], data(0, 272 * 1024));
+        // Target zero: data widened to 64 KiB blocks, the rest skipped; the
+        // last partial block stays a tail.
+        let (items, skipped) = plan(&src, None, &aligned(K64, size, true));
+        assert_aligned(&items, skipped, K64, 0, size);
+        let dz = |off, len| Item::Data {
+            off,
+            len,
+            dst_zero: true,
+        };
+        assert_eq!(
+            items,
+            vec![dz(0, 5 * K64), dz(M, K64), dz(4 * M - K64, K64)]
+        );
+        // Target not zero: the zero pieces shrink inward to whole blocks,
+        // the widened data covers the rest.
+        let (items, skipped) = plan(&src, None, &aligned(K64, size, false));
+        assert_eq!(skipped, 0);
+        assert_aligned(&items, 0, K64, 0, size);
+        assert_eq!(
+            items,
+            vec![
+                data(0, 5 * K64),
+                Item::Zero {
+                    off: 5 * K64,
+                    len: M - 5 * K64
+                },
+                data(M, K64),
+                Item::Zero {
+                    off: M + K64,
+                    len: 3 * M - 2 * K64
+                },
+                data(4 * M - K64, K64),
+            ]
+        );
+        // A block with data over a target whose other part is not zero is
+        // not dst_zero.
+        let dst = [ext(0, K4, false), ext(K4, size - K4, true)];
+        let src2 = [ext(0, 2 * K4, true), ext(2 * K4, size - 2 * K4, false)];
+        let (items, _) = plan(&src2, Some(&dst), &aligned(K64, size, false));
+        assert_eq!(items[0], data(0, K64));
+        assert!(matches!(items[1], Item::Data { dst_zero: true, .. }));
+        // A disk smaller than one block: one tail request.
+        let (items, _) = plan(&[ext(0, 5000, false)], None, &aligned(K64, 5000, true));
+        assert_eq!(items, vec![dz(0, 5000)]);
+    }
+
+    #[test]
+    fn minimum_block_size_keeps_sector_aligned_plans() {
+        let src = [
+            ext(0, 272 * 1024, false),
+            ext(272 * 1024, 4 * K4, true),
+            ext(288 * 1024, 3 * M, false),
+            ext(288 * 1024 + 3 * M, 512, true),
+        ];
+        let size = 288 * 1024 + 3 * M + 512;
+        let dst = [ext(0, 7 * K4, false), ext(7 * K4, size - 7 * K4, true)];
+        for tz in [false, true] {
+            for d in [None, Some(&dst[..])] {
+                let one = plan(&src, d, &aligned(1, size, tz));
+                assert_eq!(plan(&src, d, &aligned(512, size, tz)), one);
+            }
+        }
     }
 
     #[test]

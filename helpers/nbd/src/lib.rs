@@ -515,6 +515,14 @@ impl Handle {
         )
     }
 
+    /// The server's minimum block size, if it advertised one
+    /// (`nbd_get_block_size(LIBNBD_SIZE_MINIMUM)`): libnbd refuses (`EINVAL`)
+    /// requests whose offset or length is not a multiple of it, except a
+    /// tail that ends at the export's end.
+    pub fn min_block_size(&self) -> Result<Option<u64>> {
+        self.block_size(sys::LIBNBD_SIZE_MINIMUM, "get_block_size minimum")
+    }
+
     /// The server's preferred I/O block size, if it advertised one
     /// (`nbd_get_block_size(LIBNBD_SIZE_PREFERRED)`).
     pub fn preferred_block_size(&self) -> Result<Option<u64>> {

@@ -17,6 +17,8 @@ pub struct nbd_handle {
     _private: [u8; 0],
 }
 
+/// `LIBNBD_SIZE_MINIMUM`.
+pub const LIBNBD_SIZE_MINIMUM: c_int = 0;
 /// `LIBNBD_SIZE_PREFERRED`.
 pub const LIBNBD_SIZE_PREFERRED: c_int = 1;
 /// `LIBNBD_SIZE_MAXIMUM`.

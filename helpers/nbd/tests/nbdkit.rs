@@ -516,6 +516,15 @@ impl Drop for UnixServer {
     }
 }
 
+/// Wait (up to 30 s) until a server we started has made its socket.
+fn wait_for_socket(sock: &Path, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !sock.exists() {
+        assert!(Instant::now() < deadline, "{what} did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 fn start_unix_server(dir: &Path, img: &Path) -> (UnixServer, PathBuf) {
     require_nbdkit();
     let sock = dir.join("sock");
@@ -629,11 +638,7 @@ fn bounded_open_and_read() {
         .spawn()
         .expect("nbdkit");
     let _server = UnixServer { child, pidfile };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !sock.exists() {
-        assert!(Instant::now() < deadline, "nbdkit did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for_socket(&sock, "nbdkit");
     let h = Handle::open_within(sock.to_str().unwrap(), Duration::from_secs(10)).unwrap();
     assert_eq!(h.size().unwrap(), M);
     let mut b = [0u8; 512];
@@ -651,4 +656,47 @@ fn bounded_open_and_read() {
     h.pread_within(&mut b, 4096, Duration::from_secs(10))
         .unwrap();
     assert_eq!(&b, b"bounded");
+}
+
+/// qemu-nbd behind qemu's `compress` filter announces a minimum block size
+/// of one qcow2 cluster, and libnbd then refuses unaligned writes; nbdkit's
+/// memory plugin announces none or 1.
+#[test]
+fn min_block_size_of_compressed_qcow2() {
+    let h = nbdkit_memory("1M", &[], &[]);
+    assert!(matches!(h.min_block_size().unwrap(), None | Some(1)));
+    drop(h);
+
+    let dir = tempfile::tempdir().unwrap();
+    let img = dir.path().join("disk.qcow2");
+    let st = Command::new("qemu-img")
+        .args(["create", "-q", "-f", "qcow2"])
+        .arg(&img)
+        .arg("4M")
+        .status()
+        .expect("qemu-img not found");
+    assert!(st.success());
+    let sock = dir.path().join("sock");
+    let pidfile = dir.path().join("qemu-nbd.pid");
+    let opts = format!(
+        "driver=compress,file.driver=qcow2,file.file.driver=file,file.file.filename={}",
+        img.display()
+    );
+    let child = Command::new("qemu-nbd")
+        .arg("-k")
+        .arg(&sock)
+        .arg("--pid-file")
+        .arg(&pidfile)
+        .args(["-t", "--image-opts", &opts])
+        .spawn()
+        .expect("qemu-nbd not found");
+    let _server = UnixServer { child, pidfile };
+    wait_for_socket(&sock, "qemu-nbd");
+    let h = Handle::new().unwrap();
+    h.connect_unix(&sock).unwrap();
+    assert_eq!(h.min_block_size().unwrap(), Some(64 * K));
+    let e = h.pwrite(&[1u8; 4096], 0).unwrap_err();
+    assert!(e.to_string().contains("unaligned"), "{e}");
+    h.pwrite(&pattern(3, 64 * K as usize), 64 * K).unwrap();
+    h.shutdown().unwrap();
 }
