@@ -342,6 +342,7 @@ fn copy_disk(
     let mut errs: Vec<CopyError> = results.into_iter().filter_map(|r| r.err()).collect();
     errs.sort_by_key(|e| e.message == ABORTED);
     if let Some(e) = errs.into_iter().next() {
+        finish(&pairs);
         return Err(e);
     }
     if can_flush {
@@ -350,10 +351,7 @@ fn copy_disk(
             .flush()
             .map_err(|e| failed(format!("flushing {}: {e}", disk.dst_name)))?;
     }
-    for p in &pairs {
-        let _ = p.src.shutdown();
-        let _ = p.dst.shutdown();
-    }
+    finish(&pairs);
     let seconds = t0.elapsed().as_secs_f64();
     let _ = stats.finished.set(seconds);
     helper_common::log::event(EventKind::DiskFinished {
@@ -367,6 +365,23 @@ fn copy_disk(
 }
 
 const ABORTED: &str = "aborted because another copy failed";
+
+/// Disconnect every connection cleanly, also after a failure: the
+/// commands still in flight complete first (see
+/// [`v2v_nbd::Handle::finish_within`]), so the input's server lives on for
+/// `helper-v2v-cleanup --keep-conversion` and a resumed run.
+fn finish(pairs: &[Conn]) {
+    for p in pairs {
+        for (h, what) in [(&p.src, "source"), (&p.dst, "target")] {
+            if let Err(e) = h.finish_within(FINISH_LIMIT) {
+                helper_common::debug!("{what} connection: {e}");
+            }
+        }
+    }
+}
+
+/// How long a disconnect may wait for the commands in flight.
+const FINISH_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Walks the source's block status and hands out work items.
 struct Planner {

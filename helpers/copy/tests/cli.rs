@@ -529,3 +529,47 @@ fn target_is_zero_flag_skips_zeroes() {
     let fin = ev.iter().find(|e| e["event"] == "disk-finished").unwrap();
     assert_eq!(fin["bytes_zeroed"], 16 * M, "{fin}");
 }
+
+/// A copy that fails with reads still in flight disconnects cleanly: the
+/// source's nbdkit (file + cow, as `helper-v2v-input-disk` serves a raw
+/// disk) keeps serving, so `helper-v2v-cleanup --keep-conversion` can still
+/// read the converted disk.  Closing abruptly instead crashed nbdkit 1.32
+/// (`raw_send_socket: Assertion 'sock >= 0' failed`).
+#[test]
+fn failed_copy_leaves_the_source_server_serving() {
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path().join("v2v");
+    fs::create_dir(&dir).unwrap();
+    let size = 256 * M;
+    let src = t.path().join("src.img");
+    fs::write(&src, random_bytes(size as usize, 7)).unwrap();
+    for round in 0..5 {
+        let mut s = nbdkit(
+            &dir.join("in1"),
+            &["--filter=cow", "file", &format!("file={}", src.display())],
+        );
+        let _d = nbdkit(&dir.join("out1"), &["full", &format!("size={size}")]);
+        write_metadata(&dir, &[(1, size)], &["raw"], true);
+        let o = copy(&[dir.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+        assert!(
+            stderr(&o).contains("No space left on device"),
+            "{}",
+            stderr(&o)
+        );
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(
+            s.child.try_wait().unwrap().is_none(),
+            "round {round}: the source's nbdkit died after the failed copy"
+        );
+        let info = Command::new("qemu-img")
+            .args(["info", "--output=json", "-f", "raw", &s.uri()])
+            .output()
+            .unwrap();
+        assert!(info.status.success(), "round {round}: {}", stderr(&info));
+        drop(s);
+        let _ = fs::remove_dir_all(dir.join("status"));
+        let _ = fs::remove_file(dir.join("in1"));
+        let _ = fs::remove_file(dir.join("out1"));
+    }
+}

@@ -669,6 +669,36 @@ impl Handle {
         Ok(())
     }
 
+    /// Let the commands in flight complete (their closures run), then
+    /// disconnect with `nbd_shutdown`, all within `limit`; past it the
+    /// handle is left for `Drop` to close abruptly.  A client that closes
+    /// while the server still answers reads crashes nbdkit 1.32 (an
+    /// assertion in `raw_send_socket`), so a failed copy ends this way too.
+    pub fn finish_within(&self, limit: Duration) -> Result<()> {
+        let deadline = Instant::now() + limit;
+        while self.aio_in_flight()? > 0 && !self.gone() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(Error::new(
+                    "shutdown",
+                    format!("commands still in flight after {} s", limit.as_secs()),
+                    libc::ETIMEDOUT,
+                ));
+            }
+            self.poll(left.as_millis().min(100) as i32)?;
+        }
+        if self.gone() {
+            return Ok(());
+        }
+        self.shutdown()
+    }
+
+    /// Whether the connection is dead or closed.
+    fn gone(&self) -> bool {
+        // SAFETY: valid handle.
+        unsafe { sys::nbd_aio_is_dead(self.raw()) == 1 || sys::nbd_aio_is_closed(self.raw()) == 1 }
+    }
+
     /// Allocation status of `[offset, offset + count)`, as extents that cover
     /// the range exactly, in order, with neighbours of equal status merged.
     ///
