@@ -346,7 +346,7 @@ fn make_guest_without_virtio(dir: &Path) -> PathBuf {
 // ---------------------------------------------------------------- real guest
 
 #[test]
-fn fixture_guest_converts_and_boots_on_virtio() {
+fn fixture_guest_does_not_boot_on_virtio_until_converted() {
     for t in [
         "qemu-img",
         "qemu-nbd",
@@ -481,30 +481,9 @@ fn fixture_guest_converts_and_boots_on_virtio() {
         .unwrap();
     assert_eq!(code(&o), 1, "converted image equals the source?");
 
-    // 4. Converted, it boots on virtio.
-    let t = Instant::now();
-    // What the guest's marker must show (written by the guest builder).
-    let expect = fixture.with_file_name("foreign-guest.json");
-    let mut c = boot_check();
-    c.args(["--timeout", "300"]);
-    if expect.is_file() {
-        c.arg("--expect").arg(&expect);
-    }
-    let o = c.arg(&raw).output().unwrap();
-    let out = String::from_utf8_lossy(&o.stdout).into_owned();
-    eprintln!(
-        "after conversion ({:.0}s): {out}",
-        t.elapsed().as_secs_f64()
-    );
-    assert_eq!(
-        code(&o),
-        0,
-        "the converted guest does not boot on virtio:\n{out}"
-    );
-    assert!(
-        out.contains("root=/dev/vda1") && out.contains("virtio_blk"),
-        "{out}"
-    );
+    // 4. That the converted guest boots on virtio is shown end to end
+    //    (tests/tests/convert.rs boots the same conversion, made by
+    //    virt-v2v and by scripts/virt-v2v.sh): one boot fewer here.
     std::fs::remove_file(&raw).unwrap();
 
     // 5. A guest whose only kernel lacks virtio: inspection works (and
