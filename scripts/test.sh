@@ -45,5 +45,19 @@ export V2V_FIXTURE_DIR
 step "fixture: $V2V_FIXTURE_DIR"
 
 step "cargo test --workspace"
-V2V_TEST_REQUIRE=${V2V_TEST_REQUIRE:-all} cargo test --workspace
+# Every command the e2e tests run appends "KIND SECONDS TEST" here (boot
+# checks, runs that launched the appliance, the rest): summed below, for
+# the time breakdown of docs/testing.md.
+times=$(mktemp /tmp/v2v-test-times.XXXXXX)
+trap 'rm -f "$fx" "$fx.err" "$times"' EXIT
+rc=0
+V2V_TEST_TIMES=$times V2V_TEST_REQUIRE=${V2V_TEST_REQUIRE:-all} cargo test --workspace || rc=$?
+step "cargo test finished (exit $rc); time inside the e2e tests' commands, summed over the parallel tests:"
+awk '{ n[$1]++; s[$1] += $2; t[$3] += $2 }
+     END {
+       for (k in n) printf "  %-10s %4d runs %8.0f s\n", k, n[k], s[k]
+       print "  slowest tests (their commands, summed):"
+       for (k in t) printf "%8.0f s  %s\n", t[k], k | "sort -rn | head -12"
+     }' "$times" >&2
+[ "$rc" -eq 0 ] || exit "$rc"
 step "all tests passed"

@@ -275,7 +275,41 @@ pub fn run(cmd: &mut Command) -> Run {
         "{cmd:?} still running after {}s: killed\n{r}",
         limit.as_secs()
     );
+    record_time(cmd, &r, start.elapsed());
     r
+}
+
+/// What a finished command was, for the CI time breakdown: a boot check,
+/// a run that launched the appliance (its convert step started), or other.
+fn time_kind(cmd: &Command, r: &Run) -> &'static str {
+    let boots = cmd
+        .get_args()
+        .any(|a| a.to_string_lossy().ends_with("boot-check.sh"));
+    if boots {
+        "boot"
+    } else if r.stderr.contains("Inspecting the source") {
+        "appliance"
+    } else {
+        "other"
+    }
+}
+
+/// With `V2V_TEST_TIMES=FILE` (scripts/test.sh sets it), append one line
+/// per command run by [`run`]: `KIND SECONDS TEST`, where TEST is the
+/// test's thread name.  scripts/test.sh sums them at the end.
+fn record_time(cmd: &Command, r: &Run, took: Duration) {
+    let Some(file) = std::env::var_os("V2V_TEST_TIMES") else {
+        return;
+    };
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("?")
+        .replace(char::is_whitespace, "_");
+    let line = format!("{} {:.1} {test}\n", time_kind(cmd, r), took.as_secs_f64());
+    // O_APPEND: lines from parallel tests do not interleave.
+    if let Ok(mut f) = fs::OpenOptions::new().create(true).append(true).open(file) {
+        let _ = f.write_all(line.as_bytes());
+    }
 }
 
 /// Processes whose command line contains `needle` (pid, command line).
