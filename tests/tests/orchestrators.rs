@@ -118,6 +118,22 @@ fn disks(sb: &Sandbox) -> [String; 2] {
     [v[0].clone(), v[1].clone()]
 }
 
+/// `OPTIONS... --no-convert -i disk A B -o null`: the two-disk run.
+fn two_disks<'a>(options: &[&'a str], [a, b]: &'a [String; 2]) -> Vec<&'a str> {
+    let mut v = options.to_vec();
+    v.extend(["--no-convert", "-i", "disk", a, b, "-o", "null"]);
+    v
+}
+
+/// Nothing in the run's output that looks like a JSON event.
+#[track_caller]
+fn assert_no_json(who: &str, r: &Run) {
+    assert!(
+        !r.stdout.lines().any(|l| l.trim_start().starts_with('{')),
+        "{who}: JSON in the output\n{r}"
+    );
+}
+
 fn runners() -> [(&'static str, Vec<String>); 2] {
     let v2v = bin("virt-v2v").to_string_lossy().into_owned();
     let script = repo_root()
@@ -138,27 +154,12 @@ fn runners() -> [(&'static str, Vec<String>); 2] {
 #[test]
 fn forklift_monitor_sees_every_disk_reach_100_and_the_end() {
     let sb = Sandbox::new("forklift");
-    let [a, b] = disks(&sb);
+    let disks = disks(&sb);
     for (who, prog) in runners() {
         let prog: Vec<&str> = prog.iter().map(String::as_str).collect();
         let ev = sb.path(&format!("events-{who}.jsonl"));
-        let r = combined(
-            &sb,
-            &prog,
-            &[
-                "-v",
-                "-x",
-                "--events",
-                ev.to_str().unwrap(),
-                "--no-convert",
-                "-i",
-                "disk",
-                &a,
-                &b,
-                "-o",
-                "null",
-            ],
-        );
+        let args = two_disks(&["-v", "-x", "--events", ev.to_str().unwrap()], &disks);
+        let r = combined(&sb, &prog, &args);
         let (count, seen, finished) = forklift(&r.stdout);
         assert_eq!(count, 2, "{who}: disk count\n{r}");
         assert_eq!(
@@ -167,10 +168,7 @@ fn forklift_monitor_sees_every_disk_reach_100_and_the_end() {
             "{who}: progress per disk\n{r}"
         );
         assert!(finished, "{who}: no finishing line\n{r}");
-        assert!(
-            !r.stdout.lines().any(|l| l.trim_start().starts_with('{')),
-            "{who}: JSON in the output\n{r}"
-        );
+        assert_no_json(who, &r);
         let events = events(&fs::read_to_string(&ev).unwrap());
         let copied: Vec<_> = events
             .iter()
@@ -189,44 +187,31 @@ fn forklift_monitor_sees_every_disk_reach_100_and_the_end() {
 #[test]
 fn vdsm_parser_reads_both_disks_to_100() {
     let sb = Sandbox::new("vdsm");
-    let [a, b] = disks(&sb);
+    let disks = disks(&sb);
+    // Upstream's documented progress lines; the finishing message.
+    let pct = Regex::new(r"^[0-9]+/[0-9]+$").unwrap();
+    let finishing = Regex::new(FORKLIFT_FINISHED_RE).unwrap();
     for (who, prog) in runners() {
         let prog: Vec<&str> = prog.iter().map(String::as_str).collect();
-        let args = [
-            "-v",
-            "-x",
-            "--machine-readable",
-            "--no-convert",
-            "-i",
-            "disk",
-            &a,
-            &b,
-            "-o",
-            "null",
-        ];
+        let args = two_disks(&["-v", "-x", "--machine-readable"], &disks);
         let r = combined(&sb, &prog, &args);
         assert_eq!(
             vdsm(&r.stdout),
             Ok(vec![(1, 2), (2, 2)]),
             "{who}: VDSM's parser\n{r}"
         );
-        assert!(
-            !r.stdout.lines().any(|l| l.trim_start().starts_with('{')),
-            "{who}: JSON in the output\n{r}"
-        );
+        assert_no_json(who, &r);
         // Upstream's documented machine-readable progress, on stdout alone.
         let mut c: Command = sb.cmd(prog[0]);
-        c.args(&prog[1..]).args(args);
+        c.args(&prog[1..]).args(&args);
         let alone = run(&mut c);
         alone.assert_ok();
-        let pct = Regex::new(r"^[0-9]+/[0-9]+$").unwrap();
         let fractions: Vec<&str> = alone.stdout.lines().filter(|l| pct.is_match(l)).collect();
         assert_eq!(
             fractions.iter().filter(|l| **l == "100/100").count(),
             2,
             "{who}: N/100 lines on stdout\n{alone}"
         );
-        let finishing = Regex::new(FORKLIFT_FINISHED_RE).unwrap();
         assert!(
             alone
                 .stdout
