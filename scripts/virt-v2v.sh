@@ -4,7 +4,7 @@
 # same order, the same cleanup, failure report and exit code as the virt-v2v
 # supervisor.  It is the proof that the contract is enough to write your own.
 #
-# usage: virt-v2v.sh [-v] [-x] [-q] [--machine-readable] [--keep-tmpdir]
+# usage: virt-v2v.sh [-v] [-x] [-q] [--machine-readable] [--events FILE|fd:N] [--keep-tmpdir]
 #                    [--resume DIR] [--no-convert] [--parallel N] [--root ROOT]
 #                    [--key SELECTOR]... [--keys-from-stdin]
 #                    [--block-driver virtio-blk|virtio-scsi]
@@ -30,20 +30,27 @@ die_usage() { echo "$me: error: $*" >&2; exit 2; }
 # q WORD: WORD quoted for eval.
 q() { printf "'%s'" "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")"; }
 elapsed() { awk -v a="$(date +%s.%N)" -v b="$t0" 'BEGIN { printf "%.1f", a - b }'; }
-message() { [ -n "$quiet" ] || printf '[%6s] %s\n' "$(elapsed)" "$*" >&2; }
+# message TEXT: timestamped, on stderr (stdout with --machine-readable, as
+# virt-v2v's documents say).
+message() {
+  [ -n "$quiet" ] && return 0
+  if [ -n "$mr" ]; then printf '[%6s] %s\n' "$(elapsed)" "$*"
+  else printf '[%6s] %s\n' "$(elapsed)" "$*" >&2; fi
+}
 # json_str TEXT: TEXT as a JSON string, quotes included.
 json_str() { jq -n --arg s "$1" '$s'; }
-# event KIND [JSON-FIELDS]: one machine-readable event on stdout (--machine-readable).
+# event KIND [JSON-FIELDS]: one event on the event stream (--events: fd 9).
 event() {
-  [ -n "$mr" ] || return 0
+  [ -n "$events" ] || return 0
   printf '{"version":1,"time":%s,"step":"virt-v2v","event":"%s"%s}\n' \
-    "$(date +%s.%N)" "$1" "${2:+,$2}"
+    "$(date +%s.%N)" "$1" "${2:+,$2}" >&9
 }
 
-# Capability list, as virt-v2v --machine-readable prints it.
+# Capability list, as virt-v2v --machine-readable prints it: upstream's first
+# lines and the names of the features whose options this script takes, then ours.
 if [ $# -eq 1 ] && [ "$1" = --machine-readable ]; then
-  echo virt-v2v-2.0; echo v2v-helpers; echo contract:1
-  echo parallel-option; echo no-convert-option; echo mac-option
+  printf '%s\n' virt-v2v virt-v2v-2.0 libguestfs-rewrite io/oo mac-option parallel-option \
+    block-driver-option no-convert-option v2v-helpers contract:1
   for kind in input output; do
     IFS=:
     for d in $PATH; do
@@ -61,7 +68,7 @@ fi
 
 itype=libvirt otype=libvirt
 iopts= oopts= inargs= common= netopts=
-no_convert= keep= mr= quiet= verbose= xtrace= parallel= root= resume= on_given= block_driver=
+no_convert= keep= mr= events= quiet= verbose= xtrace= parallel= root= resume= on_given= block_driver=
 keys= have_keys= keys_stdin=
 nl='
 '
@@ -100,7 +107,9 @@ while [ $# -gt 0 ]; do
     -v|--verbose) common="$common -v"; verbose=1 ;;
     -x) common="$common -x"; xtrace=1 verbose=1 ;;
     -q|--quiet) common="$common -q"; quiet=1 ;;
-    --machine-readable) common="$common --machine-readable"; mr=1 ;;
+    --machine-readable) mr=1 ;;
+    --events) need "$@"; events=$2; shift ;;
+    --events=*) events=${1#*=} ;;
     --no-convert) no_convert=1 ;;
     --keep-tmpdir) keep=1 ;;
     --resume) need "$@"; resume=$2; shift ;;
@@ -122,6 +131,22 @@ while [ $# -gt 0 ]; do
   shift
 done
 for a in "$@"; do inargs="$inargs $(q "$a")"; done
+# --events FILE|fd:N: the JSON event stream (ours and every helper's) on fd 9.
+case $events in
+  '') ;;
+  fd:0|fd:2) die_usage "--events $events: fd 0 is stdin and fd 2 carries messages and errors; use fd:1 or a descriptor of your own" ;;
+  fd:*[!0-9]*|fd:) die_usage "--events $events: N in fd:N is not a file descriptor number" ;;
+  fd:*) { true >&"${events#fd:}"; } 2>/dev/null ||
+          die_usage "--events $events: file descriptor ${events#fd:} is not open"
+        eval "exec 9>&${events#fd:}" ;;
+  *) { true >>"$events"; } 2>/dev/null || die_usage "--events $events: cannot open"
+     exec 9>>"$events" ;;
+esac
+[ -z "$events" ] || common="$common --events-fd 9"
+# virt-v2v's progress text from the copy (not with -q, as upstream).
+progress=--progress-lines\ bar
+[ -z "$mr" ] || progress=--progress-lines\ machine
+[ -z "$quiet" ] || progress=
 # --keys-from-stdin: every line a key, tried on every encrypted device.
 if [ -n "$keys_stdin" ]; then
   n=0
@@ -376,7 +401,7 @@ fi
 [ -n "$no_convert" ] || [ -n "$converted" ] ||
   run_step convert 02 helper-v2v-convert "" "${root:+--root $(q "$root")}${have_keys:+ --key-selectors-from-stdin} ${block_driver:+--block-driver $(q "$block_driver")} $qdir"
 run_step output-setup 03 "$output" setup "$qdir $oopts"
-run_step copy 04 helper-v2v-copy "" "${parallel:+--parallel $(q "$parallel")} $qdir"
+run_step copy 04 helper-v2v-copy "" "${parallel:+--parallel $(q "$parallel")} $progress $qdir"
 # description.json: the converted guest as the output renders it.
 eval "v2v-describe $netopts $qdir" || {
   rc=$?; failed=output-final

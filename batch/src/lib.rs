@@ -1,6 +1,6 @@
 //! virt-v2v-batch: many `virt-v2v` runs under global limits.
 //!
-//! Each guest of the job list ([`jobs`]) is one `virt-v2v --machine-readable
+//! Each guest of the job list ([`jobs`]) is one `virt-v2v --events fd:1
 //! --step-gate ...` run with its stdout (the events) in
 //! `BATCHDIR/guests/NAME/events.jsonl` and its stderr in `.../stderr.log`.
 //! At most `--max-jobs` runs exist at once; through the step gate
@@ -397,7 +397,7 @@ impl Batch {
         }
     }
 
-    /// `virt-v2v --machine-readable --step-gate GATE ARGS...`, in its own
+    /// `virt-v2v --events fd:1 --step-gate GATE ARGS...`, in its own
     /// process group (a terminal's Ctrl-C reaches the batch only, which
     /// passes it on), killed with SIGTERM if the batch dies.
     fn spawn(&self, idx: usize) -> Result<Running, String> {
@@ -421,8 +421,12 @@ impl Batch {
             ])
         );
         let mut cmd = Command::new(&self.virt_v2v);
-        if !job.args.iter().any(|a| a == "--machine-readable") {
-            cmd.arg("--machine-readable");
+        if !job
+            .args
+            .iter()
+            .any(|a| a == "--events" || a.starts_with("--events="))
+        {
+            cmd.args(["--events", "fd:1"]);
         }
         cmd.arg("--step-gate")
             .arg(&gate_cmd)

@@ -1,5 +1,6 @@
 //! virt-v2v's command line.
 
+use crate::events::EventsArgs;
 use clap::Parser;
 use helper_common::CommonArgs;
 use std::ffi::{OsStr, OsString};
@@ -123,10 +124,12 @@ pub struct Args {
     /// Quiet: only warnings and errors.
     #[arg(short = 'q', long = "quiet")]
     pub quiet: bool,
-    /// Alone: print the capability list.  In a run: print one JSON event
-    /// per line on stdout.
+    /// Alone: print the capability list.  In a run: messages and `N/100`
+    /// progress lines on stdout, errors on stderr (as virt-v2v documents).
     #[arg(long = "machine-readable")]
     pub machine_readable: bool,
+    #[command(flatten)]
+    pub events: EventsArgs,
 
     /// Input arguments: the disk images (-i disk), the XML file (-i
     /// libvirtxml), the guest name (-i libvirt), the OVA (-i ova) or the

@@ -68,17 +68,41 @@ pub fn types_in(dirs: &[PathBuf], kind: &str) -> BTreeSet<String> {
     set
 }
 
-/// virt-v2v's `--machine-readable` capability list, built from the helpers
-/// that are installed.
-pub fn capabilities(dirs: &[PathBuf]) -> Vec<String> {
-    let mut v = vec![
-        "virt-v2v-2.0".to_string(),
-        "v2v-helpers".to_string(),
-        format!("contract:{}", v2v_meta::CONTRACT_VERSION),
-        "parallel-option".to_string(),
-        "no-convert-option".to_string(),
-        "mac-option".to_string(),
+/// virt-v2v's `--machine-readable` capability list: upstream's first
+/// lines (`virt-v2v`, `virt-v2v-2.0`, `libguestfs-rewrite`), then each of
+/// upstream's feature names whose option this build's parser has
+/// (`options`: its long option names), then ours (`v2v-helpers`,
+/// `contract:N`, `no-convert-option`), then `input:`/`output:` for each
+/// helper installed and `convert:linux`, `convert:windows` with
+/// helper-v2v-convert.  Upstream's names for what this build lacks
+/// (`vcenter-https`, `xen-ssh`, `vddk`, `vdsm-compat-option`,
+/// `collect-option`, `ovf:...`) are not printed: callers such as VDSM
+/// choose their command line by them.
+pub fn capabilities(dirs: &[PathBuf], options: &[String]) -> Vec<String> {
+    let has = |o: &str| options.iter().any(|x| x == o);
+    let mut v: Vec<String> = ["virt-v2v", "virt-v2v-2.0", "libguestfs-rewrite"]
+        .map(String::from)
+        .to_vec();
+    // (feature, the options that make it), in upstream's order.
+    let features: [(&str, &[&str]); 7] = [
+        ("colours-option", &["colours"]),
+        ("io/oo", &["io", "oo"]),
+        ("mac-option", &["mac"]),
+        ("parallel-option", &["parallel"]),
+        (
+            "customize-ops",
+            &["hostname", "firstboot", "run", "run-command", "upload"],
+        ),
+        ("block-driver-option", &["block-driver"]),
+        ("no-convert-option", &["no-convert"]),
     ];
+    for (name, opts) in features {
+        if opts.iter().all(|o| has(o)) {
+            v.push(name.to_string());
+        }
+    }
+    v.push("v2v-helpers".to_string());
+    v.push(format!("contract:{}", v2v_meta::CONTRACT_VERSION));
     v.extend(
         types_in(dirs, "input")
             .into_iter()
@@ -123,8 +147,21 @@ mod tests {
             Some(a.path().join("helper-v2v-input-disk"))
         );
         assert_eq!(find_in(&dirs, "helper-v2v-output-local"), None);
-        let caps = capabilities(&dirs);
-        assert_eq!(caps[0], "virt-v2v-2.0");
+        let opts: Vec<String> = ["mac", "io", "oo", "parallel", "no-convert", "colours"]
+            .map(String::from)
+            .to_vec();
+        let caps = capabilities(&dirs, &opts);
+        assert_eq!(
+            caps[..3],
+            ["virt-v2v", "virt-v2v-2.0", "libguestfs-rewrite"]
+        );
+        for c in ["colours-option", "io/oo", "mac-option", "parallel-option"] {
+            assert!(caps.contains(&c.to_string()), "{c}");
+        }
+        // Only what the parser has.
+        assert!(!caps
+            .iter()
+            .any(|c| c == "customize-ops" || c == "block-driver-option"));
         assert!(caps.contains(&"input:disk".to_string()));
         assert!(caps.contains(&"input:mine".to_string()));
         assert!(caps.contains(&"output:null".to_string()));
@@ -133,6 +170,6 @@ mod tests {
             .any(|c| c.starts_with("output:local") || c.contains(".d")));
         assert!(!caps.contains(&"convert:linux".to_string()));
         exe(&b.path().join("helper-v2v-convert"));
-        assert!(capabilities(&dirs).contains(&"convert:linux".to_string()));
+        assert!(capabilities(&dirs, &opts).contains(&"convert:linux".to_string()));
     }
 }

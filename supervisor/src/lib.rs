@@ -11,6 +11,7 @@
 //! step's exit code.  See docs/virt-v2v.md.
 
 pub mod args;
+pub mod events;
 pub mod find;
 pub mod keys;
 pub mod resume;
@@ -34,21 +35,36 @@ use v2v_meta::{exit_code, EventKind, MetadataIn, Step, StepError, V2vDir};
 pub fn main() -> ExitCode {
     let raw: Vec<OsString> = std::env::args_os().collect();
     if raw.len() == 2 && raw[1] == "--machine-readable" {
-        for c in find::capabilities(&find::search_dirs()) {
+        use clap::CommandFactory;
+        let options: Vec<String> = Args::command()
+            .get_arguments()
+            .filter_map(|a| a.get_long().map(str::to_string))
+            .collect();
+        for c in find::capabilities(&find::search_dirs(), &options) {
             println!("{c}");
         }
         return ExitCode::SUCCESS;
     }
     let args = Args::from_env();
     let level = args.common().stderr_level();
-    // With --print-source, stdout carries the source document only.
-    let sink = if args.machine_readable && !args.print_source {
-        log::EventSink::Stdout
-    } else {
-        log::EventSink::None
+    let events_fd = match args.events.open() {
+        Ok(fd) => fd,
+        Err(msg) => {
+            log::init("virt-v2v", "virt-v2v", level, None, log::EventSink::None);
+            log::log(Level::Error, &msg);
+            return ExitCode::from(exit_code::USAGE);
+        }
     };
+    let sink = match events_fd {
+        None => log::EventSink::None,
+        Some(1) => log::EventSink::Stdout,
+        Some(fd) => log::EventSink::Fd(fd),
+    };
+    // --machine-readable in a run: messages on stdout, as virt-v2v's
+    // documents say (with --print-source stdout carries the document only).
+    log::set_messages_to_stdout(args.machine_readable && !args.print_source);
     log::init("virt-v2v", "virt-v2v", level, None, sink);
-    ExitCode::from(run(&args))
+    ExitCode::from(run(&args, events_fd))
 }
 
 /// The helper programs a run needs, found before anything starts.
@@ -218,8 +234,7 @@ fn file_name(p: &Path) -> String {
 /// One run: the temp directory and what every helper gets.
 struct Runner {
     dir: V2vDir,
-    /// `-v -x -q --machine-readable` as given (`--machine-readable` not
-    /// with `--print-source`).
+    /// `-v -x -q` as given, and `--events-fd N` with `--events`.
     common: Vec<String>,
     /// `-v` or `-x`: show all a failed check printed.
     verbose: bool,
@@ -351,7 +366,7 @@ impl Runner {
     }
 
     /// `--step-gate CMD`: run `CMD STEP DIR` with sh (its stdout goes to
-    /// stderr: stdout carries the events) and wait for it; a signal is
+    /// stderr: stdout is virt-v2v's) and wait for it; a signal is
     /// forwarded to it.  Any exit status but 0 stops the run before the step.
     fn gate(&self, step: Step) -> Result<(), Stop> {
         let Some(gate) = &self.step_gate else {
@@ -504,6 +519,12 @@ impl Runner {
         if let Some(n) = args.parallel {
             a.extend(["--parallel".into(), n.to_string().into()]);
         }
+        // virt-v2v's progress text (not with -q, as upstream).
+        match (args.quiet, args.machine_readable) {
+            (true, _) => {}
+            (false, true) => a.extend(["--progress-lines".into(), "machine".into()]),
+            (false, false) => a.extend(["--progress-lines".into(), "bar".into()]),
+        }
         a.push(dir.clone());
         self.step(
             Step::Copy,
@@ -646,8 +667,9 @@ fn prune_to_logs(dir: &V2vDir) {
     }
 }
 
-/// Run the whole conversion; returns the exit code.
-pub fn run(args: &Args) -> u8 {
+/// Run the whole conversion, the event stream (if any) on `events_fd`;
+/// returns the exit code.
+pub fn run(args: &Args, events_fd: Option<i32>) -> u8 {
     let plan = match plan(args) {
         Ok(p) => p,
         Err(msg) => {
@@ -697,8 +719,11 @@ pub fn run(args: &Args) -> u8 {
         dir.root().display()
     );
     let mut common = args.common();
-    // With --print-source, stdout carries the source document only.
-    common.machine_readable &= !args.print_source;
+    // The helpers' --machine-readable is their JSON event stream on
+    // stdout: they get the run's event stream (--events) as --events-fd
+    // instead, and the copy helper virt-v2v's progress lines.
+    common.machine_readable = false;
+    common.events_fd = events_fd;
     let runner = Runner {
         dir,
         common: common.to_args(),

@@ -530,8 +530,9 @@ fn is_progress_line(l: &str) -> bool {
     })
 }
 
-/// Parse and validate every line of a `--machine-readable` stdout as an
-/// event (besides virt-v2v's `N/M` progress lines); returns them.
+/// Parse and validate every line of an event stream (`--events`, or a
+/// helper's `--machine-readable` stdout) as an event (besides the
+/// helpers' `N/M` progress lines); returns them.
 pub fn events(stdout: &str) -> Vec<serde_json::Value> {
     stdout
         .lines()

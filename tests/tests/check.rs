@@ -20,7 +20,7 @@ fn guest(sb: &Sandbox) -> String {
     p.to_string_lossy().into_owned()
 }
 
-/// Run `--machine-readable ARGS` through virt-v2v and the script: each
+/// Run `--events fd:1 ARGS` through virt-v2v and the script: each
 /// must exit 2 within [`WITHIN`] with one error line, the last, naming
 /// every one of `names`; the only step started is the runner's own, its
 /// `error` event (exit code 2) is last and says what the line says; no
@@ -30,7 +30,7 @@ fn refused(sb: &Sandbox, args: &[&str], names: &[&str]) {
     let mut lines = Vec::new();
     for (who, mut cmd) in [("virt-v2v", sb.virt_v2v()), ("virt-v2v.sh", sb.script())] {
         sb.clear_tmpdir();
-        cmd.arg("--machine-readable").args(args);
+        cmd.args(["--events", "fd:1"]).args(args);
         let t0 = Instant::now();
         let r = run(&mut cmd);
         let took = t0.elapsed();

@@ -28,7 +28,7 @@ impl Done {
     }
 }
 
-/// Run `runner ARGS... -o local -os OUT --keep-tmpdir --machine-readable`
+/// Run `runner ARGS... -o local -os OUT --keep-tmpdir --events fd:1`
 /// (see [`run_output`]).
 pub fn run_local(sb: &Sandbox, runner: Command, args: &[&str], out: &Path) -> Done {
     let mut a = args.to_vec();
@@ -36,7 +36,7 @@ pub fn run_local(sb: &Sandbox, runner: Command, args: &[&str], out: &Path) -> Do
     run_output(sb, runner, &a, out)
 }
 
-/// Run `runner ARGS... -os OUT --keep-tmpdir --machine-readable` (ARGS
+/// Run `runner ARGS... -os OUT --keep-tmpdir --events fd:1` (ARGS
 /// give `-o`) in a fresh temp dir parent; asserts success, validates every
 /// JSON file and event; returns the run.
 pub fn run_output(sb: &Sandbox, mut runner: Command, args: &[&str], out: &Path) -> Done {
@@ -49,7 +49,7 @@ pub fn run_output(sb: &Sandbox, mut runner: Command, args: &[&str], out: &Path) 
     fs::create_dir_all(out).unwrap();
     runner
         .env("VIRT_V2V_TMPDIR", &parent)
-        .args(["--keep-tmpdir", "--machine-readable"])
+        .args(["--keep-tmpdir", "--events", "fd:1"])
         .args(args)
         .arg("-os")
         .arg(out);

@@ -17,6 +17,7 @@ mod hostile;
 mod interrupt;
 mod layout;
 mod libvirt;
+mod orchestrators;
 mod outputs;
 mod signals;
 mod windows;

@@ -500,13 +500,7 @@ fn source_server_dies_mid_copy() {
         let mut cmd = runner(&sb);
         cmd.env("FAULT_FILTERS", "--filter=delay")
             .env("FAULT_PARAMS", "delay-read=500ms")
-            .args([
-                "--machine-readable",
-                "--no-convert",
-                "-i",
-                "faulty",
-                s(&src),
-            ])
+            .args(["--events", "fd:1", "--no-convert", "-i", "faulty", s(&src)])
             .args(["-o", "local", "-os", s(&out)]);
         let (child, _rx) = start_until(cmd, |l| l.contains("\"disk-started\""));
         let dir = sb.run_dir();
@@ -579,7 +573,7 @@ fn resume_after_the_conversion_does_not_convert_again() {
     let t = Instant::now();
     let r = run(sb
         .script()
-        .args(["--keep-tmpdir", "--machine-readable", "--resume", s(&dir)])
+        .args(["--keep-tmpdir", "--events", "fd:1", "--resume", s(&dir)])
         .args(["-i", "disk", s(&src), "-o", "local", "-os", s(&bigger)]));
     r.assert_ok();
     eprintln!(
@@ -652,7 +646,8 @@ fn ssh_input_drops_mid_copy() {
         let uri = format!("ssh://{}@127.0.0.1:{}{}", user.trim(), sshd.port, s(&vmx));
         let mut cmd = runner(&sb);
         cmd.args([
-            "--machine-readable",
+            "--events",
+            "fd:1",
             "--no-convert",
             "-i",
             "vmx",

@@ -77,7 +77,7 @@ fn interrupt_at(step: &str) {
                 cmd.env("FAULT_FILTERS", "--filter=delay")
                     .env("FAULT_PARAMS", "delay-read=500ms");
             }
-            cmd.args(["--keep-tmpdir", "--machine-readable"]);
+            cmd.args(["--keep-tmpdir", "--events", "fd:1"]);
             if step != "convert" {
                 cmd.arg("--no-convert");
             }

@@ -911,7 +911,7 @@ fn every_output_through_both_runners() {
         fs::create_dir_all(&parent).unwrap();
         let r = run(runner
             .env("VIRT_V2V_TMPDIR", &parent)
-            .args(["--keep-tmpdir", "--machine-readable", "--no-convert"])
+            .args(["--keep-tmpdir", "--events", "fd:1", "--no-convert"])
             .args(["-i", "disk", src.to_str().unwrap(), "-o", "null"]));
         r.assert_ok();
         events(&r.stdout);

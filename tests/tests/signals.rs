@@ -21,7 +21,7 @@ fn big_disk(sb: &Sandbox) -> PathBuf {
     p
 }
 
-/// Start `cmd` with --machine-readable on stdout and return once the copy
+/// Start `cmd` with --events fd:1 (events on stdout) and return once the copy
 /// has started (a `disk-started` event).
 fn start_until_copying(cmd: Command) -> (Child, mpsc::Receiver<String>) {
     crate::faults::start_until(cmd, |l| l.contains("\"disk-started\""))
@@ -29,7 +29,7 @@ fn start_until_copying(cmd: Command) -> (Child, mpsc::Receiver<String>) {
 
 fn copy_args(cmd: &mut Command, src: &Path, out: &Path) {
     std::fs::create_dir_all(out).unwrap();
-    cmd.args(["--machine-readable", "--no-convert", "-i", "disk"])
+    cmd.args(["--events", "fd:1", "--no-convert", "-i", "disk"])
         .arg(src)
         .args(["-o", "local", "-os"])
         .arg(out);

@@ -2,7 +2,9 @@
 //! level, for post-mortems); stderr gets messages and warnings, plus debug
 //! with `-v` and traces (external commands, NBD operations) with `-x`.
 //! Machine-readable events go to stdout (`--machine-readable`) or to a
-//! numbered file descriptor (`--events-fd N`).
+//! numbered file descriptor (`--events-fd N`).  Messages may go to stdout
+//! instead of stderr ([`set_messages_to_stdout`]), as virt-v2v's
+//! `--machine-readable` run documents.
 
 use std::fs::File;
 use std::io::Write;
@@ -36,6 +38,15 @@ struct Logger {
 }
 
 static LOGGER: OnceLock<Logger> = OnceLock::new();
+static MESSAGES_TO_STDOUT: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+/// Print messages (not warnings, errors, debug or traces) on stdout rather
+/// than stderr: virt-v2v's `--machine-readable` run ("messages sent to
+/// stdout are status messages, stderr carries errors").
+pub fn set_messages_to_stdout(on: bool) {
+    MESSAGES_TO_STDOUT.store(on, std::sync::atomic::Ordering::Relaxed);
+}
 
 /// Where events go.
 pub enum EventSink {
@@ -116,12 +127,15 @@ pub fn log(level: Level, text: &str) {
         let _ = writeln!(f, "[{t:6.1}] {tag}{text}");
     }
     if level <= l.stderr_level {
-        let line = match level {
-            Level::Message => format!("[{t:6.1}] {text}"),
-            Level::Error | Level::Warning => format!("{}: {tag}{text}", l.program),
-            _ => format!("{}: {tag}{text}", l.program),
-        };
-        eprintln!("{line}");
+        match level {
+            Level::Message if MESSAGES_TO_STDOUT.load(std::sync::atomic::Ordering::Relaxed) => {
+                let mut out = std::io::stdout().lock();
+                let _ = out.write_all(format!("[{t:6.1}] {text}\n").as_bytes());
+                let _ = out.flush();
+            }
+            Level::Message => eprintln!("[{t:6.1}] {text}"),
+            _ => eprintln!("{}: {tag}{text}", l.program),
+        }
     }
 }
 
@@ -138,8 +152,14 @@ pub fn event(kind: EventKind) {
     if let Some(f) = l.file.lock().unwrap().as_mut() {
         let _ = writeln!(f, "event: {line}");
     }
+    write_event_line(l, &line);
+}
+
+/// One line on the event stream, in one write: the stream may be a file or
+/// pipe that the supervisor and a helper share.
+fn write_event_line(l: &Logger, line: &str) {
     if let Some(w) = l.events.lock().unwrap().as_mut() {
-        let _ = writeln!(w, "{line}");
+        let _ = w.write_all(format!("{line}\n").as_bytes());
         let _ = w.flush();
     }
 }
@@ -147,10 +167,7 @@ pub fn event(kind: EventKind) {
 /// Write raw text to the event stream (virt-v2v's `N/M` progress lines).
 pub fn event_raw(line: &str) {
     let Some(l) = LOGGER.get() else { return };
-    if let Some(w) = l.events.lock().unwrap().as_mut() {
-        let _ = writeln!(w, "{line}");
-        let _ = w.flush();
-    }
+    write_event_line(l, line);
 }
 
 /// A user message, timestamped like virt-v2v's (`[   1.2] Copying disk 1/2`).

@@ -58,6 +58,13 @@ pub struct Args {
     #[arg(long = "queue-size", value_name = "BYTES", value_parser = parse_queue_size)]
     pub queue_size: Option<u64>,
     /// DIR (the temp directory), or SRC DST.
+    /// Print virt-v2v's text progress, which orchestrators parse:
+    /// `bar` (the disks in turn, each `Copying disk N/M` then nbdcopy's
+    /// `NN% [****----]` bar on stderr, also when it is not a terminal) or
+    /// `machine` (the same on stdout as virt-v2v's --machine-readable run
+    /// prints it: `N/100` lines).  Replaces the interactive bars.
+    #[arg(long = "progress-lines", value_name = "bar|machine")]
+    pub progress_lines: Option<progress::Lines>,
     #[arg(value_name = "DIR | SRC DST", num_args = 1..=2, required = true)]
     pub paths: Vec<String>,
 }
@@ -111,6 +118,9 @@ impl Args {
 /// Entry point of the binary.
 pub fn main(args: &Args) -> ExitCode {
     const PROG: &str = "helper-v2v-copy";
+    if args.progress_lines == Some(progress::Lines::Machine) {
+        log::set_messages_to_stdout(true);
+    }
     match args.paths.as_slice() {
         [dir] => helper_common::run(
             PROG,
@@ -181,7 +191,13 @@ pub fn dir_disks(dir: &v2v_meta::V2vDir) -> helper_common::Result<(Vec<Disk>, Ou
 pub fn run_dir(ctx: &Ctx, args: &Args) -> helper_common::Result<()> {
     let (disks, out) = dir_disks(&ctx.dir)?;
     let opts = args.options(Some(&out));
-    copy(&disks, &opts, &ctx.common, ctx.progress_bar())
+    copy(
+        &disks,
+        &opts,
+        &ctx.common,
+        ctx.progress_bar(),
+        args.progress_lines,
+    )
 }
 
 /// `helper-v2v-copy SRC DST`.
@@ -219,7 +235,13 @@ pub fn run_pair(args: &Args, src: &str, dst: &str) -> helper_common::Result<()> 
         use std::io::IsTerminal;
         !args.common.quiet && std::io::stderr().is_terminal()
     };
-    let r = copy(&[disk], &args.options(None), &args.common, use_bar);
+    let r = copy(
+        &[disk],
+        &args.options(None),
+        &args.common,
+        use_bar,
+        args.progress_lines,
+    );
     if r.is_err() {
         if let Some(p) = created {
             let _ = std::fs::remove_file(p);
@@ -262,12 +284,15 @@ fn copy(
     opts: &Options,
     common: &CommonArgs,
     bars: bool,
+    lines: Option<progress::Lines>,
 ) -> helper_common::Result<()> {
     let stats: Vec<Arc<Stats>> = disks
         .iter()
         .map(|d| Arc::new(Stats::new(d.index)))
         .collect();
-    if disks.len() > 1 {
+    if lines.is_some() {
+        // The progress lines announce each disk (`Copying disk N/M`).
+    } else if disks.len() > 1 {
         message!(
             "Copying {} disks ({} at once)",
             disks.len(),
@@ -281,7 +306,7 @@ fn copy(
             disks[0].dst_name
         );
     }
-    let reporter = progress::Reporter::start(stats.clone(), bars, common.machine_readable);
+    let reporter = progress::Reporter::start(stats.clone(), bars, common.machine_readable, lines);
     let r = engine::copy_all(disks, opts, &stats);
     reporter.finish();
     r.map_err(to_failure)?;
