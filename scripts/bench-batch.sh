@@ -79,13 +79,13 @@ run_mode() { # run_mode MODE: runs it in the background of a subshell, prints "w
   case $mode in
     sequence)
       ( i=1; while [ "$i" -le "$N" ]; do
-          args "$i" | tr '\n' '\0' | xargs -0 virt-v2v --machine-readable \
+          args "$i" | tr '\n' '\0' | xargs -0 virt-v2v --events fd:1 \
             >"$B/$mode/g$i.events" 2>"$B/$mode/g$i.stderr" || echo "g$i failed" >> "$B/$mode/failed"
           i=$((i + 1)); done ) &
       ;;
     parallel)
       ( i=1; while [ "$i" -le "$N" ]; do
-          ( args "$i" | tr '\n' '\0' | xargs -0 virt-v2v --machine-readable \
+          ( args "$i" | tr '\n' '\0' | xargs -0 virt-v2v --events fd:1 \
             >"$B/$mode/g$i.events" 2>"$B/$mode/g$i.stderr" || echo "g$i failed" >> "$B/$mode/failed" ) &
           i=$((i + 1)); done; wait ) &
       ;;

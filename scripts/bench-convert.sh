@@ -94,7 +94,7 @@ if [ -n "$GUESTS" ]; then
     # The extra arguments have no blanks (checked): split on purpose.
     case $extra in *" "*) echo "bench-convert: $g: blank in virt_v2v_args" >&2; exit 2 ;; esac
     # shellcheck disable=SC2086
-    o=$(run "$g-ours" "$OURS" --machine-readable $extra -i disk $disks)
+    o=$(run "$g-ours" "$OURS" --events fd:1 $extra -i disk $disks)
     # shellcheck disable=SC2086
     t=$(run "$g-theirs" "$THEIRS" $extra -i disk $disks)
     ob=-; tb=-
@@ -116,7 +116,7 @@ while [ "$i" -le "$RUNS" ]; do
   if [ $((i % 2)) -eq 1 ]; then order="ours theirs"; else order="theirs ours"; fi
   for who in $order; do
     if [ "$who" = ours ]; then
-      set -- "$OURS" --machine-readable
+      set -- "$OURS" --events fd:1
     else
       set -- "$THEIRS"
     fi

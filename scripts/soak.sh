@@ -42,7 +42,7 @@ while [ "$k" -lt "$n" ]; do
   t0=$(date +%s)
   why=
   # shellcheck disable=SC2086 # $raws, $extra: the disks, the guest's own arguments, one per word
-  if ! VIRT_V2V_TMPDIR=$run/tmp virt-v2v --keep-tmpdir --machine-readable -i disk $raws $extra \
+  if ! VIRT_V2V_TMPDIR=$run/tmp virt-v2v --keep-tmpdir --events fd:1 -i disk $raws $extra \
     -o local -os "$run/out" >"$run/events.jsonl" 2>"$run/virt-v2v.err"; then
     why="conversion failed: $(tail -n 1 "$run/virt-v2v.err")"
   elif ! bash "$top/scripts/boot-check.sh" --expect "$expect" --log "$run/console.log" \
