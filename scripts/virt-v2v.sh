@@ -168,6 +168,7 @@ while [ $# -gt 0 ]; do
     --no-trim|--vmtype) need "$@"; oldopts="$oldopts ${1#--}"; shift ;;
     --no-trim=*|--vmtype=*) o=${1%%=*}; oldopts="$oldopts ${o#--}" ;;
     --machine-readable=*) refuse_opt --machine-readable=FORMAT ;;
+    --print-source) die_usage "not supported by this build: --print-source (scripts/virt-v2v.sh runs conversions only; use virt-v2v --print-source)" ;;
     --bandwidth|--bandwidth-file|--collect|--collect-output|--debug-gc|--echo-keys|--in-place|--long-options|--short-options|-op)
       refuse_opt "$1" ;;
     --bandwidth=*|--bandwidth-file=*|--collect=*|--collect-output=*|-op=*) refuse_opt "${1%%=*}" ;;

@@ -569,9 +569,8 @@ mod tests {
                 .unwrap();
         for a in Args::command().get_arguments() {
             let name = match (a.get_long(), a.get_short()) {
-                (Some(l), _) if helper_common::TWO_LETTER_OPTIONS.contains(&l) || l == "op" => {
-                    format!("`-{l} ")
-                }
+                (Some(l), _) if helper_common::TWO_LETTER_OPTIONS.contains(&l) => format!("`-{l} "),
+                (Some("op"), _) => "`-op`".into(),
                 (Some(l), _) => format!("`--{l}"),
                 (None, Some(s)) => format!("`-{s}"),
                 (None, None) => continue,

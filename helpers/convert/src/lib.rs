@@ -68,16 +68,16 @@ pub struct Args {
         default_value = "virtio-blk"
     )]
     pub block_driver: windows::BlockDriver,
-    /// The appliance's memory in MiB (virt-v2v's --memsize; default:
+    /// The appliance's memory in MiB, as virt-v2v's --memsize (default:
     /// LIBGUESTFS_MEMSIZE, else 1536).
     #[arg(long = "memsize", value_name = "MB", value_parser = clap::value_parser!(i32).range(1..))]
     pub memsize: Option<i32>,
-    /// The appliance's vCPUs (virt-v2v's --smp; default: V2V_APPLIANCE_SMP,
-    /// else the host's CPUs, at most 4).
+    /// The appliance's vCPUs, as virt-v2v's --smp (default:
+    /// V2V_APPLIANCE_SMP, else the host's CPUs, at most 4).
     #[arg(long = "smp", value_name = "N", value_parser = clap::value_parser!(i32).range(1..))]
     pub smp: Option<i32>,
-    /// Do not trim the filesystems after converting (virt-v2v's
-    /// --no-fstrim): the copy then copies their free space too.
+    /// Do not trim the filesystems after converting, as virt-v2v's
+    /// --no-fstrim (the copy then copies their free space too).
     #[arg(long = "no-fstrim")]
     pub no_fstrim: bool,
     /// The temp directory (made by helper-v2v-input-<type>).
