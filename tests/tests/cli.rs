@@ -256,42 +256,58 @@ fn every_upstream_option_is_accepted_or_refused_as_documented() {
         "expected ask, single, first",
     ];
     let t = std::time::Instant::now();
-    let mut runs = 0;
-    for row in upstream_rows() {
-        for argv in upstream_argvs(&row) {
-            for (runner, mut cmd) in [("virt-v2v", sb.virt_v2v()), ("script", sb.script())] {
-                let r = run(cmd.args(&argv));
-                runs += 1;
-                let refused = match runner {
-                    "script" => row.refused.as_ref().or(row.script_refused.as_ref()),
-                    _ => row.refused.as_ref(),
-                };
-                match refused {
-                    Some(why) => {
-                        assert_eq!(r.code, 2, "{runner} {argv:?}: {r}");
-                        assert_eq!(
-                            r.stderr,
-                            format!(
-                                "virt-v2v: error: not supported by this build: {} ({why})\n",
-                                row.option
-                            ),
-                            "{runner} {argv:?}"
-                        );
-                    }
-                    None => {
-                        for e in parser_errors {
-                            assert!(
-                                !r.stderr.contains(e),
-                                "{runner} {argv:?}: refused by the parser ({e:?}): {r}"
-                            );
-                        }
-                    }
-                }
+    let rows = upstream_rows();
+    let mut cases = Vec::new();
+    for row in &rows {
+        for argv in upstream_argvs(row) {
+            for runner in ["virt-v2v", "script"] {
+                cases.push((runner, argv.clone(), row));
             }
         }
     }
+    // Four at a time: each run is a few processes that mostly wait.
+    let per = cases.len().div_ceil(4);
+    std::thread::scope(|s| {
+        for chunk in cases.chunks(per) {
+            let sb = &sb;
+            s.spawn(move || {
+                for (runner, argv, row) in chunk {
+                    let mut cmd = match *runner {
+                        "script" => sb.script(),
+                        _ => sb.virt_v2v(),
+                    };
+                    let r = run(cmd.args(argv));
+                    let refused = match *runner {
+                        "script" => row.refused.as_ref().or(row.script_refused.as_ref()),
+                        _ => row.refused.as_ref(),
+                    };
+                    match refused {
+                        Some(why) => {
+                            assert_eq!(r.code, 2, "{runner} {argv:?}: {r}");
+                            assert_eq!(
+                                r.stderr,
+                                format!(
+                                    "virt-v2v: error: not supported by this build: {} ({why})\n",
+                                    row.option
+                                ),
+                                "{runner} {argv:?}"
+                            );
+                        }
+                        None => {
+                            for e in parser_errors {
+                                assert!(
+                                    !r.stderr.contains(e),
+                                    "{runner} {argv:?}: refused by the parser ({e:?}): {r}"
+                                );
+                            }
+                        }
+                    }
+                }
+            });
+        }
+    });
     assert!(sb.run_dirs().is_empty(), "a run directory was left behind");
-    eprintln!("{runs} runs in {:.1}s", t.elapsed().as_secs_f64());
+    eprintln!("{} runs in {:.1}s", cases.len(), t.elapsed().as_secs_f64());
 }
 
 /// `-m/--memsize` and `--smp` size the conversion appliance, as in
