@@ -8,12 +8,16 @@
 #                    [--resume DIR] [--no-convert] [--parallel N] [--root ROOT]
 #                    [--key SELECTOR]... [--keys-from-stdin]
 #                    [--block-driver virtio-blk|virtio-scsi]
+#                    [-m|--memsize MB] [--smp N] [--no-fstrim] [--colours] [--wrap]
 #                    [-i TYPE] [-ic URI] [-it TRANSPORT] [-io OPT]... [-if FORMAT] [-ip FILE]
 #                    [-o TYPE] [-os STORAGE] [-of FORMAT] [-oa sparse|preallocated]
 #                    [-on NAME] [-oc URI] [-oo OPT]...
 #                    [-n [IN:]OUT]... [-b [IN:]OUT]... [--mac MAC:network|bridge:OUT]...
 #                    ARG...
 #        virt-v2v.sh --machine-readable      (capability list)
+#        virt-v2v.sh -V|--version
+# Every other option of virt-v2v 2.x is accepted or refused as by the
+# supervisor (docs/virt-v2v.md, "Upstream options").
 #
 # Helpers are found on PATH.  Environment: VIRT_V2V_TMPDIR (default /var/tmp).
 # Exit status: 0, or the failed check's or step's exit code (docs/exit-codes.md),
@@ -31,11 +35,19 @@ die_usage() { echo "$me: error: $*" >&2; exit 2; }
 q() { printf "'%s'" "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")"; }
 elapsed() { awk -v a="$(date +%s.%N)" -v b="$t0" 'BEGIN { printf "%.1f", a - b }'; }
 # message TEXT: timestamped, on stderr (stdout with --machine-readable, as
-# virt-v2v's documents say).
+# virt-v2v's documents say; in colour with --colours).
 message() {
   [ -n "$quiet" ] && return 0
   if [ -n "$mr" ]; then printf '[%6s] %s\n' "$(elapsed)" "$*"
-  else printf '[%6s] %s\n' "$(elapsed)" "$*" >&2; fi
+  else printf '[%6s] %s%s%s\n' "$(elapsed)" "$c_msg" "$*" "$c_end" >&2; fi
+}
+# say LEVEL TEXT: "virt-v2v: LEVEL: TEXT" on stderr, in virt-v2v's style
+# (--colours: warnings blue, errors red; --wrap: at 76 columns).
+say() {
+  l="$me: $1: $2"
+  [ -z "$wrap" ] || l=$(printf '%s\n' "$l" | fold -s -w 75 | sed 's/ $//')
+  case $1 in error) c=$c_err ;; *) c=$c_warn ;; esac
+  printf '%s%s%s\n' "$c" "$l" "$c_end" >&2
 }
 # json_str TEXT: TEXT as a JSON string, quotes included.
 json_str() { jq -n --arg s "$1" '$s'; }
@@ -70,9 +82,26 @@ itype=libvirt otype=libvirt
 iopts= oopts= inargs= common= netopts=
 no_convert= keep= mr= events= quiet= verbose= xtrace= parallel= root= resume= on_given= block_driver=
 keys= have_keys= keys_stdin=
+memsize= smp= no_fstrim= colours= wrap= c_msg= c_warn= c_err= c_end= oldopts=
 nl='
 '
 need() { [ $# -ge 2 ] || die_usage "option $1 needs an argument"; }
+# Upstream's options this build refuses (the supervisor's args::REFUSED).
+refuse_opt() {
+  case $1 in
+    --bandwidth|--bandwidth-file) why="limiting the copy's bandwidth is not implemented" ;;
+    --collect|--collect-output) why="collecting guest files for diagnostics is not implemented" ;;
+    --debug-gc) why="a check of OCaml's garbage collector; this build has no OCaml runtime" ;;
+    --echo-keys) why="this build never prompts for a key; give keys with --key or --keys-from-stdin" ;;
+    --in-place) why="replaced by the virt-v2v-in-place program, as in virt-v2v" ;;
+    --long-options|--short-options) why="the option lists for bash completion are not provided; see --help" ;;
+    --machine-readable=FORMAT) why="machine-readable output goes to stdout only: use --machine-readable" ;;
+    -op) why="no output of this build takes a password (-o openstack and -o ovirt-upload are not built)" ;;
+  esac
+  die_usage "not supported by this build: $1 ($why)"
+}
+# number OPTION VALUE: VALUE is a whole number.
+number() { case $2 in ''|*[!0-9]*) die_usage "$1 $2: not a number" ;; esac; }
 # add_key SELECTOR: check a --key selector as helper_common::keys does
 # (ID:key:KEY_STRING, ID:file:FILENAME; clevis refused) and keep it for
 # helper-v2v-convert's stdin.  No message shows the key.
@@ -124,6 +153,34 @@ while [ $# -gt 0 ]; do
     --block-driver) need "$@"; block_driver=$2; shift ;;
     --block-driver=*) block_driver=${1#*=} ;;
     -h|--help) usage ;;
+    -V|--version) v=$(helper-v2v-copy --version 2>/dev/null) || die_usage "helper-v2v-copy is not installed (not on PATH)"
+      echo "virt-v2v ${v##* }"; exit 0 ;;
+    # Upstream virt-v2v 2.x's other options (issue 14).
+    -m|--memsize|--smp) need "$@"; number "$1" "$2"
+      case $1 in --smp) smp=$2 ;; *) memsize=$2 ;; esac; shift ;;
+    --memsize=*) number --memsize "${1#*=}"; memsize=${1#*=} ;;
+    --smp=*) number --smp "${1#*=}"; smp=${1#*=} ;;
+    --no-fstrim) no_fstrim=1 ;;
+    --colours|--colors|--colour|--color) colours=1 ;;
+    --wrap) wrap=1 ;;
+    --compressed|--qemu-boot) oopts="$oopts -oo ${1#--}" ;;
+    --password-file) need "$@"; iopts="$iopts -ip $(q "$2")"; shift ;;
+    --password-file=*) iopts="$iopts -ip $(q "${1#*=}")" ;;
+    --vddk-config|--vddk-cookie|--vddk-libdir|--vddk-nfchostport|--vddk-port|--vddk-snapshot|--vddk-thumbprint|--vddk-transports)
+      need "$@"; iopts="$iopts -io $(q "${1#--}=$2")"; shift ;;
+    --vddk-config=*|--vddk-cookie=*|--vddk-libdir=*|--vddk-nfchostport=*|--vddk-port=*|--vddk-snapshot=*|--vddk-thumbprint=*|--vddk-transports=*)
+      iopts="$iopts -io $(q "${1#--}")" ;;
+    --vdsm-compat|--vdsm-image-uuid|--vdsm-vol-uuid|--vdsm-vm-uuid|--vdsm-ovf-output|--vdsm-ovf-flavour)
+      need "$@"; oopts="$oopts -oo $(q "${1#--}=$2")"; shift ;;
+    --vdsm-compat=*|--vdsm-image-uuid=*|--vdsm-vol-uuid=*|--vdsm-vm-uuid=*|--vdsm-ovf-output=*|--vdsm-ovf-flavour=*)
+      oopts="$oopts -oo $(q "${1#--}")" ;;
+    --no-trim|--vmtype) need "$@"; oldopts="$oldopts ${1#--}"; shift ;;
+    --no-trim=*|--vmtype=*) o=${1%%=*}; oldopts="$oldopts ${o#--}" ;;
+    --machine-readable=*) refuse_opt --machine-readable=FORMAT ;;
+    --print-source) die_usage "not supported by this build: --print-source (scripts/virt-v2v.sh runs conversions only; use virt-v2v --print-source)" ;;
+    --bandwidth|--bandwidth-file|--collect|--collect-output|--debug-gc|--echo-keys|--in-place|--long-options|--short-options|-op)
+      refuse_opt "$1" ;;
+    --bandwidth=*|--bandwidth-file=*|--collect=*|--collect-output=*|-op=*) refuse_opt "${1%%=*}" ;;
     --) shift; break ;;
     -*) die_usage "unknown option $1 (see $0 --help)" ;;
     *) inargs="$inargs $(q "$1")" ;;
@@ -147,6 +204,16 @@ esac
 progress=--progress-lines\ bar
 [ -z "$mr" ] || progress=--progress-lines\ machine
 [ -z "$quiet" ] || progress=
+# --root: ask, single, first or a device, as virt-v2v takes it.
+case $root in ''|ask|single|first|/dev/*) ;; *)
+  die_usage "--root $root: expected ask, single, first or a device such as /dev/sda2" ;; esac
+# --colours and --wrap (on by themselves when stderr is a terminal).
+if [ -t 2 ]; then colours=1 wrap=1; fi
+if [ -n "$colours" ]; then
+  c_msg=$(printf '\033[0;32m') c_warn=$(printf '\033[1;34m') c_err=$(printf '\033[1;31m') c_end=$(printf '\033[0m')
+fi
+# virt-v2v 2.0-2.6's --no-trim and --vmtype: removed there, ignored.
+for o in $oldopts; do say warning "the --$o option has been removed and now does nothing"; done
 # --keys-from-stdin: every line a key, tried on every encrypted device.
 if [ -n "$keys_stdin" ]; then
   n=0
@@ -242,7 +309,7 @@ stop_on_signal() {
   [ -n "$sig" ] || return 0
   n=$(signum "$sig")
   event error "\"message\":$(json_str "interrupted by SIG$sig; cleaned up"),\"exit_code\":$((128 + n))"
-  echo "$me: error: interrupted by SIG$sig; cleaned up" >&2
+  say error "interrupted by SIG$sig; cleaned up"
   exit $((128 + n))
 }
 # stop_pid PID: SIGTERM, wait up to 5 s checking every 0.1 s, SIGKILL: the one
@@ -260,14 +327,14 @@ on_exit() {
     keepconv=; [ -z "$keep$resume" ] || keepconv=--keep-conversion
     # shellcheck disable=SC2086
     helper-v2v-cleanup $common --owner-pid $$ $keepconv "$dir" ||
-      echo "$me: warning: step cleanup failed (exit $?); see $dir/log/06-cleanup.log" >&2
+      say warning "step cleanup failed (exit $?); see $dir/log/06-cleanup.log"
   fi
   for pf in "$dir"/run/*.pid; do   # anything a pidfile still names
     [ -f "$pf" ] || continue
     pid=$(cat "$pf"); rm -f "$pf"
     case $pid in ''|*[!0-9]*|0|1) continue ;; esac
     if [ -r "/proc/$pid/cmdline" ] && tr '\0' ' ' < "/proc/$pid/cmdline" | grep -qF "$dir"; then
-      echo "$me: warning: stopping leftover server pid $pid ($pf)" >&2
+      say warning "stopping leftover server pid $pid ($pf)"
       stop_pid "$pid"
     fi
   done
@@ -281,7 +348,7 @@ on_exit() {
   fi
   if [ -n "$error_line" ]; then
     event error "\"message\":$(json_str "$error_line"),\"exit_code\":$rc${error_disk:+,\"disk\":$error_disk}"
-    echo "$me: error: $error_line" >&2
+    say error "$error_line"
   fi
   if [ "$rc" = 0 ]; then
     event step-finished "\"seconds\":$(elapsed)"
@@ -399,7 +466,7 @@ if [ -z "$on_given" ] &&
   run_check output-setup "$output" check "$qdir $oopts -on $(q "$guest_name")"
 fi
 [ -n "$no_convert" ] || [ -n "$converted" ] ||
-  run_step convert 02 helper-v2v-convert "" "${root:+--root $(q "$root")}${have_keys:+ --key-selectors-from-stdin} ${block_driver:+--block-driver $(q "$block_driver")} $qdir"
+  run_step convert 02 helper-v2v-convert "" "${root:+--root $(q "$root")}${have_keys:+ --key-selectors-from-stdin} ${block_driver:+--block-driver $(q "$block_driver")} ${memsize:+--memsize $memsize} ${smp:+--smp $smp} ${no_fstrim:+--no-fstrim} $qdir"
 run_step output-setup 03 "$output" setup "$qdir $oopts"
 run_step copy 04 helper-v2v-copy "" "${parallel:+--parallel $(q "$parallel")} $progress $qdir"
 # description.json: the converted guest as the output renders it.

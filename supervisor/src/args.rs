@@ -82,7 +82,7 @@ pub struct Args {
     pub print_source: bool,
     /// Root filesystem to convert when the guest has several: ask, single,
     /// first or a device (passed to helper-v2v-convert).
-    #[arg(long = "root", value_name = "ROOT")]
+    #[arg(long = "root", value_name = "ROOT", value_parser = root_choice)]
     pub root: Option<String>,
     /// A key for an encrypted (LUKS) device (repeatable):
     /// DEVICE:key:KEY_STRING or DEVICE:file:FILENAME, DEVICE being a device
@@ -131,6 +131,10 @@ pub struct Args {
     #[command(flatten)]
     pub events: EventsArgs,
 
+    /// Upstream virt-v2v's other options (-m, --smp, --no-fstrim, ...).
+    #[command(flatten)]
+    pub upstream: Upstream,
+
     /// Input arguments: the disk images (-i disk), the XML file (-i
     /// libvirtxml), the guest name (-i libvirt), the OVA (-i ova) or the
     /// VMX file or ssh:// URI (-i vmx).
@@ -139,9 +143,17 @@ pub struct Args {
 }
 
 impl Args {
-    /// Parse the process's arguments (turning `-os X` into `--os X` first).
+    /// Parse the process's arguments (turning `-os X` into `--os X` and
+    /// upstream's old spellings into today's first); an upstream option
+    /// this build refuses ends the process with one error line, exit 2.
     pub fn from_env() -> Self {
-        Args::parse_from(helper_common::virt_v2v_args(std::env::args_os()))
+        let argv = helper_common::virt_v2v_args(upstream_spellings(std::env::args_os()));
+        let a = Args::parse_from(argv);
+        if let Some(why) = a.upstream.refused() {
+            eprintln!("virt-v2v: error: not supported by this build: {why}");
+            std::process::exit(2);
+        }
+        a
     }
 
     /// The flags every helper gets (`-v -x -q --machine-readable`), as
@@ -187,6 +199,266 @@ impl Args {
             "-oo",
             &self.output_options,
         )
+    }
+}
+
+// ---- Upstream virt-v2v 2.x's other options (issue 14) ----
+// docs/virt-v2v.md's "Upstream options" table lists every option of
+// virt-v2v 2.x; tests/tests/cli.rs checks this parser against it.
+
+/// Upstream's options this build refuses, as `OPTION (reason)`: one error
+/// line, exit 2.
+pub const REFUSED: &[(&str, &str)] = &[
+    (
+        "--bandwidth",
+        "limiting the copy's bandwidth is not implemented",
+    ),
+    (
+        "--bandwidth-file",
+        "limiting the copy's bandwidth is not implemented",
+    ),
+    (
+        "--collect",
+        "collecting guest files for diagnostics is not implemented",
+    ),
+    (
+        "--collect-output",
+        "collecting guest files for diagnostics is not implemented",
+    ),
+    (
+        "--debug-gc",
+        "a check of OCaml's garbage collector; this build has no OCaml runtime",
+    ),
+    (
+        "--echo-keys",
+        "this build never prompts for a key; give keys with --key or --keys-from-stdin",
+    ),
+    (
+        "--in-place",
+        "replaced by the virt-v2v-in-place program, as in virt-v2v",
+    ),
+    (
+        "--long-options",
+        "the option lists for bash completion are not provided; see --help",
+    ),
+    (
+        "--short-options",
+        "the option lists for bash completion are not provided; see --help",
+    ),
+    (
+        "--machine-readable=FORMAT",
+        "machine-readable output goes to stdout only: use --machine-readable",
+    ),
+    (
+        "-op",
+        "no output of this build takes a password (-o openstack and -o ovirt-upload are not built)",
+    ),
+];
+
+/// `OPTION (reason)` for a refused option.
+pub fn refusal(option: &str) -> String {
+    let (o, why) = REFUSED
+        .iter()
+        .find(|(o, _)| *o == option)
+        .unwrap_or_else(|| panic!("{option} is not in REFUSED"));
+    format!("{o} ({why})")
+}
+
+/// Upstream virt-v2v's options beyond the ones above: implemented, or
+/// accepted by the parser only to be refused (hidden; see [`REFUSED`]).
+#[derive(Debug, Default, clap::Args)]
+pub struct Upstream {
+    /// Memory of the conversion appliance in MB (passed to
+    /// helper-v2v-convert), as in virt-v2v: the guest keeps its own.
+    #[arg(short = 'm', long = "memsize", value_name = "MB")]
+    pub memsize: Option<u32>,
+    /// vCPUs of the conversion appliance (passed to helper-v2v-convert),
+    /// as in virt-v2v: the guest keeps its own.
+    #[arg(long = "smp", value_name = "N")]
+    pub smp: Option<u32>,
+    /// Do not trim the guest's filesystems after converting (passed to
+    /// helper-v2v-convert): the copy then copies their free space too.
+    #[arg(long = "no-fstrim")]
+    pub no_fstrim: bool,
+    /// Colour virt-v2v's own messages, warnings and errors with ANSI
+    /// sequences even when stderr is not a terminal.
+    #[arg(long = "colours", visible_aliases = ["colors", "colour", "color"])]
+    pub colours: bool,
+    /// Wrap virt-v2v's own warnings and errors at 76 columns even when
+    /// stderr is not a terminal.
+    #[arg(long = "wrap")]
+    pub wrap: bool,
+    /// virt-v2v 2.0-2.6's --no-trim: removed there, ignored with a warning.
+    #[arg(long = "no-trim", value_name = "ARG", hide = true)]
+    pub no_trim: Option<String>,
+    /// virt-v2v 2.0-2.6's --vmtype: removed there, ignored with a warning.
+    #[arg(long = "vmtype", value_name = "ARG", hide = true)]
+    pub vmtype: Option<String>,
+
+    // Refused (REFUSED says why).
+    #[arg(long = "bandwidth", value_name = "BPS", hide = true)]
+    bandwidth: Option<String>,
+    #[arg(long = "bandwidth-file", value_name = "FILE", hide = true)]
+    bandwidth_file: Option<String>,
+    #[arg(long = "collect", value_name = "GUEST[:LOCAL]", hide = true)]
+    collect: Vec<String>,
+    #[arg(long = "collect-output", value_name = "FILE", hide = true)]
+    collect_output: Option<String>,
+    #[arg(long = "debug-gc", hide = true)]
+    debug_gc: bool,
+    #[arg(long = "echo-keys", hide = true)]
+    echo_keys: bool,
+    #[arg(long = "in-place", hide = true)]
+    in_place: bool,
+    #[arg(long = "long-options", hide = true)]
+    long_options: bool,
+    #[arg(long = "short-options", hide = true)]
+    short_options: bool,
+    #[arg(long = "op", value_name = "FILE", hide = true)]
+    output_password: Option<String>,
+}
+
+impl Upstream {
+    /// The first refused option given, as `OPTION (reason)`.
+    pub fn refused(&self) -> Option<String> {
+        [
+            ("--bandwidth", self.bandwidth.is_some()),
+            ("--bandwidth-file", self.bandwidth_file.is_some()),
+            ("--collect", !self.collect.is_empty()),
+            ("--collect-output", self.collect_output.is_some()),
+            ("--debug-gc", self.debug_gc),
+            ("--echo-keys", self.echo_keys),
+            ("--in-place", self.in_place),
+            ("--long-options", self.long_options),
+            ("--short-options", self.short_options),
+            ("-op", self.output_password.is_some()),
+        ]
+        .into_iter()
+        .find(|(_, given)| *given)
+        .map(|(o, _)| refusal(o))
+    }
+
+    /// The warnings for upstream's removed no-op options.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut w = Vec::new();
+        if self.no_trim.is_some() {
+            w.push("the --no-trim option has been removed and now does nothing".into());
+        }
+        if self.vmtype.is_some() {
+            w.push("the --vmtype option has been removed and now does nothing".into());
+        }
+        w
+    }
+
+    /// `--memsize MB --smp N --no-fstrim` for helper-v2v-convert (those given).
+    pub fn convert_options(&self) -> Vec<OsString> {
+        let mut a: Vec<OsString> = Vec::new();
+        if let Some(m) = self.memsize {
+            a.extend(["--memsize".into(), m.to_string().into()]);
+        }
+        if let Some(n) = self.smp {
+            a.extend(["--smp".into(), n.to_string().into()]);
+        }
+        if self.no_fstrim {
+            a.push("--no-fstrim".into());
+        }
+        a
+    }
+}
+
+/// virt-v2v 2.0-2.6's spellings of input and output options (upstream's
+/// `set_input_option_compat`/`set_output_option_compat`), as today's.
+const INPUT_COMPAT: &[&str] = &[
+    "vddk-config",
+    "vddk-cookie",
+    "vddk-libdir",
+    "vddk-nfchostport",
+    "vddk-port",
+    "vddk-snapshot",
+    "vddk-thumbprint",
+    "vddk-transports",
+];
+const OUTPUT_COMPAT: &[&str] = &[
+    "vdsm-compat",
+    "vdsm-image-uuid",
+    "vdsm-vol-uuid",
+    "vdsm-vm-uuid",
+    "vdsm-ovf-output",
+    "vdsm-ovf-flavour",
+];
+
+/// Upstream's other spellings, rewritten before parsing (up to `--`):
+/// `--compressed` and `--qemu-boot` are `-oo compressed`/`-oo qemu-boot`,
+/// `--password-file F` is `-ip F`, `--vddk-K V` is `-io vddk-K=V`,
+/// `--vdsm-K V` is `-oo vdsm-K=V`, `-op F` is `--op F`.  A
+/// `--machine-readable=FORMAT` ends the process (refused).
+pub fn upstream_spellings<I: IntoIterator<Item = OsString>>(args: I) -> Vec<OsString> {
+    let mut out: Vec<OsString> = Vec::new();
+    let mut it = args.into_iter();
+    while let Some(a) = it.next() {
+        let Some(s) = a.to_str().map(str::to_owned) else {
+            out.push(a);
+            continue;
+        };
+        if s == "--" {
+            out.push(a);
+            out.extend(it.by_ref());
+            break;
+        }
+        if s.starts_with("--machine-readable=") {
+            eprintln!(
+                "virt-v2v: error: not supported by this build: {}",
+                refusal("--machine-readable=FORMAT")
+            );
+            std::process::exit(2);
+        }
+        let (name, inline) = match s.split_once('=') {
+            Some((n, v)) => (n.to_owned(), Some(OsString::from(v))),
+            None => (s.clone(), None),
+        };
+        let mut value = |inline: Option<OsString>| inline.or_else(|| it.next());
+        match name.as_str() {
+            "--compressed" | "--qemu-boot" if inline.is_none() => {
+                out.extend(["--oo".into(), name[2..].into()]);
+            }
+            "--password-file" => match value(inline) {
+                Some(v) => out.extend(["--ip".into(), v]),
+                None => out.push(a),
+            },
+            "-op" => {
+                out.push("--op".into());
+                out.extend(inline);
+            }
+            n if n.starts_with("--")
+                && (INPUT_COMPAT.contains(&&n[2..]) || OUTPUT_COMPAT.contains(&&n[2..])) =>
+            {
+                let flag = if INPUT_COMPAT.contains(&&n[2..]) {
+                    "--io"
+                } else {
+                    "--oo"
+                };
+                match value(inline) {
+                    Some(v) => {
+                        let mut kv = OsString::from(format!("{}=", &n[2..]));
+                        kv.push(v);
+                        out.extend([flag.into(), kv]);
+                    }
+                    None => out.push(a),
+                }
+            }
+            _ => out.push(a),
+        }
+    }
+    out
+}
+
+/// `--root`'s value, as virt-v2v takes it: ask, single, first or a device
+/// (`/dev/...`).
+fn root_choice(s: &str) -> Result<String, String> {
+    match s {
+        "ask" | "single" | "first" => Ok(s.into()),
+        d if d.starts_with("/dev/") => Ok(s.into()),
+        _ => Err("expected ask, single, first or a device such as /dev/sda2".into()),
     }
 }
 
@@ -301,6 +573,7 @@ mod tests {
         for a in Args::command().get_arguments() {
             let name = match (a.get_long(), a.get_short()) {
                 (Some(l), _) if helper_common::TWO_LETTER_OPTIONS.contains(&l) => format!("`-{l} "),
+                (Some("op"), _) => "`-op`".into(),
                 (Some(l), _) => format!("`--{l}"),
                 (None, Some(s)) => format!("`-{s}"),
                 (None, None) => continue,
@@ -309,6 +582,93 @@ mod tests {
                 doc.contains(&name),
                 "{name}` is not documented in docs/virt-v2v.md"
             );
+        }
+    }
+
+    fn os(v: &[&str]) -> Vec<OsString> {
+        v.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn old_spellings_become_todays() {
+        let got = upstream_spellings(os(&[
+            "virt-v2v",
+            "--compressed",
+            "--password-file=/pw",
+            "--vddk-thumbprint",
+            "aa:bb",
+            "--vdsm-compat=1.1",
+            "-op",
+            "/p",
+            "--qemu-boot",
+            "--",
+            "--compressed",
+        ]));
+        assert_eq!(
+            got,
+            os(&[
+                "virt-v2v",
+                "--oo",
+                "compressed",
+                "--ip",
+                "/pw",
+                "--io",
+                "vddk-thumbprint=aa:bb",
+                "--oo",
+                "vdsm-compat=1.1",
+                "--op",
+                "/p",
+                "--oo",
+                "qemu-boot",
+                "--",
+                "--compressed",
+            ])
+        );
+        let argv = helper_common::virt_v2v_args(upstream_spellings(os(&[
+            "virt-v2v",
+            "--vdsm-vm-uuid",
+            "U",
+            "-oo",
+            "x",
+            "--compressed",
+            "a.img",
+        ])));
+        let a = Args::try_parse_from(argv).unwrap();
+        assert_eq!(a.output_options, ["vdsm-vm-uuid=U", "x", "compressed"]);
+    }
+
+    #[test]
+    fn upstream_options() {
+        let a = parse(&[
+            "-m",
+            "2048",
+            "--smp",
+            "3",
+            "--no-fstrim",
+            "--colors",
+            "--wrap",
+            "a",
+        ]);
+        assert_eq!(
+            a.upstream.convert_options(),
+            os(&["--memsize", "2048", "--smp", "3", "--no-fstrim"])
+        );
+        assert!(a.upstream.colours && a.upstream.wrap);
+        assert!(a.upstream.refused().is_none() && a.upstream.warnings().is_empty());
+        assert!(parse(&["a"]).upstream.convert_options().is_empty());
+        let a = parse(&["--no-trim", "all", "--vmtype", "server", "a"]);
+        assert_eq!(a.upstream.warnings().len(), 2);
+        let a = parse(&["--collect", "g", "--op", "/pw", "a"]);
+        assert_eq!(
+            a.upstream.refused().unwrap(),
+            "--collect (collecting guest files for diagnostics is not implemented)"
+        );
+        for root in ["ask", "single", "first", "/dev/sda2", "/dev/VG/LV"] {
+            assert_eq!(parse(&["--root", root, "a"]).root.as_deref(), Some(root));
+        }
+        for bad in ["", "second", "sda2"] {
+            let argv = os(&["virt-v2v", "--root", bad, "a"]);
+            assert!(Args::try_parse_from(argv).is_err(), "--root {bad:?}");
         }
     }
 

@@ -25,7 +25,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use std::ffi::{OsStr, OsString};
 use std::fs;
-use std::io::Read;
+use std::io::{IsTerminal, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, ExitStatus, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -64,6 +64,15 @@ pub fn main() -> ExitCode {
     // documents say (with --print-source stdout carries the document only).
     log::set_messages_to_stdout(args.machine_readable && !args.print_source);
     log::init("virt-v2v", "virt-v2v", level, None, sink);
+    // virt-v2v's --colours and --wrap, on by themselves on a terminal.
+    let tty = std::io::stderr().is_terminal();
+    log::set_style(log::Style {
+        colours: args.upstream.colours || tty,
+        wrap: args.upstream.wrap || tty,
+    });
+    for w in args.upstream.warnings() {
+        warning!("{w}");
+    }
     ExitCode::from(run(&args, events_fd))
 }
 
@@ -504,6 +513,7 @@ impl Runner {
             if let Some(b) = &args.block_driver {
                 a.extend(["--block-driver".into(), b.into()]);
             }
+            a.extend(args.upstream.convert_options());
             a.push(dir.clone());
             self.step(Step::Convert, convert, None, a)?;
         }

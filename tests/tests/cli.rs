@@ -150,3 +150,209 @@ fn the_script_needs_jq() {
     );
     assert!(sb.run_dirs().is_empty());
 }
+
+/// One row of docs/virt-v2v.md's "Upstream options" table.
+struct UpstreamRow {
+    option: String,
+    examples: Vec<String>,
+    /// `None`: implemented; `Some(reason)`: refused.
+    refused: Option<String>,
+    /// Refused by the script only (`implemented; the script: refused: REASON`).
+    script_refused: Option<String>,
+}
+
+fn upstream_rows() -> Vec<UpstreamRow> {
+    let doc = fs::read_to_string(repo_root().join("docs/virt-v2v.md")).unwrap();
+    let table = doc
+        .split("### Upstream options")
+        .nth(1)
+        .expect("docs/virt-v2v.md has no \"### Upstream options\" section");
+    let ticked = |cell: &str| -> Vec<String> {
+        cell.split('`')
+            .skip(1)
+            .step_by(2)
+            .map(str::to_string)
+            .collect()
+    };
+    let rows: Vec<UpstreamRow> = table
+        .lines()
+        .skip_while(|l| !l.starts_with('|'))
+        .take_while(|l| l.starts_with('|'))
+        .filter(|l| l.starts_with("| `"))
+        .map(|l| {
+            let cells: Vec<&str> = l.trim_matches('|').split('|').map(str::trim).collect();
+            assert_eq!(cells.len(), 3, "bad row: {l}");
+            let refused = match cells[2].strip_prefix("refused: ") {
+                Some(r) => Some(r.to_string()),
+                None => {
+                    assert!(cells[2].starts_with("implemented"), "bad status: {l}");
+                    None
+                }
+            };
+            let script_refused = cells[2]
+                .strip_prefix("implemented; the script: refused: ")
+                .map(str::to_string);
+            UpstreamRow {
+                option: ticked(cells[0]).remove(0),
+                examples: ticked(cells[1]),
+                refused,
+                script_refused,
+            }
+        })
+        .collect();
+    assert!(rows.len() > 50, "only {} rows", rows.len());
+    rows
+}
+
+/// The command lines for a row: the option with each example argument
+/// (`--opt=FORMAT` rows: `--opt=EXAMPLE`), then `-i disk MISSING -o null`
+/// (less the option itself), so that an accepted option runs into the
+/// missing disk, cheaply.
+fn upstream_argvs(row: &UpstreamRow) -> Vec<Vec<String>> {
+    let with: Vec<Vec<String>> = match (row.option.split_once('='), row.examples.is_empty()) {
+        (_, true) => vec![vec![row.option.clone()]],
+        (Some((name, _)), false) => row
+            .examples
+            .iter()
+            .map(|e| vec![format!("{name}={e}")])
+            .collect(),
+        (None, false) => row
+            .examples
+            .iter()
+            .map(|e| vec![row.option.clone(), e.clone()])
+            .collect(),
+    };
+    with.into_iter()
+        .map(|mut a| {
+            if row.option != "-i" {
+                a.extend(["-i".into(), "disk".into()]);
+            }
+            if row.option != "-o" {
+                a.extend(["-o".into(), "null".into()]);
+            }
+            a.push("/nonexistent/v2v-upstream-option.img".into());
+            a
+        })
+        .collect()
+}
+
+/// Every upstream virt-v2v 2.x option in docs/virt-v2v.md's table, through
+/// the supervisor and the script: an implemented one gets past the parser
+/// (no refusal, no usage error about it); a refused one gives exactly the
+/// documented line and exit 2.
+#[test]
+fn every_upstream_option_is_accepted_or_refused_as_documented() {
+    let sb = Sandbox::new("upstream-opts");
+    let parser_errors = [
+        "not supported by this build",
+        "unexpected argument",
+        "Usage:",
+        "try '--help'",
+        "unknown option",
+        "needs an argument",
+        "invalid value",
+        "a value is required",
+        "cannot be used multiple times",
+        "not a number",
+        "expected ask, single, first",
+    ];
+    let t = std::time::Instant::now();
+    let rows = upstream_rows();
+    let mut cases = Vec::new();
+    for row in &rows {
+        for argv in upstream_argvs(row) {
+            for runner in ["virt-v2v", "script"] {
+                cases.push((runner, argv.clone(), row));
+            }
+        }
+    }
+    // Four at a time: each run is a few processes that mostly wait.
+    let per = cases.len().div_ceil(4);
+    std::thread::scope(|s| {
+        for chunk in cases.chunks(per) {
+            let sb = &sb;
+            s.spawn(move || {
+                for (runner, argv, row) in chunk {
+                    let mut cmd = match *runner {
+                        "script" => sb.script(),
+                        _ => sb.virt_v2v(),
+                    };
+                    let r = run(cmd.args(argv));
+                    let refused = match *runner {
+                        "script" => row.refused.as_ref().or(row.script_refused.as_ref()),
+                        _ => row.refused.as_ref(),
+                    };
+                    match refused {
+                        Some(why) => {
+                            assert_eq!(r.code, 2, "{runner} {argv:?}: {r}");
+                            assert_eq!(
+                                r.stderr,
+                                format!(
+                                    "virt-v2v: error: not supported by this build: {} ({why})\n",
+                                    row.option
+                                ),
+                                "{runner} {argv:?}"
+                            );
+                        }
+                        None => {
+                            for e in parser_errors {
+                                assert!(
+                                    !r.stderr.contains(e),
+                                    "{runner} {argv:?}: refused by the parser ({e:?}): {r}"
+                                );
+                            }
+                        }
+                    }
+                }
+            });
+        }
+    });
+    assert!(sb.run_dirs().is_empty(), "a run directory was left behind");
+    eprintln!("{} runs in {:.1}s", cases.len(), t.elapsed().as_secs_f64());
+}
+
+/// `-m/--memsize` and `--smp` size the conversion appliance, as in
+/// virt-v2v, and `--no-fstrim` reaches helper-v2v-convert: through both
+/// runners, with a qemu that cannot start (the appliance fails at once,
+/// after libguestfs took the settings, which its trace shows).
+#[test]
+fn memsize_smp_no_fstrim_reach_the_convert_step() {
+    let sb = Sandbox::new("memsize");
+    let disk = sb.path("m.raw");
+    make_ext4_disk(&disk, 16, 13);
+    for (runner, mut cmd) in [("virt-v2v", sb.virt_v2v()), ("script", sb.script())] {
+        let r = run(cmd
+            .env("LIBGUESTFS_BACKEND", "direct")
+            .env("LIBGUESTFS_HV", "/bin/false")
+            .args([
+                "-x",
+                "-m",
+                "2048",
+                "--smp",
+                "3",
+                "--no-fstrim",
+                "-i",
+                "disk",
+            ])
+            .arg(&disk)
+            .args(["-o", "null"]));
+        assert!(r.code != 0 && r.code != 2, "{runner}: {r}");
+        assert!(
+            r.stderr.contains("virt-v2v: error: convert: "),
+            "{runner}: {r}"
+        );
+        let convert_line = r
+            .stderr
+            .lines()
+            .find(|l| l.contains("helper-v2v-convert ") && l.contains("--memsize"))
+            .unwrap_or_else(|| panic!("{runner}: no convert command line traced: {r}"));
+        assert!(
+            convert_line.contains("--memsize 2048 --smp 3 --no-fstrim"),
+            "{runner}: {convert_line}"
+        );
+        for want in ["guestfs: set_memsize 2048", "guestfs: set_smp 3"] {
+            assert!(r.stderr.contains(want), "{runner}: no {want:?}: {r}");
+        }
+        assert!(sb.run_dirs().iter().all(|d| !d.join("in1").exists()));
+    }
+}

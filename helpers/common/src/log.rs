@@ -133,10 +133,77 @@ pub fn log(level: Level, text: &str) {
                 let _ = out.write_all(format!("[{t:6.1}] {text}\n").as_bytes());
                 let _ = out.flush();
             }
-            Level::Message => eprintln!("[{t:6.1}] {text}"),
-            _ => eprintln!("{}: {tag}{text}", l.program),
+            Level::Message => eprintln!("{}", styled(level, format!("[{t:6.1}] {text}"))),
+            _ => eprintln!("{}", styled(level, format!("{}: {tag}{text}", l.program))),
         }
     }
+}
+
+/// How this process's stderr lines look: virt-v2v's `--colours` (ANSI
+/// colours: messages green, warnings blue, errors red) and `--wrap`
+/// (warnings and errors wrapped at 76 columns).  Plain unless set.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Style {
+    pub colours: bool,
+    pub wrap: bool,
+}
+
+static STYLE: OnceLock<Style> = OnceLock::new();
+
+/// Set the stderr style once (the supervisor, from `--colours`/`--wrap`).
+pub fn set_style(style: Style) {
+    let _ = STYLE.set(style);
+}
+
+/// `line` (one stderr line at `level`) in the style set.
+fn styled(level: Level, line: String) -> String {
+    let style = STYLE.get().copied().unwrap_or_default();
+    let line = if style.wrap && matches!(level, Level::Error | Level::Warning) {
+        wrap(&line, 76)
+    } else {
+        line
+    };
+    if !style.colours {
+        return line;
+    }
+    let colour = match level {
+        Level::Error => "\x1b[1;31m",
+        Level::Warning => "\x1b[1;34m",
+        Level::Message => "\x1b[0;32m",
+        Level::Debug | Level::Trace => return line,
+    };
+    match (level, line.split_once("] ")) {
+        // Messages: the timestamp stays plain, as in virt-v2v.
+        (Level::Message, Some((t, text))) => format!("{t}] {colour}{text}\x1b[0m"),
+        _ => format!("{colour}{line}\x1b[0m"),
+    }
+}
+
+/// `text` with its spaces turned into line breaks where a line would
+/// reach `width` columns (virt-v2v's wrapping); its own newlines stay.
+pub fn wrap(text: &str, width: usize) -> String {
+    let mut out = String::with_capacity(text.len() + 8);
+    for (i, line) in text.split('\n').enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        let mut col = 0;
+        for (j, word) in line.split(' ').enumerate() {
+            let w = word.chars().count();
+            if j > 0 {
+                if col + 1 + w >= width {
+                    out.push('\n');
+                    col = 0;
+                } else {
+                    out.push(' ');
+                    col += 1;
+                }
+            }
+            out.push_str(word);
+            col += w;
+        }
+    }
+    out
 }
 
 /// Emit one machine-readable event (also recorded in the log file).
@@ -193,4 +260,19 @@ macro_rules! debug {
 #[macro_export]
 macro_rules! trace {
     ($($a:tt)*) => { $crate::log::log($crate::log::Level::Trace, &format!($($a)*)) };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wrap;
+
+    #[test]
+    fn wrap_breaks_at_spaces_before_the_width() {
+        let text = "virt-v2v: warning: ".to_string() + &"word ".repeat(30);
+        let w = wrap(text.trim_end(), 76);
+        assert!(w.lines().count() > 1, "{w}");
+        assert!(w.lines().all(|l| l.chars().count() < 76), "{w}");
+        assert_eq!(w.replace('\n', " "), text.trim_end());
+        assert_eq!(wrap("short\nline", 76), "short\nline");
+    }
 }

@@ -68,6 +68,18 @@ pub struct Args {
         default_value = "virtio-blk"
     )]
     pub block_driver: windows::BlockDriver,
+    /// The appliance's memory in MiB, as virt-v2v's --memsize (default:
+    /// LIBGUESTFS_MEMSIZE, else 1536).
+    #[arg(long = "memsize", value_name = "MB", value_parser = clap::value_parser!(i32).range(1..))]
+    pub memsize: Option<i32>,
+    /// The appliance's vCPUs, as virt-v2v's --smp (default:
+    /// V2V_APPLIANCE_SMP, else the host's CPUs, at most 4).
+    #[arg(long = "smp", value_name = "N", value_parser = clap::value_parser!(i32).range(1..))]
+    pub smp: Option<i32>,
+    /// Do not trim the filesystems after converting, as virt-v2v's
+    /// --no-fstrim (the copy then copies their free space too).
+    #[arg(long = "no-fstrim")]
+    pub no_fstrim: bool,
     /// The temp directory (made by helper-v2v-input-<type>).
     pub dir: PathBuf,
 }
@@ -120,7 +132,7 @@ fn choose_accel(g: &Guestfs) -> Result<()> {
 
 /// Create the handle, attach every `inN`, and launch (the one launch of
 /// this run).
-fn open_appliance(ctx: &Ctx, meta: &MetadataIn, readonly: bool) -> Result<Guestfs> {
+fn open_appliance(ctx: &Ctx, args: &Args, meta: &MetadataIn, readonly: bool) -> Result<Guestfs> {
     let gf = |e: v2v_guestfs::Error| Failure::failed(e.to_string());
     let mut g = Guestfs::new().map_err(|e| Failure::external(e.to_string()))?;
     // The appliance's verbose console costs seconds per call under TCG
@@ -129,12 +141,14 @@ fn open_appliance(ctx: &Ctx, meta: &MetadataIn, readonly: bool) -> Result<Guestf
     let verbose = ctx.common.verbose || std::env::var("LIBGUESTFS_DEBUG").is_ok_and(|v| v == "1");
     g.route_events_to_log(verbose).map_err(gf)?;
     choose_accel(&g)?;
-    if std::env::var_os("LIBGUESTFS_MEMSIZE").is_none() {
+    if let Some(m) = args.memsize {
+        g.set_memsize(m).map_err(gf)?;
+    } else if std::env::var_os("LIBGUESTFS_MEMSIZE").is_none() {
         g.set_memsize(DEFAULT_MEMSIZE).map_err(gf)?;
     }
-    let smp = std::env::var("V2V_APPLIANCE_SMP")
-        .ok()
-        .and_then(|s| s.parse().ok())
+    let smp = args
+        .smp
+        .or_else(|| std::env::var("V2V_APPLIANCE_SMP").ok()?.parse().ok())
         .unwrap_or_else(|| {
             std::thread::available_parallelism()
                 .map(|n| n.get().min(4) as i32)
@@ -287,7 +301,7 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<()> {
     let _ = std::fs::remove_file(&out_path);
 
     message!("Opening the source");
-    let g = open_appliance(ctx, &meta, args.inspect_only)?;
+    let g = open_appliance(ctx, args, &meta, args.inspect_only)?;
     let mut opened = luks::open_encrypted(&g, &keys, args.inspect_only)?;
     drop(keys);
     if !args.inspect_only {
@@ -327,6 +341,8 @@ struct Found {
     /// The firmware the target boots with ([`target_firmware`]).
     firmware: Firmware,
     warnings: Vec<String>,
+    /// Trim the filesystems at the end (not with `--no-fstrim`).
+    fstrim: bool,
 }
 
 /// Choose the root to convert, inspect it, mount its filesystems
@@ -371,6 +387,7 @@ fn inspect_source(g: &Guestfs, meta: &MetadataIn, args: &Args) -> Result<Found> 
         kernels,
         firmware,
         warnings,
+        fstrim: !args.no_fstrim,
     })
 }
 
@@ -439,6 +456,7 @@ fn convert(g: &Guestfs, meta: &MetadataIn, found: Found) -> Result<MetadataOut> 
         kernels,
         firmware,
         mut warnings,
+        fstrim,
     } = found;
     if insp.os_type != "linux" {
         return Err(Failure::unsupported(format!(
@@ -490,20 +508,26 @@ fn convert(g: &Guestfs, meta: &MetadataIn, found: Found) -> Result<MetadataOut> 
 
     insp.kernels = kernels_for_metadata(&facts.kernels, Some(&plan.kernel.version));
     let target = target_for(&plan.kernel, &insp.arch, firmware);
-    converted(g, insp, target, changes, warnings)
+    converted(g, insp, target, changes, warnings, fstrim)
 }
 
-/// The end of every conversion: trim, report the warnings, shut the
-/// appliance down; the metadata.out of a converted guest.
+/// The end of every conversion: trim (unless `fstrim` is false), report
+/// the warnings, shut the appliance down; the metadata.out of a converted
+/// guest.
 fn converted(
     g: &Guestfs,
     insp: Inspection,
     target: TargetMeta,
     mut changes: Vec<Change>,
     warnings: Vec<String>,
+    fstrim: bool,
 ) -> Result<MetadataOut> {
-    message!("Mapping filesystem data to avoid copying unused and blank areas");
-    changes.extend(trim(g, &insp.mountpoints));
+    if fstrim {
+        message!("Mapping filesystem data to avoid copying unused and blank areas");
+        changes.extend(trim(g, &insp.mountpoints));
+    } else {
+        debug!("--no-fstrim: the filesystems are not trimmed");
+    }
     for w in &warnings {
         warning!("{w}");
     }
@@ -542,11 +566,12 @@ fn convert_windows(g: &Guestfs, found: Found, block: windows::BlockDriver) -> Re
         insp,
         firmware,
         mut warnings,
+        fstrim,
         ..
     } = found;
     message!("Converting {} to run on KVM", display_name(&insp));
     let (changes, target) = windows::convert(g, &insp, firmware, block, &mut warnings)?;
-    converted(g, insp, target, changes, warnings)
+    converted(g, insp, target, changes, warnings, fstrim)
 }
 
 /// Discard the free space of every mounted filesystem, so copying skips
