@@ -61,7 +61,7 @@ event() {
 # Capability list, as virt-v2v --machine-readable prints it: upstream's first
 # lines and the names of the features whose options this script takes, then ours.
 if [ $# -eq 1 ] && [ "$1" = --machine-readable ]; then
-  printf '%s\n' virt-v2v virt-v2v-2.0 libguestfs-rewrite io/oo mac-option parallel-option \
+  printf '%s\n' virt-v2v virt-v2v-2.0 libguestfs-rewrite colours-option io/oo mac-option parallel-option \
     block-driver-option no-convert-option v2v-helpers contract:1
   for kind in input output; do
     IFS=:
