@@ -72,6 +72,8 @@ pub struct Args {
     /// (MAC:network:OUT or MAC:bridge:OUT); repeatable.
     #[arg(long = "mac", value_name = "MAC:network|bridge:OUT")]
     pub mac: Vec<String>,
+    #[command(flatten)]
+    pub customize: crate::customize::Customize,
 
     /// Copy the disks unchanged: do not run helper-v2v-convert.
     #[arg(long = "no-convert")]

@@ -11,6 +11,7 @@
 //! step's exit code.  See docs/virt-v2v.md.
 
 pub mod args;
+pub mod customize;
 pub mod find;
 pub mod keys;
 pub mod resume;
@@ -125,6 +126,7 @@ pub fn plan(args: &Args) -> Result<Plan, String> {
         )
     })?;
     let convert = if args.no_convert {
+        customize::check_no_convert(&args.customize, &args.mac)?;
         None
     } else {
         Some(need(
@@ -489,6 +491,7 @@ impl Runner {
             if let Some(b) = &args.block_driver {
                 a.extend(["--block-driver".into(), b.into()]);
             }
+            a.extend(args.customize.convert_args(&args.mac));
             a.push(dir.clone());
             self.step(Step::Convert, convert, None, a)?;
         }
