@@ -1,58 +1,18 @@
 //! virt-v2v's virt-customize options (`--hostname`, `--firstboot`,
-//! `--run-command`, `--upload`, ...) and `--mac MAC:ip:...`: accepted with
-//! upstream's syntax and passed to helper-v2v-convert, which checks and
-//! applies them after the conversion, in command-line order
-//! (docs/helpers/helper-v2v-convert.md).
+//! `--run-command`, `--upload`, ...; helper_common::customize) and
+//! `--mac MAC:ip:...`: accepted with upstream's syntax and passed to
+//! helper-v2v-convert, which checks and applies them after the conversion,
+//! in command-line order (docs/helpers/helper-v2v-convert.md).
 
 use clap::Args;
+use helper_common::customize::Operations;
 use std::ffi::OsString;
-use std::sync::atomic::{AtomicU64, Ordering};
-
-/// An option's value and its place among all the values of this struct
-/// (clap parses in command-line order; the number restores it across
-/// options).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Placed(u64, String);
-
-static NEXT: AtomicU64 = AtomicU64::new(0);
-
-fn placed(s: &str) -> Result<Placed, String> {
-    Ok(Placed(NEXT.fetch_add(1, Ordering::Relaxed), s.to_string()))
-}
 
 /// The customisation options (Linux guests; see helper-v2v-convert).
 #[derive(Debug, Clone, Default, Args)]
 pub struct Customize {
-    /// Set the converted guest's hostname.
-    #[arg(long = "hostname", value_name = "HOSTNAME", value_parser = placed)]
-    pub hostname: Vec<Placed>,
-    /// Run local SCRIPT once at the converted guest's first boot.
-    #[arg(long = "firstboot", value_name = "SCRIPT", value_parser = placed)]
-    pub firstboot: Vec<Placed>,
-    /// Run command line CMD once at the converted guest's first boot.
-    #[arg(long = "firstboot-command", value_name = "CMD", value_parser = placed)]
-    pub firstboot_command: Vec<Placed>,
-    /// Run local SCRIPT in the guest after converting it.
-    #[arg(long = "run", value_name = "SCRIPT", value_parser = placed)]
-    pub run: Vec<Placed>,
-    /// Run command line CMD in the guest after converting it.
-    #[arg(long = "run-command", value_name = "CMD", value_parser = placed)]
-    pub run_command: Vec<Placed>,
-    /// Copy local FILE to DEST in the guest.
-    #[arg(long = "upload", value_name = "FILE:DEST", value_parser = placed)]
-    pub upload: Vec<Placed>,
-    /// Create directory DIR in the guest.
-    #[arg(long = "mkdir", value_name = "DIR", value_parser = placed)]
-    pub mkdir: Vec<Placed>,
-    /// Write CONTENT to FILE in the guest.
-    #[arg(long = "write", value_name = "FILE:CONTENT", value_parser = placed)]
-    pub write: Vec<Placed>,
-    /// Delete PATH (a glob, recursively) in the guest.
-    #[arg(long = "delete", value_name = "PATH", value_parser = placed)]
-    pub delete: Vec<Placed>,
-    /// Set the guest's time zone (a name such as Europe/London).
-    #[arg(long = "timezone", value_name = "TIMEZONE", value_parser = placed)]
-    pub timezone: Vec<Placed>,
+    #[command(flatten)]
+    pub operations: Operations,
 }
 
 impl Customize {
@@ -60,27 +20,7 @@ impl Customize {
     /// command-line order, then `--mac` for each `MAC:ip:...` of `macs`
     /// (the other `--mac` forms are network mappings, not for convert).
     pub fn convert_args(&self, macs: &[String]) -> Vec<OsString> {
-        let lists: [(&str, &Vec<Placed>); 10] = [
-            ("--hostname", &self.hostname),
-            ("--firstboot", &self.firstboot),
-            ("--firstboot-command", &self.firstboot_command),
-            ("--run", &self.run),
-            ("--run-command", &self.run_command),
-            ("--upload", &self.upload),
-            ("--mkdir", &self.mkdir),
-            ("--write", &self.write),
-            ("--delete", &self.delete),
-            ("--timezone", &self.timezone),
-        ];
-        let mut all: Vec<(u64, &str, &str)> = lists
-            .iter()
-            .flat_map(|(f, l)| l.iter().map(move |p| (p.0, *f, p.1.as_str())))
-            .collect();
-        all.sort_by_key(|x| x.0);
-        let mut a: Vec<OsString> = Vec::new();
-        for (_, flag, v) in all {
-            a.extend([flag.into(), v.into()]);
-        }
+        let mut a = self.operations.to_args();
         for m in macs.iter().filter(|m| is_static_ip(m)) {
             a.extend(["--mac".into(), m.into()]);
         }
@@ -118,24 +58,10 @@ mod tests {
     }
 
     #[test]
-    fn passed_to_convert_in_command_line_order() {
-        let c = Cli::try_parse_from([
-            "virt-v2v",
-            "--run-command",
-            "echo 1",
-            "--hostname",
-            "h",
-            "--firstboot",
-            "/s1",
-            "--run-command",
-            "echo 2",
-            "--write",
-            "/f:a:b",
-            "--timezone",
-            "UTC",
-        ])
-        .unwrap()
-        .c;
+    fn passed_to_convert_with_the_static_addresses() {
+        let c = Cli::try_parse_from(["virt-v2v", "--run-command", "echo 1", "--hostname", "h"])
+            .unwrap()
+            .c;
         let macs = [
             "52:54:00:01:02:03:network:default".to_string(),
             "52:54:00:01:02:04:ip:10.0.0.5,10.0.0.1,24".to_string(),
@@ -152,14 +78,6 @@ mod tests {
                 "echo 1",
                 "--hostname",
                 "h",
-                "--firstboot",
-                "/s1",
-                "--run-command",
-                "echo 2",
-                "--write",
-                "/f:a:b",
-                "--timezone",
-                "UTC",
                 "--mac",
                 "52:54:00:01:02:04:ip:10.0.0.5,10.0.0.1,24"
             ]
@@ -170,5 +88,6 @@ mod tests {
             "--run-command changes the guest: it cannot be used with --no-convert"
         );
         assert!(check_no_convert(&Customize::default(), &macs[..1]).is_ok());
+        assert!(check_no_convert(&Customize::default(), &macs[1..]).is_err());
     }
 }

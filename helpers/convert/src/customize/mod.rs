@@ -12,67 +12,18 @@ pub mod network;
 pub mod ops;
 
 use clap::Args;
+use helper_common::customize::Operations;
 use helper_common::{Failure, Result};
 use std::fmt;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 pub use network::StaticIp;
-
-/// A value with its place on the command line.  Clap keeps each option's
-/// values apart; the sequence number, taken as clap parses (in
-/// command-line order), puts the operations back in the order given.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Seq {
-    pub seq: u64,
-    pub value: String,
-}
-
-static NEXT: AtomicU64 = AtomicU64::new(0);
-
-/// Clap value parser: the value, numbered in parse order.
-pub fn seq(s: &str) -> std::result::Result<Seq, String> {
-    Ok(Seq {
-        seq: NEXT.fetch_add(1, Ordering::Relaxed),
-        value: s.to_string(),
-    })
-}
 
 /// The customisation options (flattened into the helper's command line).
 #[derive(Debug, Clone, Default, Args)]
 pub struct Options {
-    /// Set the guest's hostname.
-    #[arg(long = "hostname", value_name = "HOSTNAME", value_parser = seq)]
-    pub hostname: Vec<Seq>,
-    /// Install SCRIPT (a local file) to run once at the guest's first boot.
-    #[arg(long = "firstboot", value_name = "SCRIPT", value_parser = seq)]
-    pub firstboot: Vec<Seq>,
-    /// Run CMD (a shell command line) once at the guest's first boot.
-    #[arg(long = "firstboot-command", value_name = "CMD", value_parser = seq)]
-    pub firstboot_command: Vec<Seq>,
-    /// Run SCRIPT (a local file) in the guest now (in the appliance,
-    /// chrooted into the guest).
-    #[arg(long = "run", value_name = "SCRIPT", value_parser = seq)]
-    pub run: Vec<Seq>,
-    /// Run CMD (a shell command line) in the guest now.
-    #[arg(long = "run-command", value_name = "CMD", value_parser = seq)]
-    pub run_command: Vec<Seq>,
-    /// Copy local FILE into the guest as DEST (into DEST when it is a
-    /// directory), keeping its permission bits.
-    #[arg(long = "upload", value_name = "FILE:DEST", value_parser = seq)]
-    pub upload: Vec<Seq>,
-    /// Create directory DIR in the guest (and its parents).
-    #[arg(long = "mkdir", value_name = "DIR", value_parser = seq)]
-    pub mkdir: Vec<Seq>,
-    /// Write CONTENT to FILE in the guest.
-    #[arg(long = "write", value_name = "FILE:CONTENT", value_parser = seq)]
-    pub write: Vec<Seq>,
-    /// Delete PATH in the guest (recursively; a glob).
-    #[arg(long = "delete", value_name = "PATH", value_parser = seq)]
-    pub delete: Vec<Seq>,
-    /// Set the guest's time zone (Europe/London: a name of /usr/share/zoneinfo).
-    #[arg(long = "timezone", value_name = "TIMEZONE", value_parser = seq)]
-    pub timezone: Vec<Seq>,
+    #[command(flatten)]
+    pub operations: Operations,
     /// A static address for the NIC with MAC address MAC, written into the
     /// guest's network configuration: MAC:ip:ADDR[,GW[,LEN[,NS...]]]
     /// (repeatable).
@@ -148,35 +99,14 @@ fn guest_path(flag: &str, p: &str) -> Result<String> {
 impl Options {
     /// True when nothing is asked.
     pub fn is_empty(&self) -> bool {
-        self.ops_unchecked().is_empty() && self.mac.is_empty()
-    }
-
-    fn ops_unchecked(&self) -> Vec<(u64, &'static str, &str)> {
-        let lists: [(&'static str, &Vec<Seq>); 10] = [
-            ("--hostname", &self.hostname),
-            ("--firstboot", &self.firstboot),
-            ("--firstboot-command", &self.firstboot_command),
-            ("--run", &self.run),
-            ("--run-command", &self.run_command),
-            ("--upload", &self.upload),
-            ("--mkdir", &self.mkdir),
-            ("--write", &self.write),
-            ("--delete", &self.delete),
-            ("--timezone", &self.timezone),
-        ];
-        let mut v: Vec<(u64, &'static str, &str)> = lists
-            .iter()
-            .flat_map(|(flag, l)| l.iter().map(move |s| (s.seq, *flag, s.value.as_str())))
-            .collect();
-        v.sort_by_key(|x| x.0);
-        v
+        self.operations.in_order().is_empty() && self.mac.is_empty()
     }
 
     /// The operations in command-line order, checked (a usage error names
     /// the option; local files must be readable).
     pub fn ops(&self) -> Result<Vec<Op>> {
         let mut out = Vec::new();
-        for (_, flag, v) in self.ops_unchecked() {
+        for (flag, v) in self.operations.in_order() {
             let local = |p: &str| -> Result<PathBuf> {
                 let path = PathBuf::from(p);
                 std::fs::File::open(&path)
@@ -244,7 +174,7 @@ impl Options {
                     }
                     Op::Timezone(v.to_string())
                 }
-                _ => unreachable!("every flag of ops_unchecked is handled"),
+                _ => unreachable!("every flag of Operations::in_order is handled"),
             });
         }
         Ok(out)
