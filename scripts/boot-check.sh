@@ -1,6 +1,6 @@
 #!/bin/bash
 # usage: boot-check.sh [--uefi] [--bus virtio|pvscsi|sata|ide] [--timeout S]
-#                      [--expect NAME.json] [--log FILE] DISK...
+#                      [--expect NAME.json] [--log FILE] [--writable] DISK...
 #
 # Boots DISK... (raw or qcow2; the first disk boots) under qemu and waits for
 # the test guest's marker line on the serial console:
@@ -26,15 +26,18 @@
 #                  marker's addresses on whichever interfaces.
 #   --timeout S    give up after S seconds (default 600).
 #   --log FILE     keep the whole serial console output in FILE.
+#   --writable     the guest writes to the disks (a second boot sees what
+#                  the first did, e.g. first-boot scripts already run).
 #
-# The disks are opened with snapshot=on: they are never modified.  It stops
+# Unless --writable, the disks are opened with snapshot=on: they are never
+# modified.  It stops
 # early when the console shows the initramfs or systemd giving up.
 # Env: ACCEL (default tcg: nested KVM hangs on the hosts this project is
 # developed on; set kvm where it works), QEMU, MEM_MB (1024), MACHINE (q35).
 set -uo pipefail
 
 usage() { sed -n '2,/^set -uo/ { /^set -uo/d; s/^# \{0,1\}//; p; }' "$0" >&2; exit 2; }
-uefi= bus=virtio timeout=600 expect= log=
+uefi= bus=virtio timeout=600 expect= log= snapshot=on
 disks=()
 while [ $# -gt 0 ]; do
   case $1 in
@@ -43,6 +46,7 @@ while [ $# -gt 0 ]; do
     --timeout) timeout=${2:-}; shift ;;
     --expect) expect=${2:-}; shift ;;
     --log) log=${2:-}; shift ;;
+    --writable) snapshot=off ;;
     -h|--help) usage ;;
     -*) echo "boot-check: unknown option $1" >&2; usage ;;
     *) disks+=("$1") ;;
@@ -97,7 +101,7 @@ for d in "${disks[@]}"; do
   [ -r "$d" ] || { echo "boot-check: cannot read $d" >&2; exit 2; }
   fmt=$(qemu-img info --output=json "$d" | jq -r .format) ||
     { echo "boot-check: $d: cannot read its format" >&2; exit 2; }
-  drive="file=$d,format=$fmt,snapshot=on,cache=unsafe"
+  drive="file=$d,format=$fmt,snapshot=$snapshot,cache=unsafe"
   case $bus in
     virtio) args+=(-drive "$drive,if=virtio") ;;
     ide) args+=(-drive "$drive,if=ide,index=$i") ;;

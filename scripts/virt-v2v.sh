@@ -13,6 +13,10 @@
 #                    [-o TYPE] [-os STORAGE] [-of FORMAT] [-oa sparse|preallocated]
 #                    [-on NAME] [-oc URI] [-oo OPT]...
 #                    [-n [IN:]OUT]... [-b [IN:]OUT]... [--mac MAC:network|bridge:OUT]...
+#                    [--mac MAC:ip:ADDR[,GW[,LEN[,NS...]]]]... [--hostname NAME]
+#                    [--firstboot SCRIPT]... [--firstboot-command CMD]... [--run SCRIPT]...
+#                    [--run-command CMD]... [--upload FILE:DEST]... [--mkdir DIR]...
+#                    [--write FILE:CONTENT]... [--delete PATH]... [--timezone TZ]
 #                    ARG...
 #        virt-v2v.sh --machine-readable      (capability list)
 #        virt-v2v.sh -V|--version
@@ -61,7 +65,7 @@ event() {
 # Capability list, as virt-v2v --machine-readable prints it: upstream's first
 # lines and the names of the features whose options this script takes, then ours.
 if [ $# -eq 1 ] && [ "$1" = --machine-readable ]; then
-  printf '%s\n' virt-v2v virt-v2v-2.0 libguestfs-rewrite colours-option io/oo mac-option parallel-option \
+  printf '%s\n' virt-v2v virt-v2v-2.0 libguestfs-rewrite colours-option io/oo mac-option parallel-option customize-ops \
     block-driver-option no-convert-option v2v-helpers contract:1
   for kind in input output; do
     IFS=:
@@ -83,6 +87,8 @@ iopts= oopts= inargs= common= netopts=
 no_convert= keep= mr= events= quiet= verbose= xtrace= parallel= root= resume= on_given= block_driver=
 keys= have_keys= keys_stdin=
 memsize= smp= no_fstrim= colours= wrap= c_msg= c_warn= c_err= c_end= oldopts=
+# Customisation options and --mac MAC:ip:..., in order, for helper-v2v-convert.
+custom=
 nl='
 '
 need() { [ $# -ge 2 ] || die_usage "option $1 needs an argument"; }
@@ -132,7 +138,10 @@ while [ $# -gt 0 ]; do
     -if|-ic|-it|-ip|-io) need "$@"; iopts="$iopts $1 $(q "$2")"; shift ;;
     -os|-of|-oa|-on|-oc|-oo) need "$@"; oopts="$oopts $1 $(q "$2")"
       [ "$1" != -on ] || on_given=1; shift ;;
-    -n|--network|-b|--bridge|--mac) need "$@"; netopts="$netopts $1 $(q "$2")"; shift ;;
+    -n|--network|-b|--bridge|--mac) need "$@"; netopts="$netopts $1 $(q "$2")"
+      case $1:$2 in --mac:?????????????????:ip:*) custom="$custom --mac $(q "$2")" ;; esac; shift ;;
+    --hostname|--firstboot|--firstboot-command|--run|--run-command|--upload|--mkdir|--write|--delete|--timezone)
+      need "$@"; custom="$custom $1 $(q "$2")"; shift ;;
     -v|--verbose) common="$common -v"; verbose=1 ;;
     -x) common="$common -x"; xtrace=1 verbose=1 ;;
     -q|--quiet) common="$common -q"; quiet=1 ;;
@@ -234,6 +243,9 @@ command -v "$input" >/dev/null 2>&1 ||
   die_usage "-i $itype: nothing to convert: give the source after the options (for -i disk: the disk images)"
 command -v "$output" >/dev/null 2>&1 ||
   die_usage "unknown output type ‘-o $otype’: there is no program $output on PATH"
+if [ -n "$no_convert" ] && [ -n "$custom" ]; then
+  f=${custom# }; die_usage "${f%% *} changes the guest: it cannot be used with --no-convert"
+fi
 if [ -z "$no_convert" ]; then
   command -v helper-v2v-convert >/dev/null 2>&1 || die_usage \
     "helper-v2v-convert is not installed (not on PATH); install it, or use --no-convert to copy the disks unchanged"
@@ -466,7 +478,7 @@ if [ -z "$on_given" ] &&
   run_check output-setup "$output" check "$qdir $oopts -on $(q "$guest_name")"
 fi
 [ -n "$no_convert" ] || [ -n "$converted" ] ||
-  run_step convert 02 helper-v2v-convert "" "${root:+--root $(q "$root")}${have_keys:+ --key-selectors-from-stdin} ${block_driver:+--block-driver $(q "$block_driver")} ${memsize:+--memsize $memsize} ${smp:+--smp $smp} ${no_fstrim:+--no-fstrim} $qdir"
+  run_step convert 02 helper-v2v-convert "" "${root:+--root $(q "$root")}${have_keys:+ --key-selectors-from-stdin} ${block_driver:+--block-driver $(q "$block_driver")} ${memsize:+--memsize $memsize} ${smp:+--smp $smp} ${no_fstrim:+--no-fstrim}$custom $qdir"
 run_step output-setup 03 "$output" setup "$qdir $oopts"
 run_step copy 04 helper-v2v-copy "" "${parallel:+--parallel $(q "$parallel")} $progress $qdir"
 # description.json: the converted guest as the output renders it.

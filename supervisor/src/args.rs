@@ -70,9 +70,12 @@ pub struct Args {
     #[arg(short = 'b', long = "bridge", value_name = "[IN:]OUT")]
     pub bridge: Vec<String>,
     /// Map the NIC with MAC address MAC to network or bridge OUT
-    /// (MAC:network:OUT or MAC:bridge:OUT); repeatable.
-    #[arg(long = "mac", value_name = "MAC:network|bridge:OUT")]
+    /// (MAC:network:OUT or MAC:bridge:OUT), or give it a static address
+    /// in the guest (MAC:ip:ADDR[,GW[,LEN[,NS...]]]); repeatable.
+    #[arg(long = "mac", value_name = "MAC:network|bridge|ip:OUT")]
     pub mac: Vec<String>,
+    #[command(flatten)]
+    pub customize: crate::customize::Customize,
 
     /// Copy the disks unchanged: do not run helper-v2v-convert.
     #[arg(long = "no-convert")]

@@ -11,6 +11,7 @@
 //! step's exit code.  See docs/virt-v2v.md.
 
 pub mod args;
+pub mod customize;
 pub mod events;
 pub mod find;
 pub mod keys;
@@ -150,6 +151,7 @@ pub fn plan(args: &Args) -> Result<Plan, String> {
         )
     })?;
     let convert = if args.no_convert {
+        customize::check_no_convert(&args.customize, &args.mac)?;
         None
     } else {
         Some(need(
@@ -514,6 +516,7 @@ impl Runner {
                 a.extend(["--block-driver".into(), b.into()]);
             }
             a.extend(args.upstream.convert_options());
+            a.extend(args.customize.convert_args(&args.mac));
             a.push(dir.clone());
             self.step(Step::Convert, convert, None, a)?;
         }

@@ -10,6 +10,7 @@ mod common;
 mod contract;
 mod convert;
 mod copy;
+mod customize;
 mod docs;
 mod faults;
 mod guests;

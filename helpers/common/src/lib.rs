@@ -4,6 +4,7 @@
 //! [`output`]: the command line and `main` every output helper shares;
 //! [`keys`]: virt-v2v's `--key` selectors (LUKS), for the runners and convert.
 
+pub mod customize;
 pub mod failure;
 pub mod keys;
 pub mod log;

@@ -8,6 +8,7 @@
 //! ([`apply::apply`]).
 
 pub mod apply;
+pub mod customize;
 pub mod devices;
 pub mod guest;
 pub mod inspect;
@@ -80,6 +81,10 @@ pub struct Args {
     /// --no-fstrim (the copy then copies their free space too).
     #[arg(long = "no-fstrim")]
     pub no_fstrim: bool,
+    /// virt-customize operations and `--mac MAC:ip:...` (Linux guests),
+    /// applied after the conversion in command-line order.
+    #[command(flatten)]
+    pub customize: customize::Options,
     /// The temp directory (made by helper-v2v-input-<type>).
     pub dir: PathBuf,
 }
@@ -295,6 +300,15 @@ fn load_keys(args: &Args) -> Result<Keys> {
 pub fn run(ctx: &Ctx, args: &Args) -> Result<()> {
     let t0 = Instant::now();
     let keys = load_keys(args)?;
+    let custom = Custom {
+        ops: args.customize.ops()?,
+        ips: args.customize.static_ips()?,
+    };
+    if args.inspect_only && !args.customize.is_empty() {
+        return Err(Failure::usage(
+            "--inspect-only changes nothing: it cannot be given with customisation options",
+        ));
+    }
     let meta: MetadataIn = v2v_meta::read_json(&ctx.dir.metadata_in())?;
     check_sockets(ctx, &meta)?;
     let out_path = ctx.dir.metadata_out();
@@ -317,9 +331,15 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<()> {
         return Ok(());
     }
     let out = if found.insp.os_type == "windows" {
+        if !args.customize.is_empty() {
+            return Err(Failure::unsupported(
+                "customisation options (--hostname, --firstboot, --run, --mac ...:ip:, ...) \
+                 are supported on Linux guests only by this build",
+            ));
+        }
         convert_windows(&g, found, args.block_driver)?
     } else {
-        convert(&g, &meta, found)?
+        convert(&g, &meta, found, &custom)?
     };
     v2v_meta::write_json(&out_path, &out)?;
     message!(
@@ -330,6 +350,12 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<()> {
         out_path.display()
     );
     Ok(())
+}
+
+/// The checked customisation options.
+struct Custom {
+    ops: Vec<customize::Op>,
+    ips: Vec<customize::StaticIp>,
 }
 
 /// What inspection found, before anything changes.
@@ -449,7 +475,7 @@ fn inspection_only(g: &Guestfs, meta: &MetadataIn, found: Found) -> Result<Metad
 }
 
 /// Convert the inspected guest: check it can be, plan, apply, trim.
-fn convert(g: &Guestfs, meta: &MetadataIn, found: Found) -> Result<MetadataOut> {
+fn convert(g: &Guestfs, meta: &MetadataIn, found: Found, custom: &Custom) -> Result<MetadataOut> {
     let Found {
         mut insp,
         family,
@@ -503,8 +529,10 @@ fn convert(g: &Guestfs, meta: &MetadataIn, found: Found) -> Result<MetadataOut> 
     alias_virtio_names(g);
     let outcome = apply::apply(g, &plan)?;
     debug!("conversion applied in {:.1}s", t.elapsed().as_secs_f64());
-    let changes = outcome.changes;
+    let mut changes = outcome.changes;
     warnings.extend(outcome.warnings);
+    changes.extend(customize::network::apply(g, &custom.ips)?);
+    changes.extend(customize::ops::apply(g, family, &custom.ops)?);
 
     insp.kernels = kernels_for_metadata(&facts.kernels, Some(&plan.kernel.version));
     let target = target_for(&plan.kernel, &insp.arch, firmware);

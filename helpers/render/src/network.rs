@@ -49,8 +49,9 @@ impl NetworkMap {
     }
 
     /// Add one `--mac MAC:network:OUT` or `--mac MAC:bridge:OUT` argument.
-    /// `MAC:ip:...` (a static IP for the converted guest) is refused: this
-    /// conversion cannot set one yet.
+    /// `MAC:ip:...` (a static IP for the converted guest) is no network
+    /// mapping: helper-v2v-convert writes it into the guest (and checks
+    /// it); it is skipped here.
     pub fn add_mac(&mut self, arg: &str) -> Result<(), MapError> {
         let bad = || MapError(format!("cannot parse --mac \"{arg}\" parameter"));
         let mac = arg.get(..17).ok_or_else(bad)?;
@@ -66,12 +67,7 @@ impl NetworkMap {
         let kind = match kind {
             "network" => NetworkKind::Network,
             "bridge" => NetworkKind::Bridge,
-            "ip" => {
-                return Err(MapError(format!(
-                    "--mac {mac}:ip:...: setting a static IP address in the converted guest \
-                     is not supported (only --mac MAC:network:OUT and --mac MAC:bridge:OUT)"
-                )))
-            }
+            "ip" => return Ok(()),
             _ => return Err(bad()),
         };
         let mac = mac.to_ascii_lowercase();
@@ -201,13 +197,17 @@ mod tests {
             ),
             (m.clone().add_mac("52:54:00:aa:bb:03:lan:x"), "cannot parse"),
             (m.clone().add_mac("52:54:00:aa:bb"), "cannot parse"),
-            (
-                m.clone().add_mac("52:54:00:aa:bb:03:ip:10.0.0.2"),
-                "static IP address",
-            ),
         ] {
             assert!(r.unwrap_err().0.contains(want), "want {want}");
         }
+    }
+
+    #[test]
+    fn static_ip_macs_are_not_mappings() {
+        let mut m = NetworkMap::default();
+        m.add_mac("52:54:00:aa:bb:03:ip:10.0.0.2,10.0.0.1,24")
+            .unwrap();
+        assert!(m.unknown_macs(&[]).is_empty());
     }
 
     #[test]

@@ -1,0 +1,212 @@
+//! virt-customize operations and `--mac MAC:ip:` on the default test guest
+//! (issue 14): one conversion with a Forklift-like command line, two boots
+//! on virtio (scripts/boot-check.sh --writable, so the second boot sees the
+//! first's changes).  First boot: the new hostname and the static address
+//! in the marker line, each first-boot script's marker on the console once,
+//! in order.  Second boot: no first-boot marker.  The file operations are
+//! read from the converted disk with debugfs (no appliance).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use v2v_tests::*;
+
+const HOSTNAME: &str = "v2v-custom";
+const MAC: &str = "52:54:00:12:34:56"; // qemu's first NIC (boot-check.sh's)
+const ADDR: &str = "10.0.2.77";
+
+/// debugfs on the converted disk's first partition (the guest's ext4
+/// root, scripts/guests/foreign-guest.sh).
+struct Root(String);
+
+impl Root {
+    fn new(disk: &Path) -> Root {
+        let o = Command::new("sfdisk")
+            .arg("--json")
+            .arg(disk)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "sfdisk --json {}", disk.display());
+        let t: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        let start = t["partitiontable"]["partitions"][0]["start"]
+            .as_u64()
+            .unwrap();
+        let sector = t["partitiontable"]["sectorsize"].as_u64().unwrap_or(512);
+        Root(format!("{}?offset={}", disk.display(), start * sector))
+    }
+    fn debugfs(&self, req: &str) -> String {
+        let o = Command::new("debugfs")
+            .args(["-R", req, &self.0])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr)
+    }
+    /// The file's content; `None` when debugfs does not find it.
+    fn cat(&self, path: &str) -> Option<String> {
+        let s = self.debugfs(&format!("stat {path}"));
+        if s.contains("File not found") {
+            return None;
+        }
+        let o = Command::new("debugfs")
+            .args(["-R", &format!("cat {path}"), &self.0])
+            .output()
+            .unwrap();
+        Some(String::from_utf8_lossy(&o.stdout).into_owned())
+    }
+}
+
+fn boot(disk: &Path, expect: &Path, log: &Path) -> Run {
+    run(boot_check_cmd()
+        .args(["--writable", "--timeout", "1200", "--expect"])
+        .arg(expect)
+        .arg("--log")
+        .arg(log)
+        .arg(disk))
+}
+
+fn count(text: &str, needle: &str) -> usize {
+    text.matches(needle).count()
+}
+
+#[test]
+fn customize_hostname_firstboot_run_files_and_static_ip_then_boot_twice() {
+    require_tool("qemu-system-x86_64");
+    require_tool("debugfs");
+    require_tool("sfdisk");
+    let raw = fixture_dir().join("foreign-guest.raw");
+    let sb = Sandbox::new("customize");
+    let out = sb.path("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let s1 = sb.path("s1.sh");
+    std::fs::write(
+        &s1,
+        "#!/bin/sh\necho \"V2V-FIRSTBOOT-S1 $(hostname)\" >/dev/ttyS0\n",
+    )
+    .unwrap();
+    let upload = sb.path("uploaded.txt");
+    std::fs::write(&upload, "uploaded by --upload\n").unwrap();
+    let arg = |p: &PathBuf| p.to_str().unwrap().to_string();
+    let mac_ip = format!("{MAC}:ip:{ADDR},10.0.2.2,24");
+    let a: Vec<String> = [
+        "-v",
+        "-x",
+        "-o",
+        "local",
+        "-os",
+        &arg(&out),
+        "--root",
+        "first",
+        "--hostname",
+        HOSTNAME,
+        "--firstboot",
+        &arg(&s1),
+        "--firstboot-command",
+        "echo V2V-FIRSTBOOT-C2 >/dev/ttyS0",
+        "--run-command",
+        "echo ran >/etc/v2v-run-command && touch /etc/v2v-delete-me",
+        "--upload",
+        &format!("{}:/root/", arg(&upload)),
+        "--mkdir",
+        "/srv/v2v-made/sub",
+        "--write",
+        "/etc/v2v-written:a:b c",
+        "--delete",
+        "/etc/v2v-delete-*",
+        "--timezone",
+        "Europe/Paris",
+        "--mac",
+        &mac_ip,
+        "-i",
+        "disk",
+        &arg(&raw),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let before = sha256(&raw);
+    let r = run(sb.virt_v2v().args(&a));
+    r.assert_ok();
+    assert_eq!(sha256(&raw), before, "the source changed");
+    // Applied in command-line order, each logged.
+    let log = format!("{}{}", r.stdout, r.stderr);
+    let order = [
+        "Customising: --hostname v2v-custom",
+        "Customising: --firstboot ",
+        "Customising: --firstboot-command ",
+        "Customising: --run-command ",
+        "Customising: --upload ",
+        "Customising: --mkdir /srv/v2v-made/sub",
+        "Customising: --write /etc/v2v-written:a:b c",
+        "Customising: --delete /etc/v2v-delete-*",
+        "Customising: --timezone Europe/Paris",
+    ];
+    let pos: Vec<usize> = order
+        .iter()
+        .map(|m| log.find(m).unwrap_or_else(|| panic!("no {m:?} in:\n{r}")))
+        .collect();
+    assert!(pos.windows(2).all(|w| w[0] < w[1]), "out of order: {pos:?}");
+    let disk = out.join("foreign-guest-sda");
+    assert!(disk.is_file(), "{} missing", disk.display());
+
+    // Two boots, the second seeing the first's changes.
+    let expect = sb.path("expect.json");
+    std::fs::write(
+        &expect,
+        serde_json::json!({"boot": {
+            "name": HOSTNAME, "root": "/dev/vda1", "addrs": format!("{ADDR}/24")
+        }})
+        .to_string(),
+    )
+    .unwrap();
+    let (log1, log2) = (sb.path("boot1.log"), sb.path("boot2.log"));
+    let b1 = boot(&disk, &expect, &log1);
+    assert_eq!(b1.code, 0, "first boot:\n{b1}");
+    let c1 = std::fs::read_to_string(&log1).unwrap();
+    assert_eq!(
+        count(&c1, &format!("V2V-FIRSTBOOT-S1 {HOSTNAME}")),
+        1,
+        "{c1}"
+    );
+    assert_eq!(count(&c1, "V2V-FIRSTBOOT-C2"), 1, "{c1}");
+    assert!(c1.find("V2V-FIRSTBOOT-S1") < c1.find("V2V-FIRSTBOOT-C2"));
+    let b2 = boot(&disk, &expect, &log2);
+    assert_eq!(b2.code, 0, "second boot:\n{b2}");
+    let c2 = std::fs::read_to_string(&log2).unwrap();
+    assert_eq!(
+        count(&c2, "V2V-FIRSTBOOT"),
+        0,
+        "first-boot scripts ran again:\n{c2}"
+    );
+
+    // The guest's files, read from the converted disk.
+    let g = Root::new(&disk);
+    assert_eq!(g.cat("/etc/hostname").as_deref(), Some("v2v-custom\n"));
+    assert!(g
+        .cat("/etc/hosts")
+        .unwrap()
+        .contains("127.0.1.1\tv2v-custom\n"));
+    assert_eq!(g.cat("/etc/v2v-run-command").as_deref(), Some("ran\n"));
+    assert_eq!(g.cat("/etc/v2v-delete-me"), None);
+    assert_eq!(
+        g.cat("/root/uploaded.txt").as_deref(),
+        Some("uploaded by --upload\n")
+    );
+    assert!(g
+        .debugfs("stat /srv/v2v-made/sub")
+        .contains("Type: directory"));
+    assert_eq!(g.cat("/etc/v2v-written").as_deref(), Some("a:b c"));
+    assert_eq!(g.cat("/etc/timezone").as_deref(), Some("Europe/Paris\n"));
+    assert!(g
+        .debugfs("stat /etc/localtime")
+        .contains("Fast link dest: \"/usr/share/zoneinfo/Europe/Paris\""));
+    let fb = g
+        .cat("/root/virt-sysprep-firstboot.log")
+        .expect("first-boot log");
+    assert_eq!(count(&fb, "=== Running 0001-s1.sh ==="), 1, "{fb}");
+    assert_eq!(count(&fb, "=== Running 0002-command ==="), 1, "{fb}");
+    assert_eq!(count(&fb, "=== first boot done ==="), 1, "{fb}");
+    assert_eq!(
+        g.cat("/etc/systemd/system/multi-user.target.wants/guestfs-firstboot.service"),
+        None,
+        "the first-boot service did not disable itself"
+    );
+}
