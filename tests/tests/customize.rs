@@ -86,9 +86,10 @@ fn customize_hostname_firstboot_run_files_and_static_ip_then_boot_twice() {
     std::fs::write(&upload, "uploaded by --upload\n").unwrap();
     let arg = |p: &PathBuf| p.to_str().unwrap().to_string();
     let mac_ip = format!("{MAC}:ip:{ADDR},10.0.2.2,24");
+    // Forklift's line without its `-v -x` (tests/tests/orchestrators.rs
+    // runs those): with -v the TCG appliance prints its whole console,
+    // which here costs minutes.
     let a: Vec<String> = [
-        "-v",
-        "-x",
         "-o",
         "local",
         "-os",
