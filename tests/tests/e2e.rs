@@ -18,5 +18,6 @@ mod interrupt;
 mod layout;
 mod libvirt;
 mod outputs;
+mod overlap;
 mod signals;
 mod windows;
