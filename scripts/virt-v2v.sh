@@ -414,7 +414,9 @@ esac
 if [ -n "$converted" ]; then   # serve the kept conversion as the input
   run_step input 01 helper-v2v-resume "" "$qdir"
 else
-  run_step input 01 "$input" "" "${overlap:+--allocation-depth }$iopts $qdir $inargs"
+  # Our input types serve local disks with an allocation map when asked.
+  map=; case $itype in disk|libvirtxml|libvirt|ova|vmx) map=$overlap ;; esac
+  run_step input 01 "$input" "" "${map:+--allocation-depth }$iopts $qdir $inargs"
 fi
 # The output's check once more with the guest's name (from metadata.in,
 # when -on is not given): an output can refuse a target of that name
@@ -429,10 +431,11 @@ copy_args="${parallel:+--parallel $(q "$parallel")} $qdir"
 # The overlapped copy needs every inN served with an allocation map (qemu-nbd
 # --allocation-depth, its pidfile's process): else copy after converting.
 if [ -n "$overlap" ]; then
-  for pf in "$dir"/run/in*.pid; do
-    pid=$(cat "$pf" 2>/dev/null)
-    if ! { [ -r "/proc/$pid/cmdline" ] && tr '\0' '\n' < "/proc/$pid/cmdline" | grep -qx -- --allocation-depth; }; then
-      message "${pf##*/}: its server offers no allocation map: copying after the conversion"
+  for s in $(jq -r '.source.disks[].socket' "$dir/metadata.in"); do
+    pid=$(cat "$dir/run/$s.pid" 2>/dev/null)
+    if ! { [ -n "$pid" ] && [ -r "/proc/$pid/cmdline" ] &&
+           tr '\0' '\n' < "/proc/$pid/cmdline" | grep -qx -- --allocation-depth; }; then
+      message "$s: its server offers no allocation map: copying after the conversion"
       overlap=
       break
     fi

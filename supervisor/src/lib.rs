@@ -534,7 +534,7 @@ impl Runner {
             self.step(Step::Input, resume, None, vec![dir.clone()])?;
         } else {
             let mut a = input_args(args, &dir);
-            if overlap {
+            if overlap && MAP_INPUTS.contains(&args.input.as_str()) {
                 a.insert(0, "--allocation-depth".into());
             }
             self.step(Step::Input, &plan.input, None, a)?;
@@ -622,6 +622,10 @@ impl Runner {
 /// Outputs whose targets may be written before the conversion is known to
 /// succeed (a failed run's targets are removed by helper-v2v-cleanup).
 const OVERLAP_OUTPUTS: [&str; 5] = ["local", "qemu", "kubevirt", "libvirt", "null"];
+
+/// Input types whose helper takes `--allocation-depth` (v2v-input-kit's
+/// `InputArgs`); any other input's disks are probed as they are served.
+const MAP_INPUTS: [&str; 5] = ["disk", "libvirtxml", "libvirt", "ova", "vmx"];
 
 /// Whether the command line allows the overlapped copy: not
 /// `--no-overlap`, `--no-convert`, `--print-source` or `--resume`, an
