@@ -526,7 +526,10 @@ impl Runner {
     fn pipeline(&self, args: &Args, plan: &Plan) -> Result<(), Stop> {
         let dir: OsString = self.dir.root().as_os_str().to_owned();
         let overlap = overlap_allowed(args) && plan.convert.is_some() && !self.converted;
-        debug!("overlapped copy: {}", if overlap { "planned" } else { "no" });
+        debug!(
+            "overlapped copy: {}",
+            if overlap { "planned" } else { "no" }
+        );
 
         if self.converted {
             // --resume after a kept conversion: serve it as the input.
@@ -1018,7 +1021,7 @@ mod tests {
                 .iter()
                 .chain(a)
                 .map(OsString::from);
-            Args::try_parse_from(helper_common::virt_v2v_args(argv)).unwrap()
+            <Args as clap::Parser>::try_parse_from(helper_common::virt_v2v_args(argv)).unwrap()
         };
         for o in ["local", "qemu", "kubevirt", "libvirt", "null"] {
             assert!(overlap_allowed(&parse(&["-o", o])), "-o {o}");

@@ -5,7 +5,6 @@
 //! and booted) and one conversion that fails (no target, no process left).
 
 use crate::common::*;
-use std::path::Path;
 use std::time::Duration;
 use v2v_tests::*;
 
@@ -69,9 +68,19 @@ fn overlapped_conversion_copies_a_small_delta_matches_the_overlay_and_boots() {
     // Pass 1 started (and here, on a small disk, finished) while the
     // conversion ran.
     let (p1, c1) = (time(copy_started[0]), time(conv_done[0]));
-    eprintln!("copy pass 1 started {:.1} s before convert finished", c1 - p1);
-    assert!(p1 < c1, "copy pass 1 did not overlap the conversion:\n{}", d.run.stdout);
-    assert!(time(copy_started[1]) >= c1, "pass 2 started before convert finished");
+    eprintln!(
+        "copy pass 1 started {:.1} s before convert finished",
+        c1 - p1
+    );
+    assert!(
+        p1 < c1,
+        "copy pass 1 did not overlap the conversion:\n{}",
+        d.run.stdout
+    );
+    assert!(
+        time(copy_started[1]) >= c1,
+        "pass 2 started before convert finished"
+    );
     let copied = |e: &serde_json::Value| e["bytes_copied"].as_u64().unwrap();
     let zeroed = |e: &serde_json::Value| e["bytes_zeroed"].as_u64().unwrap();
     let (pass1, pass2) = (copied(copy_done[0]), copied(copy_done[1]));
@@ -93,20 +102,7 @@ fn overlapped_conversion_copies_a_small_delta_matches_the_overlay_and_boots() {
         "the target differs from the converted overlay:\n{log}"
     );
     let target = d.out.join(format!("{NAME}-sda"));
-    boot(&target);
-}
-
-fn boot(disk: &Path) {
-    require_tool("qemu-system-x86_64");
-    let expect = fixture_dir().join(format!("{NAME}.json"));
-    let r = run(boot_check_cmd()
-        .args(["--timeout", "600", "--expect"])
-        .arg(&expect)
-        .arg(disk));
-    assert!(
-        r.code == 0 && r.stdout.contains("V2V-FIXTURE-BOOTED"),
-        "the overlapped conversion does not boot:\n{r}"
-    );
+    boot_check(&target);
 }
 
 #[test]

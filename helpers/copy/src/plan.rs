@@ -623,4 +623,3 @@ mod tests {
         assert_eq!(items, vec![data(0, K64)]);
     }
 }
-

@@ -725,7 +725,13 @@ fn allocation_depth_of_an_overlay() {
         .arg(&sock)
         .arg("--pid-file")
         .arg(&pidfile)
-        .args(["-f", "qcow2", "--allocation-depth", "--shared=2"])
+        .args([
+            "-f",
+            "qcow2",
+            "--allocation-depth",
+            "--persistent",
+            "--shared=2",
+        ])
         .arg(&ov)
         .spawn()
         .expect("qemu-nbd not found");
