@@ -5,7 +5,7 @@
 # supervisor.  It is the proof that the contract is enough to write your own.
 #
 # usage: virt-v2v.sh [-v] [-x] [-q] [--machine-readable] [--events FILE|fd:N] [--keep-tmpdir]
-#                    [--resume DIR] [--no-convert] [--parallel N] [--root ROOT]
+#                    [--resume DIR] [--no-convert] [--no-overlap] [--parallel N] [--root ROOT]
 #                    [--key SELECTOR]... [--keys-from-stdin]
 #                    [--block-driver virtio-blk|virtio-scsi]
 #                    [-m|--memsize MB] [--smp N] [--no-fstrim] [--colours] [--wrap]
@@ -85,6 +85,7 @@ fi
 itype=libvirt otype=libvirt
 iopts= oopts= inargs= common= netopts=
 no_convert= keep= mr= events= quiet= verbose= xtrace= parallel= root= resume= on_given= block_driver=
+no_overlap= compressed=
 keys= have_keys= keys_stdin=
 memsize= smp= no_fstrim= colours= wrap= c_msg= c_warn= c_err= c_end= oldopts=
 # Customisation options and --mac MAC:ip:..., in order, for helper-v2v-convert.
@@ -137,7 +138,8 @@ while [ $# -gt 0 ]; do
     -o) need "$@"; otype=$2; shift ;;
     -if|-ic|-it|-ip|-io) need "$@"; iopts="$iopts $1 $(q "$2")"; shift ;;
     -os|-of|-oa|-on|-oc|-oo) need "$@"; oopts="$oopts $1 $(q "$2")"
-      [ "$1" != -on ] || on_given=1; shift ;;
+      [ "$1" != -on ] || on_given=1
+      case $1=$2 in -oo=compressed|-oo=compressed=*) compressed=1 ;; esac; shift ;;
     -n|--network|-b|--bridge|--mac) need "$@"; netopts="$netopts $1 $(q "$2")"
       case $1:$2 in --mac:?????????????????:ip:*) custom="$custom --mac $(q "$2")" ;; esac; shift ;;
     --hostname|--firstboot|--firstboot-command|--run|--run-command|--upload|--mkdir|--write|--delete|--timezone)
@@ -149,6 +151,7 @@ while [ $# -gt 0 ]; do
     --events) need "$@"; events=$2; shift ;;
     --events=*) events=${1#*=} ;;
     --no-convert) no_convert=1 ;;
+    --no-overlap) no_overlap=1 ;;
     --keep-tmpdir) keep=1 ;;
     --resume) need "$@"; resume=$2; shift ;;
     --resume=*) resume=${1#*=} ;;
@@ -172,7 +175,7 @@ while [ $# -gt 0 ]; do
     --no-fstrim) no_fstrim=1 ;;
     --colours|--colors|--colour|--color) colours=1 ;;
     --wrap) wrap=1 ;;
-    --compressed|--qemu-boot) oopts="$oopts -oo ${1#--}" ;;
+    --compressed|--qemu-boot) oopts="$oopts -oo ${1#--}"; [ "$1" != --compressed ] || compressed=1 ;;
     --password-file) need "$@"; iopts="$iopts -ip $(q "$2")"; shift ;;
     --password-file=*) iopts="$iopts -ip $(q "${1#*=}")" ;;
     --vddk-config|--vddk-cookie|--vddk-libdir|--vddk-nfchostport|--vddk-port|--vddk-snapshot|--vddk-thumbprint|--vddk-transports)
@@ -314,7 +317,8 @@ child= sig= checked= failed= error_line= error_disk=
 on_signal() {  # remember the signal; pass it on to the running helper
   [ -n "$sig" ] || sig=$1
   # (A background job of a non-interactive shell ignores SIGINT: send TERM.)
-  [ -z "$child" ] || kill -TERM "$child" 2>/dev/null
+  # shellcheck disable=SC2086 # $child: one pid, or two while overlapped
+  [ -z "$child" ] || kill -TERM $child 2>/dev/null
 }
 signum() { case $1 in HUP) echo 1 ;; INT) echo 2 ;; TERM) echo 15 ;; esac; }
 stop_on_signal() {
@@ -410,6 +414,17 @@ run_check() {
 # PHASE is an output's setup/final); on failure print the report and exit
 # with the helper's code.
 run_step() {
+  start_step "$@"
+  wait "$child"; rc=$?
+  # A trapped signal interrupts wait; wait again for the helper's own status.
+  while kill -0 "$child" 2>/dev/null; do wait "$child"; rc=$?; done
+  child=
+  end_step "$1" "$2" "$3" "$rc"
+}
+
+# start_step STEP NN PROGRAM PHASE ARGS: start one helper in the background
+# (its pid in $child).
+start_step() {
   step=$1 nn=$2 prog=$3 phase=$4 args=$5
   stop_on_signal
   event message "\"message\":$(json_str "step $step: running $prog")"
@@ -424,10 +439,11 @@ run_step() {
     eval "\"\$prog\" $phase $common --owner-pid $$ $args &"
     child=$!
   fi
-  wait "$child"; rc=$?
-  # A trapped signal interrupts wait; wait again for the helper's own status.
-  while kill -0 "$child" 2>/dev/null; do wait "$child"; rc=$?; done
-  child=
+}
+
+# end_step STEP NN PROGRAM RC: on failure print the report and exit RC.
+end_step() {
+  step=$1 nn=$2 prog=$3 rc=$4
   stop_on_signal
   [ "$rc" -ne 0 ] || return 0
   failed=$step
@@ -448,6 +464,35 @@ run_step() {
   exit "$rc"
 }
 
+# gone PID: the background helper PID has exited (reaped, or a zombie).
+gone() { ! kill -0 "$1" 2>/dev/null || [ "$(cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null)" = Z ]; }
+
+# run_overlapped: helper-v2v-convert and the copy's pass 1 at once (when one
+# fails the other gets SIGTERM), then pass 2, `helper-v2v-copy --delta`:
+# what the conversion wrote, zeroed or trimmed in the overlays.
+run_overlapped() {
+  start_step convert 02 helper-v2v-convert "" "$convert_args"; cpid=$child
+  event message "\"message\":$(json_str "step copy: pass 1 of 2, overlapped with convert")"
+  start_step copy 04 helper-v2v-copy "" "$progress $copy_args"; ppid=$child
+  child="$cpid $ppid" crc= prc=
+  while [ -z "$crc" ] || [ -z "$prc" ]; do
+    if [ -z "$crc" ] && gone "$cpid"; then
+      wait "$cpid"; crc=$?
+      [ "$crc" = 0 ] || [ -n "$prc" ] || kill -TERM "$ppid" 2>/dev/null
+    fi
+    if [ -z "$prc" ] && gone "$ppid"; then
+      wait "$ppid"; prc=$?
+      [ "$prc" = 0 ] || [ -n "$crc" ] || kill -TERM "$cpid" 2>/dev/null
+    fi
+    [ -n "$crc" ] && [ -n "$prc" ] || sleep 0.1
+  done
+  child=
+  end_step convert 02 helper-v2v-convert "$crc"
+  end_step copy 04 helper-v2v-copy "$prc"
+  event message "\"message\":$(json_str "step copy: pass 2 of 2, what the conversion changed")"
+  run_step copy 04 helper-v2v-copy "" "--delta $copy_args"
+}
+
 qdir=$(q "$dir")
 # Both ends' options first, before any step starts.
 run_check input "$input" --check "$iopts $qdir $inargs"
@@ -464,10 +509,18 @@ if [ -n "$resume" ]; then
   rm -f "$dir/output.json"
   [ -n "$converted" ] || rm -rf "$dir/metadata.in" "$dir/metadata.out" "$dir/kept"
 fi
+# The overlapped copy (docs/architecture.md): where the output allows
+# writing before the conversion is known to succeed.
+overlap=
+case $otype in local|qemu|kubevirt|libvirt|null)
+  [ -n "$no_overlap$no_convert$converted$resume$compressed" ] || overlap=1 ;;
+esac
 if [ -n "$converted" ]; then   # serve the kept conversion as the input
   run_step input 01 helper-v2v-resume "" "$qdir"
 else
-  run_step input 01 "$input" "" "$iopts $qdir $inargs"
+  # Our input types serve local disks with an allocation map when asked.
+  map=; case $itype in disk|libvirtxml|libvirt|ova|vmx) map=$overlap ;; esac
+  run_step input 01 "$input" "" "${map:+--allocation-depth }$iopts $qdir $inargs"
 fi
 # The output's check once more with the guest's name (from metadata.in,
 # when -on is not given): an output can refuse a target of that name
@@ -477,10 +530,30 @@ if [ -z "$on_given" ] &&
    guest_name=$(jq -er '.source.name | strings' "$dir/metadata.in" 2>/dev/null); then
   run_check output-setup "$output" check "$qdir $oopts -on $(q "$guest_name")"
 fi
-[ -n "$no_convert" ] || [ -n "$converted" ] ||
-  run_step convert 02 helper-v2v-convert "" "${root:+--root $(q "$root")}${have_keys:+ --key-selectors-from-stdin} ${block_driver:+--block-driver $(q "$block_driver")} ${memsize:+--memsize $memsize} ${smp:+--smp $smp} ${no_fstrim:+--no-fstrim}$custom $qdir"
-run_step output-setup 03 "$output" setup "$qdir $oopts"
-run_step copy 04 helper-v2v-copy "" "${parallel:+--parallel $(q "$parallel")} $progress $qdir"
+convert_args="${root:+--root $(q "$root")}${have_keys:+ --key-selectors-from-stdin} ${block_driver:+--block-driver $(q "$block_driver")} ${memsize:+--memsize $memsize} ${smp:+--smp $smp} ${no_fstrim:+--no-fstrim}$custom $qdir"
+copy_args="${parallel:+--parallel $(q "$parallel")} $qdir"
+# The overlapped copy needs every inN served with an allocation map (qemu-nbd
+# --allocation-depth, its pidfile's process): else copy after converting.
+if [ -n "$overlap" ]; then
+  for s in $(jq -r '.source.disks[].socket' "$dir/metadata.in"); do
+    pid=$(cat "$dir/run/$s.pid" 2>/dev/null)
+    if ! { [ -n "$pid" ] && [ -r "/proc/$pid/cmdline" ] &&
+           tr '\0' '\n' < "/proc/$pid/cmdline" | grep -qx -- --allocation-depth; }; then
+      message "$s: its server offers no allocation map: copying after the conversion"
+      overlap=
+      break
+    fi
+  done
+fi
+if [ -n "$overlap" ]; then
+  run_step output-setup 03 "$output" setup "$qdir $oopts"
+  run_overlapped
+else
+  [ -n "$no_convert" ] || [ -n "$converted" ] ||
+    run_step convert 02 helper-v2v-convert "" "$convert_args"
+  run_step output-setup 03 "$output" setup "$qdir $oopts"
+  run_step copy 04 helper-v2v-copy "" "$progress $copy_args"
+fi
 # description.json: the converted guest as the output renders it.
 eval "v2v-describe $netopts $qdir" || {
   rc=$?; failed=output-final

@@ -104,6 +104,11 @@ pub struct Args {
     /// Copy at most N disks at a time (passed to helper-v2v-copy).
     #[arg(long = "parallel", value_name = "N")]
     pub parallel: Option<u32>,
+    /// Do not copy while converting: convert first, then copy (by default
+    /// the copy starts with the conversion where the output allows it,
+    /// and the conversion's changes are copied again after it).
+    #[arg(long = "no-overlap")]
+    pub no_overlap: bool,
     /// Keep the temporary directory after the run (its path is printed);
     /// after a failure, a finished conversion is kept in it for --resume.
     #[arg(long = "keep-tmpdir")]

@@ -338,6 +338,20 @@ impl Runner {
         phase: Option<&str>,
         args: Vec<OsString>,
     ) -> Result<(), Stop> {
+        let mut child = self.spawn_step(step, prog, phase, args)?;
+        let status = wait_forwarding(&mut child)
+            .map_err(|e| Stop::Fatal(format!("waiting for {}: {e}", prog.display())))?;
+        self.step_result(step, prog, status)
+    }
+
+    /// Start one step (after the step gate), its keys on its stdin.
+    fn spawn_step(
+        &self,
+        step: Step,
+        prog: &Path,
+        phase: Option<&str>,
+        args: Vec<OsString>,
+    ) -> Result<Child, Stop> {
         if let Some(sig) = signals::pending() {
             return Err(Stop::Signal(sig));
         }
@@ -363,8 +377,11 @@ impl Runner {
             // first is reported by its status.
             let _ = pipe.write_all(k.expose().as_bytes());
         }
-        let status = wait_forwarding(&mut child)
-            .map_err(|e| Stop::Fatal(format!("waiting for {}: {e}", prog.display())))?;
+        Ok(child)
+    }
+
+    /// What a finished step's exit status means for the run.
+    fn step_result(&self, step: Step, prog: &Path, status: ExitStatus) -> Result<(), Stop> {
         if let Some(sig) = signals::pending() {
             return Err(Stop::Signal(sig));
         }
@@ -376,6 +393,52 @@ impl Runner {
         Err(Stop::Step(step, code, failure))
     }
 
+    /// The overlapped copy: `helper-v2v-convert` and pass 1 of
+    /// `helper-v2v-copy` (the source as the overlay serves it, unmodified
+    /// blocks and whatever the conversion has written so far) at once;
+    /// when both finished, pass 2 (`--delta`) copies what the conversion
+    /// wrote, zeroed or trimmed in the overlay.  When either fails the
+    /// other is stopped (SIGTERM, SIGKILL 15 s later) and the failure is
+    /// the run's (the conversion's first: a copy stopped because of it
+    /// failed too).  See "Overlapped copy" in docs/architecture.md.
+    fn overlapped(
+        &self,
+        convert: &Path,
+        convert_args: Vec<OsString>,
+        copy: &Path,
+        copy_args: Vec<OsString>,
+    ) -> Result<(), Stop> {
+        let mut conv = self.spawn_step(Step::Convert, convert, None, convert_args)?;
+        log::event(EventKind::Message {
+            message: "step copy: pass 1 of 2, overlapped with convert".into(),
+        });
+        let mut pass1 = match self.spawn_step(Step::Copy, copy, None, copy_args.clone()) {
+            Ok(c) => c,
+            Err(e) => {
+                let _ = wait_pair(&mut conv, None, true);
+                return Err(e);
+            }
+        };
+        let (cs, ps) = wait_pair(&mut conv, Some(&mut pass1), false)
+            .map_err(|e| Stop::Fatal(format!("waiting for convert and copy: {e}")))?;
+        self.step_result(Step::Convert, convert, cs)?;
+        self.step_result(Step::Copy, copy, ps.expect("pass 1 waited for"))?;
+        log::event(EventKind::Message {
+            message: "step copy: pass 2 of 2, what the conversion changed".into(),
+        });
+        // Pass 1 drew virt-v2v's progress lines (each disk to 100%, what
+        // orchestrators parse); pass 2 draws none, as the script.
+        let mut a = vec![OsString::from("--delta")];
+        let mut it = copy_args.into_iter();
+        while let Some(x) = it.next() {
+            if x == "--progress-lines" {
+                it.next();
+            } else {
+                a.push(x);
+            }
+        }
+        self.step(Step::Copy, copy, None, a)
+    }
     /// `--step-gate CMD`: run `CMD STEP DIR` with sh (its stdout goes to
     /// stderr: stdout is virt-v2v's) and wait for it; a signal is
     /// forwarded to it.  Any exit status but 0 stops the run before the step.
@@ -463,15 +526,56 @@ impl Runner {
         stop_leftovers(&self.dir);
     }
 
+    /// Whether every source disk offers `qemu:allocation-depth` (qemu-nbd
+    /// on an overlay): the map pass 2 of an overlapped copy needs.  Other
+    /// servers (nbdkit's cow filter over ssh, vddk, a network disk) do not,
+    /// and the run copies after converting.
+    fn overlap_served(&self) -> bool {
+        let meta: MetadataIn = match v2v_meta::read_json(&self.dir.metadata_in()) {
+            Ok(m) => m,
+            Err(e) => {
+                debug!("no overlapped copy: {e}");
+                return false;
+            }
+        };
+        for (i, d) in meta.source.disks.iter().enumerate() {
+            let offered = self.dir.source_socket(i, d).ok().and_then(|p| {
+                let h = v2v_nbd::Handle::new().ok()?;
+                h.add_meta_context(v2v_nbd::CONTEXT_ALLOCATION_DEPTH).ok()?;
+                h.connect_unix(&p).ok()?;
+                let r = h.can_meta_context(v2v_nbd::CONTEXT_ALLOCATION_DEPTH).ok();
+                let _ = h.shutdown();
+                r
+            });
+            if offered != Some(true) {
+                message!(
+                    "Disk {}: its server offers no allocation map: copying after the conversion",
+                    d.index
+                );
+                return false;
+            }
+        }
+        true
+    }
+
     fn pipeline(&self, args: &Args, plan: &Plan) -> Result<(), Stop> {
         let dir: OsString = self.dir.root().as_os_str().to_owned();
+        let overlap = overlap_allowed(args) && plan.convert.is_some() && !self.converted;
+        debug!(
+            "overlapped copy: {}",
+            if overlap { "planned" } else { "no" }
+        );
 
         if self.converted {
             // --resume after a kept conversion: serve it as the input.
             let resume = plan.resume.as_deref().expect("resume planned");
             self.step(Step::Input, resume, None, vec![dir.clone()])?;
         } else {
-            self.step(Step::Input, &plan.input, None, input_args(args, &dir))?;
+            let mut a = input_args(args, &dir);
+            if overlap && MAP_INPUTS.contains(&args.input.as_str()) {
+                a.insert(0, "--allocation-depth".into());
+            }
+            self.step(Step::Input, &plan.input, None, a)?;
         }
 
         if args.print_source {
@@ -504,8 +608,11 @@ impl Runner {
             }
         }
 
-        if let Some(convert) = plan.convert.as_ref().filter(|_| !self.converted) {
-            let mut a: Vec<OsString> = Vec::new();
+        let convert = plan.convert.as_ref().filter(|_| !self.converted);
+        let overlap = convert.is_some() && overlap && self.overlap_served();
+        let mut convert_args: Vec<OsString> = Vec::new();
+        if let Some(convert) = convert {
+            let a = &mut convert_args;
             if let Some(r) = &args.root {
                 a.extend(["--root".into(), r.into()]);
             }
@@ -518,7 +625,9 @@ impl Runner {
             a.extend(args.upstream.convert_options());
             a.extend(args.customize.convert_args(&args.mac));
             a.push(dir.clone());
-            self.step(Step::Convert, convert, None, a)?;
+            if !overlap {
+                self.step(Step::Convert, convert, None, convert_args.clone())?;
+            }
         }
 
         self.step(
@@ -539,12 +648,11 @@ impl Runner {
             (false, false) => a.extend(["--progress-lines".into(), "bar".into()]),
         }
         a.push(dir.clone());
-        self.step(
-            Step::Copy,
-            plan.copy.as_deref().expect("copy planned"),
-            None,
-            a,
-        )?;
+        let copy = plan.copy.as_deref().expect("copy planned");
+        match convert {
+            Some(convert) if overlap => self.overlapped(convert, convert_args, copy, a)?,
+            _ => self.step(Step::Copy, copy, None, a)?,
+        }
 
         // description.json: the converted guest as the output renders it.
         let warnings = v2v_render::write_description(&self.dir, &plan.network)
@@ -555,6 +663,30 @@ impl Runner {
         self.step(Step::OutputFinal, output, Some("final"), vec![dir])?;
         Ok(())
     }
+}
+
+/// Outputs whose targets may be written before the conversion is known to
+/// succeed (a failed run's targets are removed by helper-v2v-cleanup).
+const OVERLAP_OUTPUTS: [&str; 5] = ["local", "qemu", "kubevirt", "libvirt", "null"];
+
+/// Input types whose helper takes `--allocation-depth` (v2v-input-kit's
+/// `InputArgs`); any other input's disks are probed as they are served.
+const MAP_INPUTS: [&str; 5] = ["disk", "libvirtxml", "libvirt", "ova", "vmx"];
+
+/// Whether the command line allows the overlapped copy: not
+/// `--no-overlap`, `--no-convert`, `--print-source` or `--resume`, an
+/// output of [`OVERLAP_OUTPUTS`], and no `-oo compressed` (a compressed
+/// qcow2 cluster cannot be written twice).
+fn overlap_allowed(args: &Args) -> bool {
+    !args.no_overlap
+        && !args.no_convert
+        && !args.print_source
+        && args.resume.is_none()
+        && OVERLAP_OUTPUTS.contains(&args.output.as_str())
+        && !args
+            .output_options
+            .iter()
+            .any(|o| o == "compressed" || o.starts_with("compressed="))
 }
 
 /// `[INPUT OPTIONS] DIR ARGS...`: the input step's and its check's arguments.
@@ -635,6 +767,59 @@ fn wait_forwarding(child: &mut Child) -> std::io::Result<ExitStatus> {
                 let _ = child.kill();
             }
             _ => {}
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Wait for `a` and, if given, `b`, forwarding SIGINT/SIGTERM to both; when
+/// one fails (or at once for `a` with `stop_a`) the other is sent SIGTERM,
+/// and SIGKILL 15 s after any SIGTERM.
+fn wait_pair(
+    a: &mut Child,
+    mut b: Option<&mut Child>,
+    stop_a: bool,
+) -> std::io::Result<(ExitStatus, Option<ExitStatus>)> {
+    let mut sa: Option<ExitStatus> = None;
+    let mut sb: Option<ExitStatus> = None;
+    let mut term_a: Option<Instant> = None;
+    let mut term_b: Option<Instant> = None;
+    let term = |c: &Child, sig: Signal, t: &mut Option<Instant>| {
+        if t.is_none() {
+            debug!("sending {} to pid {}", signals::name(sig), c.id());
+            let _ = kill(Pid::from_raw(c.id() as i32), sig);
+            *t = Some(Instant::now());
+        }
+    };
+    loop {
+        if sa.is_none() {
+            sa = a.try_wait()?;
+        }
+        if let (None, Some(c)) = (sb, b.as_deref_mut()) {
+            sb = c.try_wait()?;
+        }
+        let b_done = b.is_none() || sb.is_some();
+        if let (Some(s), true) = (sa, b_done) {
+            return Ok((s, sb));
+        }
+        let failed = |s: Option<ExitStatus>| s.is_some_and(|s| !s.success());
+        let sig = signals::pending();
+        if sa.is_none() && (stop_a || failed(sb) || sig.is_some()) {
+            term(a, sig.unwrap_or(Signal::SIGTERM), &mut term_a);
+        }
+        if let (None, Some(c)) = (sb, b.as_deref_mut()) {
+            if failed(sa) || sig.is_some() {
+                term(c, sig.unwrap_or(Signal::SIGTERM), &mut term_b);
+            }
+        }
+        let late = |t: Option<Instant>| t.is_some_and(|t| t.elapsed() > Duration::from_secs(15));
+        if sa.is_none() && late(term_a) {
+            let _ = a.kill();
+        }
+        if let (None, Some(c)) = (sb, b.as_deref_mut()) {
+            if late(term_b) {
+                let _ = c.kill();
+            }
         }
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -874,6 +1059,34 @@ mod tests {
         let (shown, msg) = check_failure("", "helper-v2v-output-y", "check", 1, false);
         assert_eq!(shown, "");
         assert!(msg.contains("status 1"), "{msg}");
+    }
+
+    #[test]
+    fn overlap_only_where_the_output_allows() {
+        let parse = |a: &[&str]| {
+            let argv = ["virt-v2v", "-i", "disk", "/a.img"]
+                .iter()
+                .chain(a)
+                .map(OsString::from);
+            <Args as clap::Parser>::try_parse_from(helper_common::virt_v2v_args(argv)).unwrap()
+        };
+        for o in ["local", "qemu", "kubevirt", "libvirt", "null"] {
+            assert!(overlap_allowed(&parse(&["-o", o])), "-o {o}");
+        }
+        assert!(overlap_allowed(&parse(&[])), "-o libvirt is the default");
+        assert!(overlap_allowed(&parse(&["-o", "local", "-oo", "other=1"])));
+        for refused in [
+            &["-o", "json"][..],
+            &["-o", "some-third-party"],
+            &["-o", "local", "--no-overlap"],
+            &["-o", "local", "--no-convert"],
+            &["-o", "local", "--print-source"],
+            &["-o", "local", "--resume", "/d"],
+            &["-o", "local", "-of", "qcow2", "-oo", "compressed"],
+            &["-o", "local", "-oo", "compressed=true"],
+        ] {
+            assert!(!overlap_allowed(&parse(refused)), "{refused:?}");
+        }
     }
 
     #[test]

@@ -252,3 +252,20 @@ pub fn bad(sb: &Sandbox, args: &[&str], code: i32, at: At, fault: &str) {
         );
     }
 }
+
+/// Boots a converted disk of the fixture (foreign-guest) on virtio; its
+/// marker must match what the guest builder wrote in foreign-guest.json
+/// (firmware, root device, mounts).
+pub fn boot_check(disk: &Path) {
+    require_tool("qemu-system-x86_64");
+    let expect = fixture_dir().join("foreign-guest.json");
+    let r = run(boot_check_cmd()
+        .args(["--timeout", "600", "--expect"])
+        .arg(&expect)
+        .arg(disk));
+    assert!(
+        r.code == 0 && r.stdout.contains("V2V-FIXTURE-BOOTED"),
+        "converted guest does not boot on virtio as {} says:\n{r}",
+        expect.display()
+    );
+}

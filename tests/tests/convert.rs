@@ -145,22 +145,6 @@ fn libvirt_input_converts_the_fixture_to_a_guest_that_boots() {
     boot_check(&t[0]);
 }
 
-/// Boots a converted disk on virtio; its marker must match what the guest
-/// builder wrote in NAME.json (firmware, root device, mounts).
-fn boot_check(disk: &Path) {
-    require_tool("qemu-system-x86_64");
-    let expect = fixture_dir().join(format!("{NAME}.json"));
-    let r = run(boot_check_cmd()
-        .args(["--timeout", "600", "--expect"])
-        .arg(&expect)
-        .arg(disk));
-    assert!(
-        r.code == 0 && r.stdout.contains("V2V-FIXTURE-BOOTED"),
-        "converted guest does not boot on virtio as {} says:\n{r}",
-        expect.display()
-    );
-}
-
 /// -i ova, -i vmx and -i libvirtxml of the fixture, copied unchanged, give
 /// the fixture's own guest data.
 #[test]

@@ -20,5 +20,6 @@ mod layout;
 mod libvirt;
 mod orchestrators;
 mod outputs;
+mod overlap;
 mod signals;
 mod windows;

@@ -50,10 +50,19 @@ pub enum Endpoint {
 impl Endpoint {
     /// A new connection.
     pub fn connect(&self) -> v2v_nbd::Result<Handle> {
+        self.connect_with(&[])
+    }
+
+    /// A new connection that also asks for the metadata contexts
+    /// `contexts`.
+    pub fn connect_with(&self, contexts: &[&str]) -> v2v_nbd::Result<Handle> {
         match self {
-            Endpoint::Nbd(t) => Handle::open(t),
+            Endpoint::Nbd(t) => Handle::open_with(t, contexts),
             Endpoint::File { path, write } => {
                 let h = Handle::new()?;
+                for c in contexts {
+                    h.add_meta_context(c)?;
+                }
                 let mut argv = vec![
                     "nbdkit".to_string(),
                     "-s".into(),
@@ -94,6 +103,9 @@ pub struct Options {
     pub queue_bytes: u64,
     /// Disks copied at once.
     pub parallel: usize,
+    /// Pass 2 of an overlapped copy: only the extents the source's top
+    /// image holds (`qemu:allocation-depth` 1), see [`plan::plan_delta`].
+    pub delta: bool,
 }
 
 impl Default for Options {
@@ -105,6 +117,7 @@ impl Default for Options {
             requests: DEFAULT_REQUESTS,
             queue_bytes: DEFAULT_QUEUE_BYTES,
             parallel: usize::MAX,
+            delta: false,
         }
     }
 }
@@ -219,8 +232,13 @@ fn copy_disk(
 ) -> Result<(), CopyError> {
     let n = disk.index;
     let failed = |m: String| CopyError::new(n, exit_code::FAILED, m);
-    let connect = |e: &Endpoint, name: &str| -> Result<Handle, CopyError> {
-        let h = e.connect().map_err(|err| {
+    let src_contexts: &[&str] = if opts.delta {
+        &[v2v_nbd::CONTEXT_ALLOCATION_DEPTH]
+    } else {
+        &[]
+    };
+    let connect = |e: &Endpoint, name: &str, contexts: &[&str]| -> Result<Handle, CopyError> {
+        let h = e.connect_with(contexts).map_err(|err| {
             CopyError::new(
                 n,
                 exit_code::EXTERNAL,
@@ -234,9 +252,27 @@ fn copy_disk(
         Ok(h)
     };
     let first = Conn {
-        src: connect(&disk.src, &disk.src_name)?,
-        dst: connect(&disk.dst, &disk.dst_name)?,
+        src: connect(&disk.src, &disk.src_name, src_contexts)?,
+        dst: connect(&disk.dst, &disk.dst_name, &[])?,
     };
+    if opts.delta
+        && !first
+            .src
+            .can_meta_context(v2v_nbd::CONTEXT_ALLOCATION_DEPTH)
+            .unwrap_or(false)
+    {
+        finish(std::slice::from_ref(&first));
+        return Err(CopyError::new(
+            n,
+            exit_code::CONTRACT,
+            format!(
+                "--delta: source {} does not offer {} (not served by qemu-nbd --allocation-depth \
+                 on an overlay): its delta cannot be found",
+                disk.src_name,
+                v2v_nbd::CONTEXT_ALLOCATION_DEPTH
+            ),
+        ));
+    }
     let nbd = |what: &str, e: v2v_nbd::Error| failed(format!("{what}: {e}"));
     let size = first.src.size().map_err(|e| nbd(&disk.src_name, e))?;
     let dsize = first.dst.size().map_err(|e| nbd(&disk.dst_name, e))?;
@@ -298,8 +334,8 @@ fn copy_disk(
     let mut pairs = vec![first];
     for _ in 1..conns {
         pairs.push(Conn {
-            src: connect(&disk.src, &disk.src_name)?,
-            dst: connect(&disk.dst, &disk.dst_name)?,
+            src: connect(&disk.src, &disk.src_name, src_contexts)?,
+            dst: connect(&disk.dst, &disk.dst_name, &[])?,
         });
     }
     stats.total.store(size, Ordering::Relaxed);
@@ -309,9 +345,11 @@ fn copy_disk(
         size,
         pos: 0,
         pending: VecDeque::new(),
+        delta: opts.delta,
         opts: PlanOpts {
             request_size,
-            target_is_zero: opts.target_is_zero,
+            // Pass 2 writes over pass 1's copy.
+            target_is_zero: opts.target_is_zero && !opts.delta,
             can_zero: caps.can_zero,
             align,
             disk_size: size,
@@ -389,6 +427,8 @@ struct Planner {
     pos: u64,
     pending: VecDeque<Item>,
     opts: PlanOpts,
+    /// Plan with [`plan::plan_delta`].
+    delta: bool,
 }
 
 impl Planner {
@@ -404,6 +444,16 @@ impl Planner {
     ) -> v2v_nbd::Result<bool> {
         while self.pending.is_empty() && self.pos < self.size {
             let len = (self.size - self.pos).min(WINDOW);
+            if self.delta {
+                let depth =
+                    c.src
+                        .block_status_of(v2v_nbd::CONTEXT_ALLOCATION_DEPTH, self.pos, len)?;
+                let (items, skipped) = plan::plan_delta(&depth, &self.opts);
+                stats.skipped.fetch_add(skipped, Ordering::Relaxed);
+                self.pending.extend(items);
+                self.pos += len;
+                continue;
+            }
             let src = c.src.block_status(self.pos, len)?;
             let dst = if self.opts.target_is_zero {
                 None

@@ -57,6 +57,14 @@ pub struct Args {
     /// 32M; suffixes K, M, G).
     #[arg(long = "queue-size", value_name = "BYTES", value_parser = parse_queue_size)]
     pub queue_size: Option<u64>,
+    /// Pass 2 of an overlapped copy: copy only the extents the source's
+    /// top image holds (`qemu:allocation-depth` 1: what the conversion
+    /// wrote, zeroed or trimmed in its overlay; zeroes become zero
+    /// requests) over a target that already holds the unconverted disk
+    /// (pass 1, an ordinary copy).  The source must offer the context
+    /// (`qemu-nbd --allocation-depth`), else exit 3.
+    #[arg(long)]
+    pub delta: bool,
     /// DIR (the temp directory), or SRC DST.
     /// Print virt-v2v's text progress, which orchestrators parse:
     /// `bar` (the disks in turn, each `Copying disk N/M` then nbdcopy's
@@ -111,6 +119,7 @@ impl Args {
             requests: self.requests.map_or(d.requests, |r| r as usize),
             queue_bytes: self.queue_size.unwrap_or(d.queue_bytes),
             parallel: self.parallel.map_or(d.parallel, |p| p as usize),
+            delta: self.delta,
         }
     }
 }
@@ -290,6 +299,9 @@ fn copy(
         .iter()
         .map(|d| Arc::new(Stats::new(d.index)))
         .collect();
+    if opts.delta {
+        message!("Copying what the conversion changed (pass 2, --delta)");
+    }
     if lines.is_some() {
         // The progress lines announce each disk (`Copying disk N/M`).
     } else if disks.len() > 1 {

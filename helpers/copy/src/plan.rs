@@ -1,7 +1,7 @@
 //! Turning block-status extents into work: which ranges to read and write,
 //! which to zero, which to skip.  Pure functions, no I/O.
 
-use v2v_nbd::Extent;
+use v2v_nbd::{ContextExtent, Extent};
 
 /// Largest zero request we send (libnbd 1.14 rejects counts of 4 GiB or
 /// more; 1 GiB keeps requests aligned and cancellation quick).
@@ -102,6 +102,36 @@ pub fn plan(src: &[Extent], dst: Option<&[Extent]>, o: &PlanOpts) -> (Vec<Item>,
             at = until;
         }
     }
+    to_items(pieces, o)
+}
+
+/// Plan one window of pass 2 of an overlapped copy (`--delta`): `depth`
+/// is the source's `qemu:allocation-depth` over the window.  Only what
+/// the top image (the conversion's overlay) holds, depth 1, is copied:
+/// written there, or zeroed or trimmed there (those read as zeroes and
+/// become zero requests, [`zero_runs`]); the rest is what pass 1 copied
+/// already and is skipped.  The target is never taken as zero: pass 1
+/// wrote it.
+pub fn plan_delta(depth: &[ContextExtent], o: &PlanOpts) -> (Vec<Item>, u64) {
+    let mut pieces: Vec<(u64, u64, Class)> = Vec::new();
+    for e in depth {
+        let c = if e.flags == 1 {
+            Class::Data { dst_zero: false }
+        } else {
+            Class::Skip
+        };
+        match pieces.last_mut() {
+            Some(l) if l.2 == c && l.0 + l.1 == e.offset => l.1 += e.length,
+            _ if e.length > 0 => pieces.push((e.offset, e.length, c)),
+            _ => {}
+        }
+    }
+    to_items(pieces, o)
+}
+
+/// Contiguous, sorted pieces into requests: aligned to the target's
+/// block size, split at the request size.
+fn to_items(mut pieces: Vec<(u64, u64, Class)>, o: &PlanOpts) -> (Vec<Item>, u64) {
     if o.align > 1 {
         pieces = align_pieces(&pieces, o.align, o.disk_size);
     }
@@ -534,5 +564,62 @@ mod tests {
                 (3 * ZERO_GRAIN, b.len(), false),
             ]
         );
+    }
+    fn depth(offset: u64, length: u64, flags: u32) -> ContextExtent {
+        ContextExtent {
+            offset,
+            length,
+            flags,
+        }
+    }
+
+    #[test]
+    fn delta_copies_only_the_top_layer() {
+        // Depth 0 (a hole in the whole chain) and 2 (the unmodified
+        // source, copied by pass 1) are skipped; depth 1 (the overlay) is
+        // read and written, even on a target that was created zeroed.
+        let d = [
+            depth(0, M, 2),
+            depth(M, 2 * M + M / 2, 1),
+            depth(3 * M + M / 2, M / 2, 0),
+            depth(4 * M, M, 1),
+            depth(5 * M, 3 * M, 2),
+        ];
+        let (items, skipped) = plan_delta(&d, &opts(true));
+        assert_eq!(skipped, M + M / 2 + 3 * M);
+        assert_eq!(
+            items,
+            vec![
+                data(M, M),
+                data(2 * M, M),
+                data(3 * M, M / 2),
+                data(4 * M, M)
+            ]
+        );
+        let bytes: u64 = items.iter().map(|i| i.len()).sum();
+        assert_eq!(bytes + skipped, 8 * M);
+    }
+
+    #[test]
+    fn delta_of_an_untouched_overlay_is_empty() {
+        let (items, skipped) = plan_delta(&[depth(0, 8 * M, 2)], &opts(false));
+        assert!(items.is_empty());
+        assert_eq!(skipped, 8 * M);
+        let (items, skipped) = plan_delta(&[], &opts(false));
+        assert!(items.is_empty() && skipped == 0);
+    }
+
+    #[test]
+    fn delta_rounds_out_to_the_target_block_size() {
+        // One 4 KiB write inside a 64 KiB-cluster target: the cluster.
+        let mut o = opts(false);
+        o.align = K64;
+        let d = [
+            depth(0, 4096, 2),
+            depth(4096, 4096, 1),
+            depth(8192, 1 << 20, 2),
+        ];
+        let (items, _) = plan_delta(&d, &o);
+        assert_eq!(items, vec![data(0, K64)]);
     }
 }

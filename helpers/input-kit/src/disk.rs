@@ -202,13 +202,29 @@ fn is_block_device(m: &std::fs::Metadata) -> bool {
     m.file_type().is_block_device()
 }
 
+/// `--allocation-depth` given ([`crate::InputArgs::validate`] records it).
+static ALLOCATION_DEPTH: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Serve local raw disks through qemu-nbd on a qcow2 overlay too (not
+/// nbdkit file + cow), so every disk offers `qemu:allocation-depth`.
+pub fn set_allocation_depth(on: bool) {
+    ALLOCATION_DEPTH.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Whether [`set_allocation_depth`] asked for qcow2 overlays everywhere.
+pub fn allocation_depth() -> bool {
+    ALLOCATION_DEPTH.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Serve local file `path` (already probed as `probe`) as `DIR/in<n>`
-/// through an overlay: nbdkit file + cow for raw, qemu-nbd on a qcow2
-/// overlay for other formats.  Returns the disk's metadata entry.
+/// through an overlay: nbdkit file + cow for raw (unless
+/// [`allocation_depth`]), qemu-nbd on a qcow2 overlay for other formats,
+/// offering `qemu:allocation-depth` (1: written, zeroed or trimmed in the
+/// overlay).  Returns the disk's metadata entry.
 pub fn serve_local_disk(ctx: &Ctx, n: u32, path: &Path, probe: &Probe) -> Result<SourceDisk> {
     let name = V2vDir::in_name(n);
     let abs = helper_common::absolute(path);
-    let srv = if probe.format == "raw" {
+    let srv = if probe.format == "raw" && !allocation_depth() {
         let spec = Nbdkit::new("file")
             .filter("cow")
             .param("file", &abs)
@@ -219,15 +235,16 @@ pub fn serve_local_disk(ctx: &Ctx, n: u32, path: &Path, probe: &Probe) -> Result
             .verbose(ctx.common.verbose);
         start(&ctx.dir, ctx.step, &name, &spec, ctx.owner())
     } else {
-        // qemu-nbd opens a blank overlay over the vetted chain, spelt out:
-        // no name in any header is looked up by qemu.
+        // qemu-nbd opens a blank overlay over the vetted chain (a raw
+        // file alone included), spelt out: no name in any header is
+        // looked up by qemu.
         let ov = blank_overlay(&ctx.dir, n, probe.virtual_size)?;
         let file = refs::overlay_filename(&ov, &probe.image);
         start(
             &ctx.dir,
             ctx.step,
             &name,
-            &QemuNbd::new(&file, "qcow2"),
+            &QemuNbd::new(&file, "qcow2").allocation_depth(true),
             ctx.owner(),
         )
     }

@@ -34,6 +34,11 @@ pub struct InputArgs {
     /// virt-v2v's -io: an input option KEY=VALUE, repeatable (also -io).
     #[arg(long = "io", value_name = "KEY=VALUE")]
     pub input_options: Vec<String>,
+    /// Serve every local disk, raw ones too, through qemu-nbd on a qcow2
+    /// overlay offering `qemu:allocation-depth`, so what the conversion
+    /// writes can be found again (the runners' overlapped copy).
+    #[arg(long = "allocation-depth")]
+    pub allocation_depth: bool,
 }
 
 /// One of virt-v2v's input options.
@@ -120,7 +125,10 @@ impl InputArgs {
 
     /// Check the options against `policy`: `-it` is a known transport and
     /// no refused option is given.  Returns the transport.
+    /// Also records `--allocation-depth` for serving
+    /// ([`crate::disk::set_allocation_depth`]): every step calls this first.
     pub fn validate(&self, policy: &Policy) -> Result<Option<Transport>> {
+        crate::disk::set_allocation_depth(self.allocation_depth);
         let transport = self.transport()?;
         for o in policy.refuses {
             if let Some(g) = self.given(*o) {

@@ -107,7 +107,10 @@ pub fn serve_qemu_backing(
     source: &str,
 ) -> Result<SourceDisk> {
     let ov = overlay_on(ctx, index, backing, format)?;
-    let spec = QemuNbd::new(&ov, "qcow2").shared(8).readonly(false);
+    let spec = QemuNbd::new(&ov, "qcow2")
+        .shared(8)
+        .readonly(false)
+        .allocation_depth(true);
     start_disk(ctx, index, &spec, format, source)
 }
 

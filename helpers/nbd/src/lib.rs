@@ -120,6 +120,30 @@ impl Extent {
     }
 }
 
+/// One extent of a named metadata context ([`Handle::block_status_of`]):
+/// the raw 32-bit status word, whose meaning is the context's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ContextExtent {
+    /// First byte of the extent.
+    pub offset: u64,
+    /// Length in bytes (never 0).
+    pub length: u64,
+    /// The context's status (`qemu:allocation-depth`: the depth in the
+    /// backing chain where the data lives, 0 = unallocated, 1 = the top
+    /// image).
+    pub flags: u32,
+}
+
+impl ContextExtent {
+    /// The byte just past the extent.
+    pub fn end(&self) -> u64 {
+        self.offset + self.length
+    }
+}
+
+/// qemu-nbd's allocation depth context (`qemu-nbd --allocation-depth`).
+pub const CONTEXT_ALLOCATION_DEPTH: &str = "qemu:allocation-depth";
+
 /// [`Handle::aio_get_direction`] bit: libnbd wants to read from the socket.
 pub const DIRECTION_READ: u32 = sys::LIBNBD_AIO_DIRECTION_READ;
 /// [`Handle::aio_get_direction`] bit: libnbd wants to write to the socket.
@@ -241,7 +265,17 @@ impl Handle {
     /// when it starts with `nbd` and contains `://`, otherwise the path of a
     /// Unix socket.
     pub fn open(target: &str) -> Result<Handle> {
+        Handle::open_with(target, &[])
+    }
+
+    /// [`Handle::open`], also requesting the metadata contexts `contexts`
+    /// (e.g. [`CONTEXT_ALLOCATION_DEPTH`]) before connecting; see
+    /// [`Handle::can_meta_context`] for whether the server agreed.
+    pub fn open_with(target: &str, contexts: &[&str]) -> Result<Handle> {
         let h = Handle::new()?;
+        for c in contexts {
+            h.add_meta_context(c)?;
+        }
         if target.starts_with("nbd") && target.contains("://") {
             h.connect_uri(target)?;
         } else {
@@ -502,6 +536,30 @@ impl Handle {
         )
     }
 
+    /// Request the metadata context `name` (`nbd_add_meta_context`); only
+    /// before connecting.
+    pub fn add_meta_context(&self, name: &str) -> Result<()> {
+        let context = format!("add_meta_context {name}");
+        let c = cstring(&context, name.as_bytes())?;
+        // SAFETY: valid handle, NUL-terminated string (copied by libnbd).
+        if unsafe { sys::nbd_add_meta_context(self.raw(), c.as_ptr()) } == -1 {
+            return Err(Error::last(context));
+        }
+        Ok(())
+    }
+
+    /// The server agreed to the metadata context `name`
+    /// (`nbd_can_meta_context`; after connecting).
+    pub fn can_meta_context(&self, name: &str) -> Result<bool> {
+        let context = format!("can_meta_context {name}");
+        let c = cstring(&context, name.as_bytes())?;
+        // SAFETY: valid handle, NUL-terminated string.
+        bool_result(
+            unsafe { sys::nbd_can_meta_context(self.raw(), c.as_ptr()) },
+            &context,
+        )
+    }
+
     /// The server agreed to the `base:allocation` metadata context
     /// (`nbd_can_meta_context`).
     pub fn can_meta_context_base_allocation(&self) -> Result<bool> {
@@ -720,11 +778,62 @@ impl Handle {
             }]);
         }
         let mut out: Vec<Extent> = Vec::new();
+        for e in self.context_extents("base:allocation", offset, end)? {
+            push_merged(
+                &mut out,
+                Extent {
+                    offset: e.offset,
+                    length: e.length,
+                    zero: e.flags & sys::LIBNBD_STATE_ZERO != 0,
+                    hole: e.flags & sys::LIBNBD_STATE_HOLE != 0,
+                },
+            );
+        }
+        Ok(out)
+    }
+
+    /// The status of `[offset, offset + count)` in the metadata context
+    /// `name` (requested before connecting, [`Handle::open_with`]), as
+    /// extents that cover the range exactly, in order, neighbours of equal
+    /// status merged.  An error (`ENOTSUP`) if the server did not agree to
+    /// the context.
+    pub fn block_status_of(
+        &self,
+        name: &str,
+        offset: u64,
+        count: u64,
+    ) -> Result<Vec<ContextExtent>> {
+        let end = checked_end("block_status", offset, count)?;
+        if !self.can_meta_context(name)? {
+            return Err(Error::new(
+                format!("block_status {name}"),
+                "the server did not agree to this metadata context",
+                libc::ENOTSUP,
+            ));
+        }
+        let mut out: Vec<ContextExtent> = Vec::new();
+        for e in self.context_extents(name, offset, end)? {
+            match out.last_mut() {
+                Some(l) if l.end() == e.offset && l.flags == e.flags => l.length += e.length,
+                _ => out.push(e),
+            }
+        }
+        Ok(out)
+    }
+
+    /// The extents of context `name` over `[offset, end)`: loops over
+    /// `nbd_block_status` (at most 2 GiB per request; the server may answer
+    /// with less than asked) and clamps the last extent to `end`.
+    fn context_extents(&self, name: &str, offset: u64, end: u64) -> Result<Vec<ContextExtent>> {
+        let mut out = Vec::new();
         let mut pos = offset;
         while pos < end {
             let n = (end - pos).min(BIG_CHUNK);
             let context = || format!("block_status {n} bytes at offset {pos}");
-            let mut got = ExtentCollector::default();
+            let mut got = ExtentCollector {
+                name: name.as_bytes().to_vec(),
+                ..Default::default()
+            };
             let cb = sys::nbd_extent_callback {
                 callback: Some(extent_trampoline),
                 user_data: (&mut got as *mut ExtentCollector).cast::<c_void>(),
@@ -749,22 +858,17 @@ impl Handle {
                 if len == 0 {
                     continue;
                 }
-                let flags = pair[1];
-                push_merged(
-                    &mut out,
-                    Extent {
-                        offset: at,
-                        length: len,
-                        zero: flags & sys::LIBNBD_STATE_ZERO != 0,
-                        hole: flags & sys::LIBNBD_STATE_HOLE != 0,
-                    },
-                );
+                out.push(ContextExtent {
+                    offset: at,
+                    length: len,
+                    flags: pair[1],
+                });
                 at += len;
             }
             if at == pos {
                 return Err(Error::new(
                     context(),
-                    "server returned no base:allocation extents",
+                    format!("server returned no {name} extents"),
                     libc::EPROTO,
                 ));
             }
@@ -985,13 +1089,15 @@ fn push_merged(out: &mut Vec<Extent>, e: Extent) {
 /// `user_data` of one synchronous `nbd_block_status` call.
 #[derive(Default)]
 struct ExtentCollector {
-    /// Flattened (length, flags) pairs of the first `base:allocation` reply.
+    /// The metadata context wanted.
+    name: Vec<u8>,
+    /// Flattened (length, flags) pairs of its first reply.
     entries: Vec<u32>,
     seen: bool,
     panic: Option<Box<dyn Any + Send>>,
 }
 
-/// C extent callback: copies the `base:allocation` entries.
+/// C extent callback: copies the entries of the context asked for.
 unsafe extern "C" fn extent_trampoline(
     user_data: *mut c_void,
     metacontext: *const c_char,
@@ -1006,7 +1112,7 @@ unsafe extern "C" fn extent_trampoline(
     let r = catch_unwind(AssertUnwindSafe(|| {
         // SAFETY: libnbd passes a valid NUL-terminated string.
         let name = unsafe { CStr::from_ptr(metacontext) };
-        if got.seen || name.to_bytes() != b"base:allocation" {
+        if got.seen || name.to_bytes() != got.name.as_slice() {
             return;
         }
         got.seen = true;

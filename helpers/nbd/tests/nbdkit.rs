@@ -700,3 +700,74 @@ fn min_block_size_of_compressed_qcow2() {
     h.pwrite(&pattern(3, 64 * K as usize), 64 * K).unwrap();
     h.shutdown().unwrap();
 }
+
+/// `qemu:allocation-depth` from qemu-nbd --allocation-depth on a qcow2
+/// overlay over a raw backing (as the inputs serve a disk for the
+/// overlapped copy): 1 where the overlay was written or zeroed, 2 where
+/// the backing holds the data; a context not asked for is an error.
+#[test]
+fn allocation_depth_of_an_overlay() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().join("base.raw");
+    std::fs::write(&base, pattern(9, 4 * M as usize)).unwrap();
+    let ov = dir.path().join("ov.qcow2");
+    let st = Command::new("qemu-img")
+        .args(["create", "-q", "-f", "qcow2", "-F", "raw", "-b"])
+        .arg(&base)
+        .arg(&ov)
+        .status()
+        .expect("qemu-img not found");
+    assert!(st.success());
+    let sock = dir.path().join("sock");
+    let pidfile = dir.path().join("qemu-nbd.pid");
+    let child = Command::new("qemu-nbd")
+        .arg("-k")
+        .arg(&sock)
+        .arg("--pid-file")
+        .arg(&pidfile)
+        .args([
+            "-f",
+            "qcow2",
+            "--allocation-depth",
+            "--persistent",
+            "--shared=2",
+        ])
+        .arg(&ov)
+        .spawn()
+        .expect("qemu-nbd not found");
+    let _server = UnixServer { child, pidfile };
+    wait_for_socket(&sock, "qemu-nbd");
+    let ctx = v2v_nbd::CONTEXT_ALLOCATION_DEPTH;
+
+    let plain = Handle::open(&sock.display().to_string()).unwrap();
+    assert!(!plain.can_meta_context(ctx).unwrap());
+    assert!(plain.block_status_of(ctx, 0, M).is_err());
+    plain.shutdown().unwrap();
+
+    let h = Handle::open_with(&sock.display().to_string(), &[ctx]).unwrap();
+    assert!(h.can_meta_context(ctx).unwrap());
+    assert!(h.can_meta_context_base_allocation().unwrap());
+    h.pwrite(&pattern(1, 64 * K as usize), M).unwrap();
+    h.zero(128 * K, 3 * M, false, false).unwrap();
+    let depth: Vec<(u64, u64, u32)> = h
+        .block_status_of(ctx, 0, 4 * M)
+        .unwrap()
+        .iter()
+        .map(|e| (e.offset, e.length, e.flags))
+        .collect();
+    assert_eq!(
+        depth,
+        vec![
+            (0, M, 2),
+            (M, 64 * K, 1),
+            (M + 64 * K, 2 * M - 64 * K, 2),
+            (3 * M, 128 * K, 1),
+            (3 * M + 128 * K, M - 128 * K, 2),
+        ]
+    );
+    // base:allocation still works on the same handle.
+    let ext = h.block_status(0, 4 * M).unwrap();
+    assert_covers(&ext, 0, 4 * M);
+    assert!(is_zero(&ext, 3 * M, 128 * K));
+    h.shutdown().unwrap();
+}

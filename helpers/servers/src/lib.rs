@@ -139,6 +139,7 @@ pub struct QemuNbd {
     readonly: bool,
     cache: Option<String>,
     aio: Option<String>,
+    allocation_depth: bool,
 }
 
 impl QemuNbd {
@@ -151,7 +152,15 @@ impl QemuNbd {
             readonly: false,
             cache: None,
             aio: None,
+            allocation_depth: false,
         }
+    }
+    /// `--allocation-depth`: also offer the `qemu:allocation-depth`
+    /// metadata context (1 where the top image, e.g. an overlay, holds
+    /// the data: written, zeroed or trimmed there).
+    pub fn allocation_depth(mut self, on: bool) -> Self {
+        self.allocation_depth = on;
+        self
     }
     /// Number of clients allowed at once (default 8).
     pub fn shared(mut self, n: u32) -> Self {
@@ -201,6 +210,9 @@ impl ServerSpec for QemuNbd {
         }
         if let Some(a) = &self.aio {
             v.push(format!("--aio={a}"));
+        }
+        if self.allocation_depth {
+            v.push("--allocation-depth".into());
         }
         v.push(self.file.clone());
         v
