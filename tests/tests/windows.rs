@@ -157,7 +157,14 @@ fn metadata_out(d: &Done) -> serde_json::Value {
 
 /// Convert guest `name` with the fake virtio-win and wrapper; `input` is
 /// `disk` or `ova`.
-fn convert(sb: &Sandbox, fx: &Path, name: &str, input: &str, virtio_win: &Path) -> Done {
+fn convert(
+    sb: &Sandbox,
+    fx: &Path,
+    name: &str,
+    input: &str,
+    virtio_win: &Path,
+    extra: &[&str],
+) -> Done {
     let src = fx.join(format!(
         "{name}.{}",
         if input == "ova" { "ova" } else { "raw" }
@@ -165,12 +172,9 @@ fn convert(sb: &Sandbox, fx: &Path, name: &str, input: &str, virtio_win: &Path) 
     let mut c = sb.virt_v2v();
     c.env("VIRTIO_WIN", virtio_win)
         .env("VIRT_TOOLS_DATA_DIR", fx.join("virt-tools"));
-    run_local(
-        sb,
-        c,
-        &["-i", input, src.to_str().unwrap()],
-        &sb.path("out"),
-    )
+    let mut args = extra.to_vec();
+    args.extend(["-i", input, src.to_str().unwrap()]);
+    run_local(sb, c, &args, &sb.path("out"))
 }
 
 /// The registry keys conversion writes, exported as text.
@@ -200,7 +204,7 @@ fn registry_text(disk: &Disk, work: &Path, cdb: bool) -> String {
 /// What every converted guest with virtio-win shows: drivers (and no
 /// decoy), the first-boot tree with CRLF scripts, virtio in metadata.out
 /// and in the XML.
-fn check_converted(name: &str, d: &Done, disk: &Disk, osdir: &str) {
+fn check_converted(name: &str, d: &Done, disk: &Disk, osdir: &str, static_ip: bool) {
     let m = metadata_out(d);
     assert_eq!(m["converted"], true, "{m:#}");
     assert_eq!(m["inspection"]["os_type"], "windows", "{m:#}");
@@ -267,15 +271,23 @@ fn check_converted(name: &str, d: &Done, disk: &Disk, osdir: &str) {
         .unwrap()
         .starts_with(b"MZ"));
     let scripts = disk.ls(&format!("{fb}/scripts"));
-    assert_eq!(
-        scripts,
-        [
+    let want: &[&str] = if static_ip {
+        &[
+            "2000-0001-pnputil-install-drivers.bat",
+            "2500-0002-static-ip.bat",
+            "5000-0003-install-qemu-ga.bat",
+            "5000-0004-install-blnsvr.bat",
+            "5000-0005-uninstall-VMware-Tools.bat",
+        ]
+    } else {
+        &[
             "2000-0001-pnputil-install-drivers.bat",
             "5000-0002-install-qemu-ga.bat",
             "5000-0003-install-blnsvr.bat",
-            "5000-0004-uninstall-VMware-Tools.bat"
+            "5000-0004-uninstall-VMware-Tools.bat",
         ]
-    );
+    };
+    assert_eq!(scripts, want);
     let mut texts = vec![disk.read(&format!("{fb}/firstboot.bat")).unwrap()];
     for s in &scripts {
         texts.push(disk.read(&format!("{fb}/scripts/{s}")).unwrap());
@@ -287,26 +299,49 @@ fn check_converted(name: &str, d: &Done, disk: &Disk, osdir: &str) {
             "not CRLF: {t:?}"
         );
     }
-    let uninstall = String::from_utf8_lossy(&texts[4]);
+    let uninstall = String::from_utf8_lossy(texts.last().unwrap());
     assert!(
         uninstall
             .contains("MsiExec.exe /x{C2F8A1D7-3B5E-4F0A-9C2E-5D6B7A8F9E01} /quiet /norestart"),
         "{uninstall}"
     );
     assert!(String::from_utf8_lossy(&texts[1]).contains("PnPutil -i -a"));
-    assert_eq!(
-        disk.ls(&format!("{fb}/Temp")),
-        ["install-qemu-ga.ps1", "qemu-ga-x86_64.msi"]
-    );
+    let mut temp = vec!["install-qemu-ga.ps1", "qemu-ga-x86_64.msi"];
+    if static_ip {
+        temp.push("v2v-static-ip.ps1");
+        let ps = disk.read(&format!("{fb}/Temp/v2v-static-ip.ps1")).unwrap();
+        let ps = String::from_utf8_lossy(&ps);
+        assert!(
+            ps.contains("MacAddress -eq \"00-0C-29-AB-CD-EF\"")
+                && ps.contains(
+                    "-IPAddress \"192.168.50.7\" -PrefixLength 24 -DefaultGateway \"192.168.50.1\""
+                )
+                && ps.contains("-ServerAddresses (\"192.168.50.53\")"),
+            "{ps}"
+        );
+        assert!(String::from_utf8_lossy(&texts[2]).contains("v2v-static-ip.ps1"));
+    }
+    assert_eq!(disk.ls(&format!("{fb}/Temp")), temp);
 }
 
 #[test]
 fn windows_server_2022_bios_gets_virtio_drivers_and_first_boot() {
     let fx = windows_guest("win2k22");
     let sb = Sandbox::new("win2k22");
-    let d = convert(&sb, &fx, "win2k22", "disk", &fx.join("virtio-win"));
+    // --mac MAC:ip:: a first-boot script sets the address once netkvm is up.
+    let d = convert(
+        &sb,
+        &fx,
+        "win2k22",
+        "disk",
+        &fx.join("virtio-win"),
+        &[
+            "--mac",
+            "00:0c:29:ab:cd:ef:ip:192.168.50.7,192.168.50.1,24,192.168.50.53",
+        ],
+    );
     let disk = Disk::open(&d.out.join("win2k22-sda"), sb.root());
-    check_converted("win2k22", &d, &disk, "2k22");
+    check_converted("win2k22", &d, &disk, "2k22", true);
     let m = metadata_out(&d);
     assert_eq!(m["inspection"]["osinfo"], "win2k22", "{m:#}");
     assert_eq!(
@@ -339,9 +374,9 @@ fn windows_server_2022_bios_gets_virtio_drivers_and_first_boot() {
 fn windows_10_uefi_through_ova_gets_its_boot_manager_fixed() {
     let fx = windows_guest("win10-uefi");
     let sb = Sandbox::new("win10");
-    let d = convert(&sb, &fx, "win10-uefi", "ova", &fx.join("virtio-win"));
+    let d = convert(&sb, &fx, "win10-uefi", "ova", &fx.join("virtio-win"), &[]);
     let disk = Disk::open(&d.out.join("win10-uefi-sda"), sb.root());
-    check_converted("win10-uefi", &d, &disk, "w10");
+    check_converted("win10-uefi", &d, &disk, "w10", false);
     let m = metadata_out(&d);
     assert_eq!(m["inspection"]["osinfo"], "win10", "{m:#}");
     assert_eq!(m["target"]["firmware"], "uefi", "{m:#}");
@@ -366,9 +401,9 @@ fn windows_10_uefi_through_ova_gets_its_boot_manager_fixed() {
 fn windows_7_binds_the_boot_driver_through_the_critical_device_database() {
     let fx = windows_guest("win7");
     let sb = Sandbox::new("win7");
-    let d = convert(&sb, &fx, "win7", "disk", &fx.join("virtio-win.iso"));
+    let d = convert(&sb, &fx, "win7", "disk", &fx.join("virtio-win.iso"), &[]);
     let disk = Disk::open(&d.out.join("win7-sda"), sb.root());
-    check_converted("win7", &d, &disk, "w7");
+    check_converted("win7", &d, &disk, "w7", false);
     let m = metadata_out(&d);
     assert_eq!(m["inspection"]["osinfo"], "win7", "{m:#}");
     let system = disk.hive("/Windows/System32/config/SYSTEM", sb.root());
@@ -385,7 +420,7 @@ fn windows_without_virtio_win_gets_emulated_devices() {
     let fx = windows_guest("win2k22");
     let sb = Sandbox::new("win-novirtio");
     let none = sb.path("no-virtio-win");
-    let d = convert(&sb, &fx, "win2k22", "disk", &none);
+    let d = convert(&sb, &fx, "win2k22", "disk", &none, &[]);
     let m = metadata_out(&d);
     assert_eq!(m["converted"], true, "{m:#}");
     assert_eq!(m["target"]["block_bus"], "sata", "{m:#}");

@@ -331,13 +331,13 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<()> {
         return Ok(());
     }
     let out = if found.insp.os_type == "windows" {
-        if !args.customize.is_empty() {
+        if !custom.ops.is_empty() {
             return Err(Failure::unsupported(
-                "customisation options (--hostname, --firstboot, --run, --mac ...:ip:, ...) \
+                "customisation options (--hostname, --firstboot, --run, ...) \
                  are supported on Linux guests only by this build",
             ));
         }
-        convert_windows(&g, found, args.block_driver)?
+        convert_windows(&g, found, args.block_driver, &custom.ips)?
     } else {
         convert(&g, &meta, found, &custom)?
     };
@@ -589,7 +589,12 @@ fn alias_virtio_names(g: &Guestfs) {
 }
 
 /// Convert the inspected Windows guest ([`windows::convert`]), trim.
-fn convert_windows(g: &Guestfs, found: Found, block: windows::BlockDriver) -> Result<MetadataOut> {
+fn convert_windows(
+    g: &Guestfs,
+    found: Found,
+    block: windows::BlockDriver,
+    ips: &[customize::StaticIp],
+) -> Result<MetadataOut> {
     let Found {
         insp,
         firmware,
@@ -598,7 +603,7 @@ fn convert_windows(g: &Guestfs, found: Found, block: windows::BlockDriver) -> Re
         ..
     } = found;
     message!("Converting {} to run on KVM", display_name(&insp));
-    let (changes, target) = windows::convert(g, &insp, firmware, block, &mut warnings)?;
+    let (changes, target) = windows::convert(g, &insp, firmware, block, ips, &mut warnings)?;
     converted(g, insp, target, changes, warnings, fstrim)
 }
 

@@ -154,6 +154,43 @@ for ($try = 1; $try -le 10; $try++) {{
     crlf(&s)
 }
 
+/// PowerShell: give each NIC named by MAC its static address once the
+/// virtio-net driver (netkvm) has brought it up (virt-v2v's `--mac
+/// MAC:ip:ADDR[,GW[,LEN[,NS...]]]` on Windows).  Each entry: MAC
+/// (`aa:bb:..`), address, gateway, prefix length, name servers.
+pub fn static_ip_ps1(ips: &[(String, String, Option<String>, u8, Vec<String>)]) -> String {
+    let mut s = String::from(
+        r#"# virt-v2v: static addresses (--mac MAC:ip:...), once netkvm is active
+$deadline = (Get-Date).AddMinutes(10)
+while (-not (Get-NetAdapter -Physical | Where-Object DriverFileName -eq "netkvm.sys")) {
+  if ((Get-Date) -gt $deadline) { Write-Host "no virtio-net adapter after 10 minutes"; exit 249 }
+  Start-Sleep -Seconds 5
+}
+"#,
+    );
+    for (mac, addr, gw, len, ns) in ips {
+        let dashed = mac.to_ascii_uppercase().replace(':', "-");
+        s.push_str(&format!(
+            "$nic = Get-NetAdapter -Physical | Where-Object MacAddress -eq \"{dashed}\"\n\
+             if (-not $nic) {{ Write-Host \"no adapter with MAC {dashed}\" }} else {{\n\
+             \x20 Write-Host \"{dashed}: {addr}/{len}\"\n\
+             \x20 New-NetIPAddress -InterfaceIndex $nic.ifIndex -IPAddress \"{addr}\" -PrefixLength {len}{}\n",
+            gw.as_ref()
+                .map(|g| format!(" -DefaultGateway \"{g}\""))
+                .unwrap_or_default()
+        ));
+        if !ns.is_empty() {
+            let list: Vec<String> = ns.iter().map(|n| format!("\"{n}\"")).collect();
+            s.push_str(&format!(
+                "  Set-DnsClientServerAddress -InterfaceIndex $nic.ifIndex -ServerAddresses ({})\n",
+                list.join(",")
+            ));
+        }
+        s.push_str("}\n");
+    }
+    crlf(&s)
+}
+
 /// Install the balloon service.
 pub fn blnsvr_script(exe_win: &str) -> String {
     crlf(&format!(
@@ -185,6 +222,35 @@ mod tests {
             "5000-0004-uninstall-VMware-Tools.bat"
         );
         assert!(control_script("pvvxsvc.exe").contains("\\pvvxsvc.exe\" -s firstboot uninstall"));
+    }
+
+    #[test]
+    fn static_addresses_wait_for_netkvm_then_match_by_mac() {
+        let ps = static_ip_ps1(&[(
+            "52:54:00:ab:cd:ef".into(),
+            "10.1.2.3".into(),
+            Some("10.1.2.1".into()),
+            24,
+            vec!["10.1.2.53".into(), "9.9.9.9".into()],
+        )]);
+        assert!(ps.contains("DriverFileName -eq \"netkvm.sys\""), "{ps}");
+        assert!(ps.contains("MacAddress -eq \"52-54-00-AB-CD-EF\""), "{ps}");
+        assert!(ps.contains(
+            "New-NetIPAddress -InterfaceIndex $nic.ifIndex -IPAddress \"10.1.2.3\" -PrefixLength 24 -DefaultGateway \"10.1.2.1\""
+        ));
+        assert!(ps.contains("-ServerAddresses (\"10.1.2.53\",\"9.9.9.9\")"));
+        assert!(ps.ends_with("}\r\n") && !ps.replace("\r\n", "").contains('\n'));
+        let bare = static_ip_ps1(&[(
+            "52:54:00:00:00:01".into(),
+            "fd00::5".into(),
+            None,
+            64,
+            vec![],
+        )]);
+        assert!(
+            !bare.contains("DefaultGateway") && !bare.contains("DnsClient"),
+            "{bare}"
+        );
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub mod firstboot;
 pub mod registry;
 pub mod virtio;
 
+use crate::customize::StaticIp;
 use crate::inspect;
 use helper_common::{debug, message, Failure, OrFail, Result};
 use registry::{Binding, Edit, Hive};
@@ -295,6 +296,7 @@ pub fn convert(
     insp: &Inspection,
     firmware: Firmware,
     block_driver: BlockDriver,
+    ips: &[StaticIp],
     warnings: &mut Vec<String>,
 ) -> Result<(Vec<Change>, TargetMeta)> {
     let env = |k: &str| std::env::var(k).ok();
@@ -354,6 +356,9 @@ pub fn convert(
 
     // First-boot scripts, in upstream's order.
     run.add_script(2000, "pnputil install drivers", firstboot::pnputil_script());
+    if !ips.is_empty() {
+        static_ips(&mut run, ips)?;
+    }
     install_qemu_ga(&mut run, &source)?;
     if copied.iter().any(|n| n == "blnsvr.exe") {
         let exe = format!("{}\\Drivers\\VirtIO\\blnsvr.exe", run.systemroot_win());
@@ -550,6 +555,45 @@ fn install_qemu_ga(run: &mut Run<'_>, source: &Source) -> Result<()> {
     );
     let bat = firstboot::powershell_script(&format!("{}\\Temp\\{ps1}", firstboot::DIR_WIN));
     run.add_script(5000, "install-qemu-ga", bat);
+    Ok(())
+}
+
+/// `--mac MAC:ip:...`: a first-boot PowerShell script that waits for the
+/// virtio-net driver and sets each address on the NIC with that MAC (after
+/// the drivers are installed: priority 2500).
+fn static_ips(run: &mut Run<'_>, ips: &[StaticIp]) -> Result<()> {
+    let temp = format!("{}/Temp", firstboot_dir(run)?);
+    run.g.mkdir_p(&temp).map_err(gf(&temp))?;
+    let entries: Vec<_> = ips
+        .iter()
+        .map(|i| {
+            (
+                i.mac.clone(),
+                i.addr.to_string(),
+                i.gateway.map(|g| g.to_string()),
+                i.prefix,
+                i.nameservers.iter().map(|n| n.to_string()).collect(),
+            )
+        })
+        .collect();
+    let ps1 = "v2v-static-ip.ps1";
+    run.g
+        .write(
+            &format!("{temp}/{ps1}"),
+            firstboot::static_ip_ps1(&entries).as_bytes(),
+        )
+        .map_err(gf(&temp))?;
+    let list: Vec<String> = ips
+        .iter()
+        .map(|i| format!("{} {}/{}", i.mac, i.addr, i.prefix))
+        .collect();
+    run.change(
+        "firstboot",
+        format!("{temp}/{ps1}"),
+        format!("static addresses at first boot: {}", list.join(", ")),
+    );
+    let bat = firstboot::powershell_script(&format!("{}\\Temp\\{ps1}", firstboot::DIR_WIN));
+    run.add_script(2500, "static-ip", bat);
     Ok(())
 }
 
