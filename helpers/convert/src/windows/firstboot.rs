@@ -3,6 +3,7 @@
 //! `firstboot.bat`, which runs the numbered scripts in `scripts\`).
 //! Pure text; every file is written with CRLF line ends.
 
+use crate::customize::StaticIp;
 use std::path::{Path, PathBuf};
 
 /// The first-boot directory, in the guest (`/`-separated, from the root of
@@ -156,9 +157,8 @@ for ($try = 1; $try -le 10; $try++) {{
 
 /// PowerShell: give each NIC named by MAC its static address once the
 /// virtio-net driver (netkvm) has brought it up (virt-v2v's `--mac
-/// MAC:ip:ADDR[,GW[,LEN[,NS...]]]` on Windows).  Each entry: MAC
-/// (`aa:bb:..`), address, gateway, prefix length, name servers.
-pub fn static_ip_ps1(ips: &[(String, String, Option<String>, u8, Vec<String>)]) -> String {
+/// MAC:ip:ADDR[,GW[,LEN[,NS...]]]` on Windows).
+pub fn static_ip_ps1(ips: &[StaticIp]) -> String {
     let mut s = String::from(
         r#"# virt-v2v: static addresses (--mac MAC:ip:...), once netkvm is active
 $deadline = (Get-Date).AddMinutes(10)
@@ -168,15 +168,15 @@ while (-not (Get-NetAdapter -Physical | Where-Object DriverFileName -eq "netkvm.
 }
 "#,
     );
-    for (mac, addr, gw, len, ns) in ips {
-        let dashed = mac.to_ascii_uppercase().replace(':', "-");
+    for ip in ips {
+        let (addr, gw, len, ns) = (ip.addr, ip.gateway, ip.prefix, &ip.nameservers);
+        let dashed = ip.mac.to_ascii_uppercase().replace(':', "-");
         s.push_str(&format!(
             "$nic = Get-NetAdapter -Physical | Where-Object MacAddress -eq \"{dashed}\"\n\
              if (-not $nic) {{ Write-Host \"no adapter with MAC {dashed}\" }} else {{\n\
              \x20 Write-Host \"{dashed}: {addr}/{len}\"\n\
              \x20 New-NetIPAddress -InterfaceIndex $nic.ifIndex -IPAddress \"{addr}\" -PrefixLength {len}{}\n",
-            gw.as_ref()
-                .map(|g| format!(" -DefaultGateway \"{g}\""))
+            gw.map(|g| format!(" -DefaultGateway \"{g}\""))
                 .unwrap_or_default()
         ));
         if !ns.is_empty() {
@@ -226,12 +226,9 @@ mod tests {
 
     #[test]
     fn static_addresses_wait_for_netkvm_then_match_by_mac() {
-        let ps = static_ip_ps1(&[(
-            "52:54:00:ab:cd:ef".into(),
-            "10.1.2.3".into(),
-            Some("10.1.2.1".into()),
-            24,
-            vec!["10.1.2.53".into(), "9.9.9.9".into()],
+        let ip = |a: &str| StaticIp::parse(a).unwrap();
+        let ps = static_ip_ps1(&[ip(
+            "52:54:00:ab:cd:ef:ip:10.1.2.3,10.1.2.1,24,10.1.2.53,9.9.9.9",
         )]);
         assert!(ps.contains("DriverFileName -eq \"netkvm.sys\""), "{ps}");
         assert!(ps.contains("MacAddress -eq \"52-54-00-AB-CD-EF\""), "{ps}");
@@ -240,13 +237,7 @@ mod tests {
         ));
         assert!(ps.contains("-ServerAddresses (\"10.1.2.53\",\"9.9.9.9\")"));
         assert!(ps.ends_with("}\r\n") && !ps.replace("\r\n", "").contains('\n'));
-        let bare = static_ip_ps1(&[(
-            "52:54:00:00:00:01".into(),
-            "fd00::5".into(),
-            None,
-            64,
-            vec![],
-        )]);
+        let bare = static_ip_ps1(&[ip("52:54:00:00:00:01:ip:fd00::5")]);
         assert!(
             !bare.contains("DefaultGateway") && !bare.contains("DnsClient"),
             "{bare}"

@@ -564,23 +564,11 @@ fn install_qemu_ga(run: &mut Run<'_>, source: &Source) -> Result<()> {
 fn static_ips(run: &mut Run<'_>, ips: &[StaticIp]) -> Result<()> {
     let temp = format!("{}/Temp", firstboot_dir(run)?);
     run.g.mkdir_p(&temp).map_err(gf(&temp))?;
-    let entries: Vec<_> = ips
-        .iter()
-        .map(|i| {
-            (
-                i.mac.clone(),
-                i.addr.to_string(),
-                i.gateway.map(|g| g.to_string()),
-                i.prefix,
-                i.nameservers.iter().map(|n| n.to_string()).collect(),
-            )
-        })
-        .collect();
     let ps1 = "v2v-static-ip.ps1";
     run.g
         .write(
             &format!("{temp}/{ps1}"),
-            firstboot::static_ip_ps1(&entries).as_bytes(),
+            firstboot::static_ip_ps1(ips).as_bytes(),
         )
         .map_err(gf(&temp))?;
     let list: Vec<String> = ips
