@@ -11,7 +11,10 @@
 //! step's exit code.  See docs/virt-v2v.md.
 
 pub mod args;
+pub mod companion;
 pub mod find;
+pub mod in_place;
+pub mod inspector;
 pub mod keys;
 pub mod resume;
 pub mod signals;
