@@ -125,11 +125,12 @@ pub struct Companion<'a> {
     pub convert_extra: Vec<OsString>,
 }
 
-/// Set up the logger for `program` from the command line's `-v -x -q`.
+/// Set up the logger for `program` from the command line's `-v -x -q`
+/// (as the runner: its events, off here, would say `virt-v2v`).
 pub fn init_log(program: &str, cli: &InputCli) {
     log::init(
         program,
-        program,
+        "virt-v2v",
         cli.common().stderr_level(),
         None,
         log::EventSink::None,
@@ -257,5 +258,78 @@ impl Companion<'_> {
             ));
         }
         Ok((input, need("convert", "")?, need("cleanup", "")?))
+    }
+}
+
+/// Every option of `cmd` appears in the page `doc` (relative to the
+/// repository): `-ic ` for two-letter options, `--long` or `-s` otherwise.
+#[cfg(test)]
+pub fn assert_documented(cmd: clap::Command, doc: &str) {
+    let path = format!("{}/../{doc}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap();
+    for a in cmd.get_arguments() {
+        let name = match (a.get_long(), a.get_short()) {
+            (Some(l), _) if helper_common::TWO_LETTER_OPTIONS.contains(&l) => format!("`-{l} "),
+            (Some(l), _) => format!("`--{l}"),
+            (None, Some(s)) => format!("`-{s}"),
+            (None, None) => continue,
+        };
+        assert!(text.contains(&name), "{name}` is not documented in {doc}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        cli: InputCli,
+    }
+
+    fn parse(a: &[&str]) -> InputCli {
+        let argv = std::iter::once("p")
+            .chain(a.iter().copied())
+            .map(OsString::from);
+        Cli::parse_from(helper_common::virt_v2v_args(argv)).cli
+    }
+
+    #[test]
+    fn options_reach_the_helpers_as_virt_v2v_gives_them() {
+        let c = parse(&[
+            "-v",
+            "-x",
+            "-if",
+            "raw",
+            "-i",
+            "disk",
+            "--root",
+            "first",
+            "-io",
+            "a=1",
+            "--key",
+            "all:key:pw",
+            "/d/a.img",
+            "--",
+            "-weird.img",
+        ]);
+        let a = c.v2v_args();
+        assert_eq!(a.input, "disk");
+        assert_eq!(a.root.as_deref(), Some("first"));
+        assert_eq!(a.keys, ["all:key:pw"]);
+        assert_eq!(
+            a.input_options(),
+            ["-if", "raw", "-io", "a=1"].map(OsString::from).to_vec()
+        );
+        assert_eq!(
+            a.args,
+            ["/d/a.img", "-weird.img"].map(OsString::from).to_vec()
+        );
+        assert_eq!(a.common().to_args(), ["-v", "-x"]);
+        assert_eq!(c.common().to_args(), ["-v", "-x"]);
+        let q = parse(&["-q", "g"]);
+        assert_eq!(q.v2v_args().input, "libvirt");
+        assert_eq!(q.common().to_args(), ["-q"]);
     }
 }

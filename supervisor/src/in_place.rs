@@ -60,3 +60,14 @@ pub fn main() -> ExitCode {
         None => Ok(()),
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_option_is_documented() {
+        use clap::CommandFactory;
+        crate::companion::assert_documented(Args::command(), "docs/virt-v2v-in-place.md");
+    }
+}

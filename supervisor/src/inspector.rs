@@ -134,7 +134,12 @@ pub fn inspection_xml(
     x.push_str("  <disks>\n");
     for (i, d) in disks.iter().enumerate() {
         let _ = writeln!(x, "    <disk index='{i}'>");
-        el(&mut x, "      ", "virtual-size", &d.virtual_size.to_string());
+        el(
+            &mut x,
+            "      ",
+            "virtual-size",
+            &d.virtual_size.to_string(),
+        );
         if let Some(a) = d.allocated {
             let _ = writeln!(x, "      <allocated estimated='true'>{a}</allocated>");
         }
@@ -150,7 +155,12 @@ pub fn inspection_xml(
     let i = "    ";
     el(&mut x, i, "name", &insp.os_type);
     el(&mut x, i, "distro", &insp.distro);
-    el(&mut x, i, "osinfo", insp.osinfo.as_deref().unwrap_or("unknown"));
+    el(
+        &mut x,
+        i,
+        "osinfo",
+        insp.osinfo.as_deref().unwrap_or("unknown"),
+    );
     el(&mut x, i, "arch", &insp.arch);
     el(&mut x, i, "major_version", &insp.major_version.to_string());
     el(&mut x, i, "minor_version", &insp.minor_version.to_string());
@@ -166,7 +176,10 @@ pub fn inspection_xml(
         let windows = [
             ("product_variant", w.product_variant.as_str()),
             ("windows_systemroot", w.systemroot.as_str()),
-            ("windows_current_control_set", w.current_control_set.as_str()),
+            (
+                "windows_current_control_set",
+                w.current_control_set.as_str(),
+            ),
         ];
         for (name, v) in windows.into_iter().filter(|(_, v)| !v.is_empty()) {
             el(&mut x, i, name, v);
@@ -189,6 +202,12 @@ pub fn inspection_xml(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_option_is_documented() {
+        use clap::CommandFactory;
+        crate::companion::assert_documented(Args::command(), "docs/virt-v2v-inspector.md");
+    }
 
     #[test]
     fn escapes_markup() {
@@ -225,14 +244,33 @@ mod tests {
         let x = inspection_xml("virt-v2v-inspector", &disks, &meta).unwrap();
         assert!(x.starts_with("<?xml version='1.0' encoding='utf-8'?>\n<v2v-inspection>\n  <program>virt-v2v-inspector</program>\n"), "{x}");
         assert!(x.contains("<disk index='0'>\n      <virtual-size>100</virtual-size>\n      <allocated estimated='true'>40</allocated>\n    </disk>"), "{x}");
-        assert!(x.contains("<disk index='1'>\n      <virtual-size>7</virtual-size>\n    </disk>"), "{x}");
-        assert!(x.contains("<product_name>Debian &lt;12&gt;</product_name>"), "{x}");
-        assert!(x.contains("<mountpoint dev='/dev/sda1'>/</mountpoint>"), "{x}");
+        assert!(
+            x.contains("<disk index='1'>\n      <virtual-size>7</virtual-size>\n    </disk>"),
+            "{x}"
+        );
+        assert!(
+            x.contains("<product_name>Debian &lt;12&gt;</product_name>"),
+            "{x}"
+        );
+        assert!(
+            x.contains("<mountpoint dev='/dev/sda1'>/</mountpoint>"),
+            "{x}"
+        );
         assert!(x.contains("<firmware type='bios'/>"), "{x}");
         let os = x.find("<operatingsystem>").unwrap();
-        let order = ["<name>", "<distro>", "<osinfo>", "<arch>", "<major_version>",
-            "<minor_version>", "<package_format>", "<package_management>", "<product_name>",
-            "<root>", "<mountpoints>"];
+        let order = [
+            "<name>",
+            "<distro>",
+            "<osinfo>",
+            "<arch>",
+            "<major_version>",
+            "<minor_version>",
+            "<package_format>",
+            "<package_management>",
+            "<product_name>",
+            "<root>",
+            "<mountpoints>",
+        ];
         let at: Vec<usize> = order.iter().map(|t| x[os..].find(t).unwrap()).collect();
         assert!(at.windows(2).all(|w| w[0] < w[1]), "{x}");
         let mut none = meta.clone();

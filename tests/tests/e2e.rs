@@ -18,5 +18,6 @@ mod interrupt;
 mod layout;
 mod libvirt;
 mod outputs;
+mod programs;
 mod signals;
 mod windows;
