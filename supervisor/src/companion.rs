@@ -163,13 +163,7 @@ impl Companion<'_> {
                 return exit_code::FAILED;
             }
         };
-        if let Ok(f) = fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(dir.runner_log())
-        {
-            log::set_log_file(f);
-        }
+        crate::open_runner_log(&dir);
         signals::install();
         let common = self.cli.common();
         let runner = Runner {

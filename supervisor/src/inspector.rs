@@ -11,6 +11,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use v2v_meta::{Firmware, MetadataIn, MetadataOut, V2vDir};
+use v2v_render::libvirt::esc as escape;
 
 /// Estimate what a virt-v2v conversion of a guest needs: its disks and
 /// their allocation, its firmware and operating system, as XML.
@@ -95,22 +96,6 @@ pub fn measure(socket: &Path) -> Result<DiskSize, String> {
         virtual_size,
         allocated,
     })
-}
-
-/// Escape text for XML element content and attribute values.
-pub fn escape(s: &str) -> String {
-    let mut o = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => o.push_str("&amp;"),
-            '<' => o.push_str("&lt;"),
-            '>' => o.push_str("&gt;"),
-            '\'' => o.push_str("&apos;"),
-            '"' => o.push_str("&quot;"),
-            c => o.push(c),
-        }
-    }
-    o
 }
 
 /// Upstream's `<v2v-inspection>` document (element names and order as

@@ -649,6 +649,17 @@ fn prune_to_logs(dir: &V2vDir) {
     }
 }
 
+/// Log to the run's `log/00-virt-v2v.log` too (when it can be opened).
+fn open_runner_log(dir: &V2vDir) {
+    if let Ok(f) = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.runner_log())
+    {
+        log::set_log_file(f);
+    }
+}
+
 /// Run the whole conversion; returns the exit code.
 pub fn run(args: &Args) -> u8 {
     let plan = match plan(args) {
@@ -685,13 +696,7 @@ pub fn run(args: &Args) -> u8 {
             }
         },
     };
-    if let Ok(f) = fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(dir.runner_log())
-    {
-        log::set_log_file(f);
-    }
+    open_runner_log(&dir);
     signals::install();
     log::event(EventKind::StepStarted);
     debug!(
