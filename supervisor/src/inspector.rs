@@ -195,11 +195,6 @@ mod tests {
     }
 
     #[test]
-    fn escapes_markup() {
-        assert_eq!(escape("a<b>&'\""), "a&lt;b&gt;&amp;&apos;&quot;");
-    }
-
-    #[test]
     fn document_has_upstreams_shape() {
         let meta: MetadataOut = serde_json::from_value(serde_json::json!({
             "version": 1, "converted": false,

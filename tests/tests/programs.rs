@@ -24,9 +24,9 @@ fn appliance_dev(d: &str) -> String {
     d.replacen("/dev/vd", "/dev/sd", 1)
 }
 
-/// Bytes qemu-img reports as data in `path` (what the inspector's block
-/// status over nbdkit file must find too).
-fn qemu_img_data(path: &Path) -> u64 {
+/// Bytes `qemu-img map` reports as data in `path`, in the layers `layer`
+/// accepts (depth 0: a qcow2 overlay itself, not its backing file).
+fn qemu_img_data(path: &Path, layer: fn(u64) -> bool) -> u64 {
     let o = Command::new("qemu-img")
         .args(["map", "--output=json"])
         .arg(path)
@@ -37,27 +37,14 @@ fn qemu_img_data(path: &Path) -> u64 {
     v.as_array()
         .unwrap()
         .iter()
-        .filter(|e| e["data"] == true)
+        .filter(|e| e["data"] == true && layer(e["depth"].as_u64().unwrap()))
         .map(|e| e["length"].as_u64().unwrap())
         .sum()
 }
 
-/// Bytes of `qcow2` data held by the overlay itself (depth 0), not its
-/// backing file.
+/// Data held by a qcow2 overlay itself.
 fn overlay_own_data(qcow2: &Path) -> u64 {
-    let o = Command::new("qemu-img")
-        .args(["map", "--output=json"])
-        .arg(qcow2)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "qemu-img map {}", qcow2.display());
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    v.as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["depth"] == 0 && e["data"] == true)
-        .map(|e| e["length"].as_u64().unwrap())
-        .sum()
+    qemu_img_data(qcow2, |depth| depth == 0)
 }
 
 /// The text of `parent`'s only child element `name`.
@@ -176,7 +163,7 @@ fn inspector_describes_the_fixture_and_refuses_a_blank_disk() {
     assert!(r.stdout.is_empty(), "-O FILE: nothing on stdout:\n{r}");
     let disks = check_inspection(&fs::read_to_string(&xml).unwrap(), "virt-v2v-inspector");
     let size = fs::metadata(&raw).unwrap().len();
-    assert_eq!(disks, vec![(size, Some(qemu_img_data(&raw)))]);
+    assert_eq!(disks, vec![(size, Some(qemu_img_data(&raw, |_| true)))]);
     assert_eq!(fs::metadata(&raw).unwrap().modified().unwrap(), mtime);
     no_servers_left(&sb);
     assert!(
