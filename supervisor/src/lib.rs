@@ -11,9 +11,12 @@
 //! step's exit code.  See docs/virt-v2v.md.
 
 pub mod args;
+pub mod companion;
 pub mod customize;
 pub mod events;
 pub mod find;
+pub mod in_place;
+pub mod inspector;
 pub mod keys;
 pub mod resume;
 pub mod signals;
@@ -865,6 +868,17 @@ fn prune_to_logs(dir: &V2vDir) {
     }
 }
 
+/// Log to the run's `log/00-virt-v2v.log` too (when it can be opened).
+fn open_runner_log(dir: &V2vDir) {
+    if let Ok(f) = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.runner_log())
+    {
+        log::set_log_file(f);
+    }
+}
+
 /// Run the whole conversion, the event stream (if any) on `events_fd`;
 /// returns the exit code.
 pub fn run(args: &Args, events_fd: Option<i32>) -> u8 {
@@ -902,13 +916,7 @@ pub fn run(args: &Args, events_fd: Option<i32>) -> u8 {
             }
         },
     };
-    if let Ok(f) = fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(dir.runner_log())
-    {
-        log::set_log_file(f);
-    }
+    open_runner_log(&dir);
     signals::install();
     log::event(EventKind::StepStarted);
     debug!(

@@ -21,5 +21,6 @@ mod libvirt;
 mod orchestrators;
 mod outputs;
 mod overlap;
+mod programs;
 mod signals;
 mod windows;

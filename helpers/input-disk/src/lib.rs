@@ -46,6 +46,11 @@ pub struct Args {
     /// Guest name (default: the first disk's file name without extension).
     #[arg(long = "name", value_name = "NAME")]
     pub name: Option<String>,
+    /// Serve the disks themselves, writable, without the copy-on-write
+    /// overlay: what the next steps write changes the disks
+    /// (virt-v2v-in-place).
+    #[arg(long = "in-place")]
+    pub in_place: bool,
     #[command(flatten)]
     pub input: InputArgs,
     #[command(flatten)]
@@ -135,7 +140,12 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<()> {
         ));
     }
     serve::serve_and_write(ctx, src, |i, _| {
-        disk::serve_local_disk(ctx, i as u32 + 1, &args.disks[i], &probes[i])
+        let serving = if args.in_place {
+            disk::Serving::InPlace
+        } else {
+            disk::Serving::Overlay
+        };
+        disk::serve_local_disk_as(ctx, i as u32 + 1, &args.disks[i], &probes[i], serving)
     })?;
     Ok(())
 }

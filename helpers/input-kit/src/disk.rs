@@ -2,10 +2,10 @@
 //! probing its format with qemu-img ([`probe`]) and serving it as
 //! `DIR/inN` through a copy-on-write overlay ([`serve_local_disk`]), as
 //! `helper-v2v-input-disk` does and every input whose description names
-//! local files.
+//! local files, or in place ([`Serving::InPlace`], for virt-v2v-in-place).
 
 use crate::refs::{self, Image, Scope};
-use helper_common::{trace, Ctx, Failure, Result};
+use helper_common::{debug, trace, Ctx, Failure, Result};
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -216,15 +216,54 @@ pub fn allocation_depth() -> bool {
     ALLOCATION_DEPTH.load(std::sync::atomic::Ordering::Relaxed)
 }
 
+/// How a local disk is served: through a copy-on-write overlay (the
+/// source is never written), or in place (`--in-place`: the disk itself,
+/// writable, for virt-v2v-in-place).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Serving {
+    /// Every write lands in an overlay in `DIR/tmp` (the default).
+    #[default]
+    Overlay,
+    /// Writes go to the disk itself (a qcow2's backing files stay
+    /// read-only: only the top image is written).
+    InPlace,
+}
+
 /// Serve local file `path` (already probed as `probe`) as `DIR/in<n>`
 /// through an overlay: nbdkit file + cow for raw (unless
 /// [`allocation_depth`]), qemu-nbd on a qcow2 overlay for other formats,
 /// offering `qemu:allocation-depth` (1: written, zeroed or trimmed in the
 /// overlay).  Returns the disk's metadata entry.
 pub fn serve_local_disk(ctx: &Ctx, n: u32, path: &Path, probe: &Probe) -> Result<SourceDisk> {
+    serve_local_disk_as(ctx, n, path, probe, Serving::Overlay)
+}
+
+/// [`serve_local_disk`], or with [`Serving::InPlace`] the disk itself,
+/// writable: nbdkit file for raw, qemu-nbd on the vetted image for other
+/// formats.
+pub fn serve_local_disk_as(
+    ctx: &Ctx,
+    n: u32,
+    path: &Path,
+    probe: &Probe,
+    serving: Serving,
+) -> Result<SourceDisk> {
     let name = V2vDir::in_name(n);
     let abs = helper_common::absolute(path);
-    let srv = if probe.format == "raw" && !allocation_depth() {
+    let srv = if serving == Serving::InPlace {
+        debug!("disk {n}: served in place (writable, no overlay)");
+        if probe.format == "raw" {
+            let spec = Nbdkit::new("file")
+                .param("file", &abs)
+                .param("cache", "none")
+                .readonly(false)
+                .verbose(ctx.common.verbose);
+            start(&ctx.dir, ctx.step, &name, &spec, ctx.owner())
+        } else {
+            let spec = QemuNbd::new(probe.image.qemu_filename(), &probe.format).readonly(false);
+            start(&ctx.dir, ctx.step, &name, &spec, ctx.owner())
+        }
+    } else if probe.format == "raw" && !allocation_depth() {
         let spec = Nbdkit::new("file")
             .filter("cow")
             .param("file", &abs)

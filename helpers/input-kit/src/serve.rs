@@ -3,9 +3,10 @@
 //!
 //! Every disk is served through a copy-on-write layer: nbdkit's cow filter,
 //! or qemu-nbd on a qcow2 overlay in `DIR/tmp`.  The source is opened
-//! read-only and never written.
+//! read-only and never written, unless an input serves it in place
+//! ([`Serving::InPlace`], `--in-place`, for virt-v2v-in-place).
 
-use crate::disk;
+use crate::disk::{self, Serving};
 use crate::domain::{DiskData, Domain};
 use crate::meta::{new_disk, Slot};
 use crate::refs::{self, Scope};
@@ -35,13 +36,13 @@ pub fn served_size(ctx: &Ctx, index: u32) -> Result<u64> {
 /// names it, the user did not.  The image may refer to files beside it
 /// only ([`refs`]).
 pub fn serve_local(ctx: &Ctx, index: u32, path: &Path, format: Option<&str>) -> Result<SourceDisk> {
-    serve_local_in(ctx, index, path, format, Scope::Beside)
+    serve_local_in(ctx, index, path, format, Scope::Beside, Serving::Overlay)
 }
 
 /// [`serve_local`] for a disk unpacked from an archive into `DIR/tmp`: it
 /// may refer to no file at all.
 pub fn serve_unpacked(ctx: &Ctx, index: u32, path: &Path) -> Result<SourceDisk> {
-    serve_local_in(ctx, index, path, None, Scope::Alone)
+    serve_local_in(ctx, index, path, None, Scope::Alone, Serving::Overlay)
 }
 
 fn serve_local_in(
@@ -50,9 +51,11 @@ fn serve_local_in(
     path: &Path,
     format: Option<&str>,
     scope: Scope,
+    serving: Serving,
 ) -> Result<SourceDisk> {
     let probe = disk::probe_in(index, path, format, scope).map_err(|f| described(f, index))?;
-    disk::serve_local_disk(ctx, index, path, &probe).map_err(|f| undouble_disk(f, index))
+    disk::serve_local_disk_as(ctx, index, path, &probe, serving)
+        .map_err(|f| undouble_disk(f, index))
 }
 
 /// Check a local file a guest description names as disk `index` (in
@@ -319,16 +322,45 @@ pub fn serve_domain(
     base: &Path,
     volumes: Option<VolumeResolver>,
 ) -> Result<Source> {
+    serve_domain_as(ctx, domain, base, volumes, Serving::Overlay)
+}
+
+/// [`serve_domain`], the local disks served as `serving` says.  In place
+/// ([`Serving::InPlace`]) only local files, block devices and volumes can
+/// be served: a network disk is refused (exit 5) before any server starts.
+pub fn serve_domain_as(
+    ctx: &Ctx,
+    domain: Domain,
+    base: &Path,
+    volumes: Option<VolumeResolver>,
+    serving: Serving,
+) -> Result<Source> {
     let Domain { source, disks } = domain;
+    if serving == Serving::InPlace {
+        if let Some((i, uri)) = disks.iter().enumerate().find_map(|(i, d)| match &d.data {
+            DiskData::Nbd { uri } => Some((i, uri)),
+            _ => None,
+        }) {
+            return Err(Failure::unsupported(format!(
+                "{uri}: a network disk cannot be converted in place (only local files and block devices)"
+            ))
+            .disk(i as u32 + 1));
+        }
+    }
     message!("Source guest {}: {} disk(s)", source.name, disks.len());
     serve_and_write(ctx, source, |i, _| {
         let index = i as u32 + 1;
         let d = &disks[i];
         let fmt = d.format.as_deref();
         match &d.data {
-            DiskData::File(p) | DiskData::Block(p) => serve_local(ctx, index, &base.join(p), fmt),
+            DiskData::File(p) | DiskData::Block(p) => {
+                serve_local_in(ctx, index, &base.join(p), fmt, Scope::Beside, serving)
+            }
             DiskData::Volume { pool, volume } => match volumes {
-                Some(resolve) => serve_local(ctx, index, &resolve(pool, volume)?, fmt),
+                Some(resolve) => {
+                    let path = resolve(pool, volume)?;
+                    serve_local_in(ctx, index, &path, fmt, Scope::Beside, serving)
+                }
                 None => Err(volume_needs_libvirt(pool, volume)),
             },
             DiskData::Nbd { uri } => match fmt {

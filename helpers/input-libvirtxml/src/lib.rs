@@ -6,6 +6,7 @@
 
 use helper_common::{CommonArgs, Ctx, Result};
 use std::path::{Path, PathBuf};
+use v2v_input_kit::disk::Serving;
 use v2v_input_kit::domain::{read_domain, Domain};
 use v2v_input_kit::{safe, serve, InputArgs, Policy};
 use v2v_meta::Origin;
@@ -30,6 +31,11 @@ pub struct Args {
     pub common: CommonArgs,
     #[command(flatten)]
     pub input: InputArgs,
+    /// Serve the local disks themselves, writable, without the
+    /// copy-on-write overlay: what the next steps write changes the disks
+    /// (virt-v2v-in-place).  A network disk is refused.
+    #[arg(long = "in-place")]
+    pub in_place: bool,
     /// The run's temp directory (created if missing).
     pub dir: PathBuf,
     /// The libvirt domain XML file.
@@ -64,6 +70,11 @@ pub fn check(args: &Args) -> Result<Checked> {
 pub fn run(ctx: &Ctx, args: &Args) -> Result<()> {
     let Checked { domain, base } = check(args)?;
     args.input.warn_ignored(&POLICY);
-    serve::serve_domain(ctx, domain, &base, None)?;
+    let serving = if args.in_place {
+        Serving::InPlace
+    } else {
+        Serving::Overlay
+    };
+    serve::serve_domain_as(ctx, domain, &base, None, serving)?;
     Ok(())
 }

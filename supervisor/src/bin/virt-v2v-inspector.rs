@@ -1,0 +1,3 @@
+fn main() -> std::process::ExitCode {
+    virt_v2v::inspector::main()
+}

@@ -1,0 +1,73 @@
+//! `virt-v2v-in-place`: convert the given disks in place.  The input
+//! helper serves the disks themselves, writable (`--in-place`: no
+//! copy-on-write overlay), `helper-v2v-convert` converts them, and there
+//! is no output and no copy step.  With `-O FILE`, the `<v2v-inspection>`
+//! XML of the converted guest.  See docs/virt-v2v-in-place.md.
+
+use crate::companion::{init_log, Companion, InputCli};
+use crate::inspector::write_xml;
+use clap::Parser;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// The input types whose helpers can serve their disks in place.
+pub const INPUT_TYPES: &[&str] = &["disk", "libvirtxml"];
+
+/// Convert a guest's disks to run on KVM in place: the disks are changed,
+/// with no copy and no backup.  Normally you should use virt-v2v.
+#[derive(Debug, Parser)]
+#[command(
+    name = "virt-v2v-in-place",
+    version,
+    after_help = "Two-letter options (-ic -it -io -if -ip) are written with one dash, as in \
+                  virt-v2v.  This program modifies the guest's disks with no backup: convert \
+                  a qcow2 overlay and commit it on success (docs/virt-v2v-in-place.md)."
+)]
+pub struct Args {
+    #[command(flatten)]
+    pub cli: InputCli,
+    /// Windows guests: virtio-blk (default) or virtio-scsi.
+    #[arg(
+        long = "block-driver",
+        value_name = "virtio-blk|virtio-scsi",
+        value_parser = ["virtio-blk", "virtio-scsi"]
+    )]
+    pub block_driver: Option<String>,
+    /// After the conversion, write the guest's inspection XML (as
+    /// virt-v2v-inspector's) to FILE (`-`: stdout).
+    #[arg(short = 'O', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+/// Entry point of the `virt-v2v-in-place` binary.
+pub fn main() -> ExitCode {
+    let args = Args::parse_from(helper_common::virt_v2v_args(std::env::args_os()));
+    let program = "virt-v2v-in-place";
+    init_log(program, &args.cli);
+    let mut convert_extra = Vec::new();
+    if let Some(b) = &args.block_driver {
+        convert_extra.extend(["--block-driver".into(), b.into()]);
+    }
+    let c = Companion {
+        program,
+        cli: &args.cli,
+        input_types: Some(INPUT_TYPES),
+        input_extra: vec!["--in-place".into()],
+        convert_extra,
+    };
+    ExitCode::from(c.run(|dir| match &args.output {
+        Some(o) => write_xml(program, dir, Some(o)),
+        None => Ok(()),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_option_is_documented() {
+        use clap::CommandFactory;
+        crate::companion::assert_documented(Args::command(), "docs/virt-v2v-in-place.md");
+    }
+}
