@@ -144,11 +144,26 @@ impl Sandbox {
         self.cmd(bin("virt-v2v"))
     }
 
-    /// `scripts/virt-v2v.sh`, run by dash (POSIX sh).
+    /// `scripts/virt-v2v.sh`, run by dash (POSIX sh).  SIGINT and SIGQUIT
+    /// get their default action back first: a test run started as a
+    /// background job of a non-interactive shell (`cargo test &`) inherits
+    /// them ignored, and a shell cannot trap a signal ignored on entry, so
+    /// the interruption tests would see the script ignore SIGINT.
     pub fn script(&self) -> Command {
+        use std::os::unix::process::CommandExt;
         require_tool("dash");
         let mut c = self.cmd("dash");
         c.arg(repo_root().join("scripts/virt-v2v.sh"));
+        // SAFETY: signal(2) is async-signal-safe; nothing else runs here.
+        unsafe {
+            c.pre_exec(|| {
+                for s in [Signal::SIGINT, Signal::SIGQUIT] {
+                    nix::sys::signal::signal(s, nix::sys::signal::SigHandler::SigDfl)
+                        .map_err(std::io::Error::from)?;
+                }
+                Ok(())
+            });
+        }
         c
     }
 

@@ -74,7 +74,9 @@ fn interrupt_at(step: &str) {
             let mut cmd = runner(&sb);
             cmd.env("FAULT_PAUSE", step).env("FAULT_MARK", &mark);
             if step == "copy" {
-                cmd.env("FAULT_FILTERS", "--filter=delay")
+                // One nbdkit thread: the 0.5 s reads come one at a time,
+                // so the copy lasts seconds, not one round of 64 requests.
+                cmd.env("FAULT_FILTERS", "--threads=1 --filter=delay")
                     .env("FAULT_PARAMS", "delay-read=500ms");
             }
             cmd.args(["--keep-tmpdir", "--events", "fd:1"]);
