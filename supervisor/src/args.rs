@@ -6,19 +6,10 @@ use helper_common::CommonArgs;
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 
-/// Convert a guest to run on KVM, by running the v2v helper programs in
-/// order: input, convert, output setup, copy, output final, cleanup.
-#[derive(Debug, Parser)]
-#[command(
-    name = "virt-v2v",
-    version,
-    after_help = "Two-letter options (-ic -it -io -if -ip -oc -of -oa -on -oo -os) \
-                  are written with one dash, as in virt-v2v.\n\
-                  Input and output types are programs: -i NAME runs helper-v2v-input-NAME, \
-                  -o NAME runs helper-v2v-output-NAME (found next to virt-v2v, then on PATH).\n\
-                  See docs/virt-v2v.md and docs/contract.md."
-)]
-pub struct Args {
+/// virt-v2v's input options, shared by `virt-v2v` and its companions
+/// (virt-v2v-inspector, virt-v2v-in-place).
+#[derive(Debug, Clone, clap::Args)]
+pub struct InputOpts {
     /// Input type: disk, libvirtxml, libvirt, ova, vmx, or NAME for a
     /// helper-v2v-input-NAME program.
     #[arg(short = 'i', value_name = "TYPE", default_value = "libvirt")]
@@ -38,6 +29,46 @@ pub struct Args {
     /// Input password file (-i vmx -it ssh).
     #[arg(long = "ip", value_name = "FILE")]
     pub input_password: Option<PathBuf>,
+}
+
+impl InputOpts {
+    /// The options as given on a command line (`-i TYPE -ic URI ...`).
+    pub fn to_args(&self) -> Vec<OsString> {
+        let mut a: Vec<OsString> = vec!["-i".into(), (&self.input).into()];
+        let once = [
+            ("-ic", self.input_conn.as_ref().map(OsString::from)),
+            ("-it", self.input_transport.as_ref().map(OsString::from)),
+            ("-if", self.input_format.as_ref().map(OsString::from)),
+            ("-ip", self.input_password.as_ref().map(OsString::from)),
+        ];
+        for (flag, v) in once {
+            if let Some(v) = v {
+                a.extend([flag.into(), v]);
+            }
+        }
+        for o in &self.input_options {
+            a.extend(["-io".into(), o.into()]);
+        }
+        a
+    }
+}
+
+/// Convert a guest to run on KVM, by running the v2v helper programs in
+/// order: input, convert, output setup, copy, output final, cleanup.
+#[derive(Debug, Parser)]
+#[command(
+    name = "virt-v2v",
+    version,
+    after_help = "Two-letter options (-ic -it -io -if -ip -oc -of -oa -on -oo -os) \
+                  are written with one dash, as in virt-v2v.\n\
+                  Input and output types are programs: -i NAME runs helper-v2v-input-NAME, \
+                  -o NAME runs helper-v2v-output-NAME (found next to virt-v2v, then on PATH).\n\
+                  See docs/virt-v2v.md and docs/contract.md."
+)]
+pub struct Args {
+    /// -i, -ic, -it, -io, -if, -ip.
+    #[command(flatten)]
+    pub inp: InputOpts,
 
     /// Output type: local, null, or NAME for a helper-v2v-output-NAME program.
     #[arg(short = 'o', value_name = "TYPE", default_value = "libvirt")]
@@ -182,13 +213,16 @@ impl Args {
     pub fn input_options(&self) -> Vec<OsString> {
         flag_args(
             [
-                ("-if", self.input_format.as_deref().map(OsStr::new)),
-                ("-ic", self.input_conn.as_deref().map(OsStr::new)),
-                ("-it", self.input_transport.as_deref().map(OsStr::new)),
-                ("-ip", self.input_password.as_deref().map(Path::as_os_str)),
+                ("-if", self.inp.input_format.as_deref().map(OsStr::new)),
+                ("-ic", self.inp.input_conn.as_deref().map(OsStr::new)),
+                ("-it", self.inp.input_transport.as_deref().map(OsStr::new)),
+                (
+                    "-ip",
+                    self.inp.input_password.as_deref().map(Path::as_os_str),
+                ),
             ],
             "-io",
-            &self.input_options,
+            &self.inp.input_options,
         )
     }
 
@@ -503,7 +537,7 @@ mod tests {
             "-i", "disk", "-if", "qcow2", "/a.img", "-o", "local", "-os", "/out", "-of", "raw",
             "-oa", "sparse", "-on", "new", "-oo", "x=1", "-oo", "y=2",
         ]);
-        assert_eq!(a.input, "disk");
+        assert_eq!(a.inp.input, "disk");
         assert_eq!(a.args, vec![OsString::from("/a.img")]);
         assert_eq!(a.output, "local");
         assert_eq!(a.output_storage.as_deref(), Some("/out"));

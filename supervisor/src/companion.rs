@@ -4,7 +4,7 @@
 //! steps are run by the same [`Runner`] as virt-v2v's, so a failed step is
 //! reported, and signals are handled, exactly as there.
 
-use crate::args::Args;
+use crate::args::{Args, InputOpts};
 use crate::{find, keys, need, prune_to_logs, signals, valid_type, Runner, Stop};
 use clap::Parser;
 use helper_common::log::{self, Level};
@@ -18,25 +18,9 @@ use v2v_meta::{exit_code, Step, V2vDir};
 /// `-v -x -q`, as virt-v2v spells them (`-if raw`).
 #[derive(Debug, Clone, clap::Args)]
 pub struct InputCli {
-    /// Input type: disk, libvirtxml, libvirt, ova, vmx, or NAME for a
-    /// helper-v2v-input-NAME program.
-    #[arg(short = 'i', value_name = "TYPE", default_value = "libvirt")]
-    pub input: String,
-    /// Input connection URI (-i libvirt).
-    #[arg(long = "ic", value_name = "URI")]
-    pub input_conn: Option<String>,
-    /// Input transport (-i vmx: ssh).
-    #[arg(long = "it", value_name = "TRANSPORT")]
-    pub input_transport: Option<String>,
-    /// Input option, passed to the input helper (repeatable).
-    #[arg(long = "io", value_name = "OPTION")]
-    pub input_options: Vec<String>,
-    /// Input disk format (-i disk), e.g. raw or qcow2 (default: probed).
-    #[arg(long = "if", value_name = "FORMAT")]
-    pub input_format: Option<String>,
-    /// Input password file (-i vmx -it ssh).
-    #[arg(long = "ip", value_name = "FILE")]
-    pub input_password: Option<PathBuf>,
+    /// -i, -ic, -it, -io, -if, -ip, as virt-v2v's.
+    #[command(flatten)]
+    pub inp: InputOpts,
     /// Root filesystem when the guest has several: ask, single, first or a
     /// device (/dev/sda2).
     #[arg(long = "root", value_name = "ROOT")]
@@ -69,21 +53,10 @@ impl InputCli {
     /// The same options as virt-v2v's [`Args`] (no output options), so
     /// that virt-v2v's own code builds the helpers' command lines.
     pub fn v2v_args(&self) -> Args {
-        let mut a: Vec<OsString> = vec!["virt-v2v".into(), "-i".into(), (&self.input).into()];
-        let once = [
-            ("-ic", self.input_conn.as_ref().map(OsString::from)),
-            ("-it", self.input_transport.as_ref().map(OsString::from)),
-            ("-if", self.input_format.as_ref().map(OsString::from)),
-            ("-ip", self.input_password.as_ref().map(OsString::from)),
-            ("--root", self.root.as_ref().map(OsString::from)),
-        ];
-        for (flag, v) in once {
-            if let Some(v) = v {
-                a.extend([flag.into(), v]);
-            }
-        }
-        for o in &self.input_options {
-            a.extend(["-io".into(), o.into()]);
+        let mut a: Vec<OsString> = vec!["virt-v2v".into()];
+        a.extend(self.inp.to_args());
+        if let Some(r) = &self.root {
+            a.extend(["--root".into(), r.into()]);
         }
         for k in &self.keys {
             a.extend(["--key".into(), k.into()]);
@@ -227,7 +200,7 @@ impl Companion<'_> {
 
     /// The input, convert and cleanup helpers, or a usage error.
     fn plan(&self, args: &Args) -> Result<(PathBuf, PathBuf, PathBuf), String> {
-        let t = &args.input;
+        let t = &args.inp.input;
         if !valid_type(t) {
             return Err(format!("-i {t}: not a valid input type"));
         }
@@ -309,7 +282,7 @@ mod tests {
             "-weird.img",
         ]);
         let a = c.v2v_args();
-        assert_eq!(a.input, "disk");
+        assert_eq!(a.inp.input, "disk");
         assert_eq!(a.root.as_deref(), Some("first"));
         assert_eq!(a.keys, ["all:key:pw"]);
         assert_eq!(
@@ -323,7 +296,7 @@ mod tests {
         assert_eq!(a.common().to_args(), ["-v", "-x"]);
         assert_eq!(c.common().to_args(), ["-v", "-x"]);
         let q = parse(&["-q", "g"]);
-        assert_eq!(q.v2v_args().input, "libvirt");
+        assert_eq!(q.v2v_args().inp.input, "libvirt");
         assert_eq!(q.common().to_args(), ["-q"]);
     }
 }

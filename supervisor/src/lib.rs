@@ -110,20 +110,20 @@ fn need(what: &str, hint: &str) -> Result<PathBuf, String> {
 /// Check the command line and find every helper; a usage error (exit 2)
 /// otherwise.
 pub fn plan(args: &Args) -> Result<Plan, String> {
-    if !valid_type(&args.input) {
-        return Err(format!("-i {}: not a valid input type", args.input));
+    if !valid_type(&args.inp.input) {
+        return Err(format!("-i {}: not a valid input type", args.inp.input));
     }
-    let input = find::helper(&format!("input-{}", args.input)).ok_or_else(|| {
+    let input = find::helper(&format!("input-{}", args.inp.input)).ok_or_else(|| {
         format!(
             "unknown input type ‘-i {t}’: there is no program helper-v2v-input-{t} next to \
              virt-v2v or on PATH (see virt-v2v --machine-readable for the types installed)",
-            t = args.input
+            t = args.inp.input
         )
     })?;
     if args.args.is_empty() {
         return Err(format!(
             "-i {}: nothing to convert: give the source after the options (for -i disk: the disk images)",
-            args.input
+            args.inp.input
         ));
     }
     let cleanup = need("cleanup", "")?;
@@ -575,7 +575,7 @@ impl Runner {
             self.step(Step::Input, resume, None, vec![dir.clone()])?;
         } else {
             let mut a = input_args(args, &dir);
-            if overlap && MAP_INPUTS.contains(&args.input.as_str()) {
+            if overlap && MAP_INPUTS.contains(&args.inp.input.as_str()) {
                 a.insert(0, "--allocation-depth".into());
             }
             self.step(Step::Input, &plan.input, None, a)?;
