@@ -31,6 +31,43 @@ pub struct InputOpts {
     pub input_password: Option<PathBuf>,
 }
 
+/// How the source guest is opened, shared by `virt-v2v` and its
+/// companions: which root, and the keys of its encrypted devices.
+#[derive(Debug, Clone, clap::Args)]
+pub struct GuestOpts {
+    /// Root filesystem to convert when the guest has several: ask, single,
+    /// first or a device (passed to helper-v2v-convert).
+    #[arg(long = "root", value_name = "ROOT", value_parser = root_choice)]
+    pub root: Option<String>,
+    /// A key for an encrypted (LUKS) device (repeatable):
+    /// DEVICE:key:KEY_STRING or DEVICE:file:FILENAME, DEVICE being a device
+    /// (/dev/sda2), a LUKS UUID or all.  Given to helper-v2v-convert on its
+    /// stdin, never on a command line.
+    #[arg(long = "key", value_name = "SELECTOR")]
+    pub keys: Vec<String>,
+    /// Read keys from stdin, one per line, each tried on every encrypted
+    /// device.
+    #[arg(long = "keys-from-stdin")]
+    pub keys_from_stdin: bool,
+}
+
+impl GuestOpts {
+    /// The options as given on a command line.
+    pub fn to_args(&self) -> Vec<OsString> {
+        let mut a: Vec<OsString> = Vec::new();
+        if let Some(r) = &self.root {
+            a.extend(["--root".into(), r.into()]);
+        }
+        for k in &self.keys {
+            a.extend(["--key".into(), k.into()]);
+        }
+        if self.keys_from_stdin {
+            a.push("--keys-from-stdin".into());
+        }
+        a
+    }
+}
+
 impl InputOpts {
     /// The options as given on a command line (`-i TYPE -ic URI ...`).
     pub fn to_args(&self) -> Vec<OsString> {
@@ -114,20 +151,9 @@ pub struct Args {
     /// Print the source guest's metadata and stop (JSON with --machine-readable).
     #[arg(long = "print-source")]
     pub print_source: bool,
-    /// Root filesystem to convert when the guest has several: ask, single,
-    /// first or a device (passed to helper-v2v-convert).
-    #[arg(long = "root", value_name = "ROOT", value_parser = root_choice)]
-    pub root: Option<String>,
-    /// A key for an encrypted (LUKS) device (repeatable):
-    /// DEVICE:key:KEY_STRING or DEVICE:file:FILENAME, DEVICE being a device
-    /// (/dev/sda2), a LUKS UUID or all.  Given to helper-v2v-convert on its
-    /// stdin, never on a command line.
-    #[arg(long = "key", value_name = "SELECTOR")]
-    pub keys: Vec<String>,
-    /// Read keys from stdin, one per line, each tried on every encrypted
-    /// device.
-    #[arg(long = "keys-from-stdin")]
-    pub keys_from_stdin: bool,
+    /// --root, --key, --keys-from-stdin.
+    #[command(flatten)]
+    pub guest: GuestOpts,
     /// Windows guests: virtio-blk (default) or virtio-scsi (passed to
     /// helper-v2v-convert).
     #[arg(long = "block-driver", value_name = "virtio-blk|virtio-scsi")]
@@ -706,7 +732,10 @@ mod tests {
             "--collect (collecting guest files for diagnostics is not implemented)"
         );
         for root in ["ask", "single", "first", "/dev/sda2", "/dev/VG/LV"] {
-            assert_eq!(parse(&["--root", root, "a"]).root.as_deref(), Some(root));
+            assert_eq!(
+                parse(&["--root", root, "a"]).guest.root.as_deref(),
+                Some(root)
+            );
         }
         for bad in ["", "second", "sda2"] {
             let argv = os(&["virt-v2v", "--root", bad, "a"]);

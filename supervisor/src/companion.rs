@@ -4,7 +4,7 @@
 //! steps are run by the same [`Runner`] as virt-v2v's, so a failed step is
 //! reported, and signals are handled, exactly as there.
 
-use crate::args::{Args, InputOpts};
+use crate::args::{Args, GuestOpts, InputOpts};
 use crate::{find, keys, need, prune_to_logs, signals, valid_type, Runner, Stop};
 use clap::Parser;
 use helper_common::log::{self, Level};
@@ -21,18 +21,9 @@ pub struct InputCli {
     /// -i, -ic, -it, -io, -if, -ip, as virt-v2v's.
     #[command(flatten)]
     pub inp: InputOpts,
-    /// Root filesystem when the guest has several: ask, single, first or a
-    /// device (/dev/sda2).
-    #[arg(long = "root", value_name = "ROOT")]
-    pub root: Option<String>,
-    /// A key for an encrypted (LUKS) device (repeatable), as virt-v2v's:
-    /// DEVICE:key:KEY_STRING or DEVICE:file:FILENAME.
-    #[arg(long = "key", value_name = "SELECTOR")]
-    pub keys: Vec<String>,
-    /// Read keys from stdin, one per line, each tried on every encrypted
-    /// device.
-    #[arg(long = "keys-from-stdin")]
-    pub keys_from_stdin: bool,
+    /// --root, --key, --keys-from-stdin, as virt-v2v's.
+    #[command(flatten)]
+    pub guest: GuestOpts,
     /// Print debug messages (passed to every helper).
     #[arg(short = 'v', long = "verbose")]
     pub verbose: bool,
@@ -55,18 +46,8 @@ impl InputCli {
     pub fn v2v_args(&self) -> Args {
         let mut a: Vec<OsString> = vec!["virt-v2v".into()];
         a.extend(self.inp.to_args());
-        if let Some(r) = &self.root {
-            a.extend(["--root".into(), r.into()]);
-        }
-        for k in &self.keys {
-            a.extend(["--key".into(), k.into()]);
-        }
-        let flags = [
-            (self.keys_from_stdin, "--keys-from-stdin"),
-            (self.verbose, "-v"),
-            (self.trace, "-x"),
-            (self.quiet, "-q"),
-        ];
+        a.extend(self.guest.to_args());
+        let flags = [(self.verbose, "-v"), (self.trace, "-x"), (self.quiet, "-q")];
         a.extend(flags.iter().filter(|f| f.0).map(|f| OsString::from(f.1)));
         a.push("--".into());
         a.extend(self.args.iter().cloned());
@@ -158,7 +139,7 @@ impl Companion<'_> {
             let outcome = (|| {
                 runner.step(Step::Input, &input, None, input_args)?;
                 let mut a: Vec<OsString> = self.convert_extra.clone();
-                if let Some(r) = &args.root {
+                if let Some(r) = &args.guest.root {
                     a.extend(["--root".into(), r.into()]);
                 }
                 if runner.convert_stdin.is_some() {
@@ -283,8 +264,8 @@ mod tests {
         ]);
         let a = c.v2v_args();
         assert_eq!(a.inp.input, "disk");
-        assert_eq!(a.root.as_deref(), Some("first"));
-        assert_eq!(a.keys, ["all:key:pw"]);
+        assert_eq!(a.guest.root.as_deref(), Some("first"));
+        assert_eq!(a.guest.keys, ["all:key:pw"]);
         assert_eq!(
             a.input_options(),
             ["-if", "raw", "-io", "a=1"].map(OsString::from).to_vec()

@@ -14,10 +14,10 @@ use std::io::Read;
 /// without keys.
 pub fn convert_stdin(args: &Args, stdin: &mut dyn Read) -> Result<Option<Secret>, String> {
     let mut selectors = Vec::new();
-    for s in &args.keys {
+    for s in &args.guest.keys {
         selectors.push(KeySelector::parse(s)?);
     }
-    if args.keys_from_stdin {
+    if args.guest.keys_from_stdin {
         let mut text = String::new();
         stdin
             .read_to_string(&mut text)

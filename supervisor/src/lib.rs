@@ -616,7 +616,7 @@ impl Runner {
         let mut convert_args: Vec<OsString> = Vec::new();
         if let Some(convert) = convert {
             let a = &mut convert_args;
-            if let Some(r) = &args.root {
+            if let Some(r) = &args.guest.root {
                 a.extend(["--root".into(), r.into()]);
             }
             if self.convert_stdin.is_some() {
