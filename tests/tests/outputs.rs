@@ -940,3 +940,65 @@ fn every_output_through_both_runners() {
     }
     assert_eq!(sha256(&src), src_sum, "the source changed");
 }
+
+/// `-oo qemu-boot` runs the written `NAME.sh` once the output is final
+/// (in the background, as upstream): a stand-in `qemu-system-x86_64` first
+/// on PATH records its arguments, which must boot the target disk.  Both
+/// runners; no appliance, no real boot.
+#[test]
+fn qemu_boot_option_runs_the_script() {
+    use std::os::unix::fs::PermissionsExt;
+    let sb = Sandbox::new("out-qemu-boot");
+    let raw = sb.path("small.img");
+    let mut data = vec![0u8; 8 << 20];
+    data[..4096].fill(0x5a);
+    fs::write(&raw, &data).unwrap();
+    let fake = sb.extra_bin().join("qemu-system-x86_64");
+    let record = sb.path("qemu-args");
+    fs::write(
+        &fake,
+        format!(
+            "#!/bin/sh\nprintf '%s\\n' \"$@\" > '{}.part' && mv '{0}.part' '{0}'\n",
+            record.display()
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(&fake, fs::Permissions::from_mode(0o755)).unwrap();
+    for (who, runner) in [("bin", sb.virt_v2v()), ("sh", sb.script())] {
+        let _ = fs::remove_file(&record);
+        let out = sb.path(&format!("out-{who}"));
+        let d = run_output(
+            &sb,
+            runner,
+            &[
+                "--no-convert",
+                "-i",
+                "disk",
+                raw.to_str().unwrap(),
+                "-o",
+                "qemu",
+                "-oo",
+                "qemu-boot",
+            ],
+            &out,
+        );
+        assert!(
+            d.run.stderr.contains("Booting the guest: "),
+            "{who}: {}",
+            d.run
+        );
+        let t = Instant::now();
+        while !record.exists() && t.elapsed() < Duration::from_secs(20) {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let args = fs::read_to_string(&record)
+            .unwrap_or_else(|_| panic!("{who}: -oo qemu-boot did not run qemu:\n{}", d.run));
+        let target = out.join("small-sda");
+        assert!(
+            args.lines()
+                .any(|a| a.contains(&format!("file={}", target.display()))),
+            "{who}: qemu not given the target:\n{args}"
+        );
+        assert!(args.lines().any(|a| a.contains("accel=")), "{who}: {args}");
+    }
+}
