@@ -397,7 +397,7 @@ impl Batch {
         }
     }
 
-    /// `virt-v2v --events fd:1 --step-gate GATE ARGS...`, in its own
+    /// `virt-v2v --events fd:1 --no-overlap --step-gate GATE ARGS...`, in its own
     /// process group (a terminal's Ctrl-C reaches the batch only, which
     /// passes it on), killed with SIGTERM if the batch dies.
     fn spawn(&self, idx: usize) -> Result<Running, String> {
@@ -427,6 +427,13 @@ impl Batch {
             .any(|a| a == "--events" || a.starts_with("--events="))
         {
             cmd.args(["--events", "fd:1"]);
+        }
+        // The gate holds one slot per run at a time (a step's slot is
+        // freed when the run asks for the next): a run copying while it
+        // converts would hold two.  The batch overlaps copies and
+        // conversions across guests instead (docs/virt-v2v-batch.md).
+        if !job.args.iter().any(|a| a == "--no-overlap") {
+            cmd.arg("--no-overlap");
         }
         cmd.arg("--step-gate")
             .arg(&gate_cmd)
