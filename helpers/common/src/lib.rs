@@ -80,7 +80,10 @@ impl CommonArgs {
         log::init(program, step.name(), self.stderr_level(), None, sink);
     }
 
-    /// The flags as arguments, to pass on to another helper.
+    /// The flags as arguments, to pass on to another helper, in the form
+    /// docs/contract.md gives (`--events-fd FD`, `--owner-pid PID`: an
+    /// option and its value as two arguments, which a helper written in sh
+    /// parses most simply).
     pub fn to_args(&self) -> Vec<String> {
         let mut v = Vec::new();
         if self.verbose {
@@ -96,10 +99,10 @@ impl CommonArgs {
             v.push("--machine-readable".into());
         }
         if let Some(fd) = self.events_fd {
-            v.push(format!("--events-fd={fd}"));
+            v.extend(["--events-fd".into(), fd.to_string()]);
         }
         if let Some(p) = self.owner_pid {
-            v.push(format!("--owner-pid={p}"));
+            v.extend(["--owner-pid".into(), p.to_string()]);
         }
         v
     }
@@ -500,7 +503,7 @@ mod tests {
             owner_pid: Some(42),
             ..Default::default()
         };
-        assert_eq!(c.to_args(), vec!["-v", "-x", "--owner-pid=42"]);
+        assert_eq!(c.to_args(), vec!["-v", "-x", "--owner-pid", "42"]);
         assert_eq!(c.owner(), 42);
     }
 
