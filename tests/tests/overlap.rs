@@ -118,7 +118,7 @@ fn failed_overlapped_conversion_leaves_no_target_and_no_process() {
     std::fs::create_dir_all(&out).unwrap();
     let r = run(sb
         .virt_v2v()
-        .args(["--machine-readable", "-i", "disk"])
+        .args(["--events", "fd:1", "-i", "disk"])
         .arg(&blank)
         .args(["-o", "local", "-os"])
         .arg(&out));
