@@ -53,9 +53,12 @@ trap 'rm -f "$fx" "$fx.err" "$times"' EXIT
 rc=0
 V2V_TEST_TIMES=$times V2V_TEST_REQUIRE=${V2V_TEST_REQUIRE:-all} cargo test --workspace || rc=$?
 step "cargo test finished (exit $rc); time inside the e2e tests' commands, summed over the parallel tests:"
-awk '{ n[$1]++; s[$1] += $2; t[$3] += $2 }
+awk '{ n[$1]++; s[$1] += $2; t[$3] += $2; m = $3; sub(/::.*/, "", m); mod[m] += $2 }
      END {
        for (k in n) printf "  %-10s %4d runs %8.0f s\n", k, n[k], s[k]
+       print "  per module (their commands, summed):"
+       for (k in mod) printf "%8.0f s  %s\n", mod[k], k | "sort -rn"
+       close("sort -rn")
        print "  slowest tests (their commands, summed):"
        for (k in t) printf "%8.0f s  %s\n", t[k], k | "sort -rn | head -12"
      }' "$times" >&2

@@ -269,3 +269,40 @@ pub fn boot_check(disk: &Path) {
         expect.display()
     );
 }
+
+/// A libvirt test-driver node holding the fixture's domain (foreign-guest:
+/// 1 GiB, 1 vCPU, its disk on SATA, an e1000 NIC 52:54:00:12:34:56), shut
+/// off; returns its `test://` URI.
+pub fn test_driver_node(fx: &Path, dir: &Path) -> String {
+    let node = dir.join("node.xml");
+    std::fs::write(
+        &node,
+        format!(
+            r#"<node>
+  <domain type='test' xmlns:test='http://libvirt.org/schemas/domain/test/1.0'>
+    <name>foreign-guest</name>
+    <memory unit='KiB'>1048576</memory>
+    <vcpu>1</vcpu>
+    <os><type>hvm</type></os>
+    <devices>
+      <disk type='file' device='disk'>
+        <driver name='qemu' type='raw'/>
+        <source file='{raw}'/>
+        <target dev='sda' bus='sata'/>
+      </disk>
+      <interface type='network'>
+        <mac address='52:54:00:12:34:56'/>
+        <source network='default'/>
+        <model type='e1000'/>
+      </interface>
+    </devices>
+    <test:runstate>5</test:runstate>
+  </domain>
+</node>
+"#,
+            raw = fx.join("foreign-guest.raw").display()
+        ),
+    )
+    .unwrap();
+    format!("test://{}", node.display())
+}

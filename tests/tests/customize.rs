@@ -1,5 +1,6 @@
 //! virt-customize operations and `--mac MAC:ip:` on the default test guest
-//! (issue 14): one conversion with a Forklift-like command line, two boots
+//! (issue 14): one conversion with Forklift's `-o kubevirt` command line
+//! (and the customisation options), two boots
 //! on virtio (scripts/boot-check.sh --writable, so the second boot sees the
 //! first's changes).  First boot: the new hostname and the static address
 //! in the marker line, each first-boot script's marker on the console once,
@@ -13,6 +14,7 @@ use v2v_tests::*;
 const HOSTNAME: &str = "v2v-custom";
 const MAC: &str = "52:54:00:12:34:56"; // qemu's first NIC (boot-check.sh's)
 const ADDR: &str = "10.0.2.77";
+const VM: &str = "custom-vm"; // -on
 
 /// debugfs on the converted disk's first partition (the guest's ext4
 /// root, scripts/guests/foreign-guest.sh).
@@ -86,18 +88,26 @@ fn customize_hostname_firstboot_run_files_and_static_ip_then_boot_twice() {
     std::fs::write(&upload, "uploaded by --upload\n").unwrap();
     let arg = |p: &PathBuf| p.to_str().unwrap().to_string();
     let mac_ip = format!("{MAC}:ip:{ADDR},10.0.2.2,24");
-    // Forklift's line without its `-v -x` (tests/tests/orchestrators.rs
-    // runs those): with -v the TCG appliance prints its whole console,
-    // which here costs minutes.
+    // Forklift's line (pkg/virt-v2v/conversion/conversion.go: -o kubevirt
+    // -os DIR -on NAME --root first --hostname --memsize --smp --mac
+    // MAC:ip:), without its `-v -x` (tests/tests/orchestrators.rs runs
+    // those): with -v the TCG appliance prints its whole console, which
+    // here costs minutes.  The customisation options follow.
     let a: Vec<String> = [
         "-o",
-        "local",
+        "kubevirt",
         "-os",
         &arg(&out),
+        "-on",
+        VM,
         "--root",
         "first",
         "--hostname",
         HOSTNAME,
+        "--memsize",
+        "2048",
+        "--smp",
+        "2",
         "--firstboot",
         &arg(&s1),
         "--firstboot-command",
@@ -145,8 +155,15 @@ fn customize_hostname_firstboot_run_files_and_static_ip_then_boot_twice() {
         .map(|m| log.find(m).unwrap_or_else(|| panic!("no {m:?} in:\n{r}")))
         .collect();
     assert!(pos.windows(2).all(|w| w[0] < w[1]), "out of order: {pos:?}");
-    let disk = out.join("foreign-guest-sda");
+    let disk = out.join(format!("{VM}-sda"));
     assert!(disk.is_file(), "{} missing", disk.display());
+    // The VirtualMachine Forklift creates from: named by -on, the disk on
+    // virtio (its API is checked by outputs::kubevirt_output_...).
+    let yaml = std::fs::read_to_string(out.join(format!("{VM}.yaml"))).unwrap();
+    let y: serde_yaml_ng::Value = serde_yaml_ng::from_str(&yaml).unwrap();
+    assert_eq!(y["metadata"]["name"].as_str(), Some(VM), "{yaml}");
+    let vdisks = &y["spec"]["template"]["spec"]["domain"]["devices"]["disks"];
+    assert_eq!(vdisks[0]["disk"]["bus"].as_str(), Some("virtio"), "{yaml}");
 
     // Two boots, the second seeing the first's changes.
     let expect = sb.path("expect.json");

@@ -4,7 +4,8 @@
 //! says so): `uefi-lvm` from its OVA, `btrfs-data` (two disks) from its
 //! VMX, `luks` from its libvirt XML with `--key DEVICE:key:`.  The LUKS
 //! guest also: without a key, exit 5 naming the encrypted device; with
-//! `--key all:file:` (scripts/virt-v2v.sh) and `--keys-from-stdin` it
+//! `--key all:file:` (scripts/virt-v2v.sh) and `--keys-from-stdin` (each
+//! its own test, so the harness runs them beside the others) it
 //! converts (`-o null`).  Every source file's sha256 is unchanged, and the
 //! passphrase is in no output, log or file of a run.
 
@@ -12,13 +13,6 @@ use crate::common::*;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use v2v_tests::*;
-
-/// One conversion at a time in this module (two cores).
-static APPLIANCE: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
-    APPLIANCE.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 /// A built test guest and its NAME.json.
 struct Guest {
@@ -86,10 +80,7 @@ fn convert_local(sb: &Sandbox, itype: &str, args: &[String], sources: &[PathBuf]
     let before = sums(sources);
     let mut argv: Vec<&str> = vec!["-i", itype];
     argv.extend(args.iter().map(String::as_str));
-    let d = {
-        let _one = one_at_a_time();
-        run_local(sb, sb.virt_v2v(), &argv, &sb.path(&format!("out-{itype}")))
-    };
+    let d = run_local(sb, sb.virt_v2v(), &argv, &sb.path(&format!("out-{itype}")));
     assert_eq!(sums(sources), before, "-i {itype}: a source file changed");
     d
 }
@@ -181,11 +172,9 @@ fn assert_no_key(pass: &str, dir: &Path, r: &Run) {
 }
 
 /// The LUKS guest: without a key exit 5 naming the device; with --key
-/// DEVICE:key: from its libvirt XML it converts and boots; with --key
-/// all:file: (scripts/virt-v2v.sh) and --keys-from-stdin (a wrong key
-/// first) it converts.
+/// DEVICE:key: from its libvirt XML it converts and boots.
 #[test]
-fn luks_needs_a_key_and_converts_with_each_form() {
+fn luks_needs_a_key_and_boots_with_a_key_string() {
     let g = Guest::new("luks");
     let (dev, pass) = g.luks();
     let raws = g.raws();
@@ -194,14 +183,11 @@ fn luks_needs_a_key_and_converts_with_each_form() {
     let before = sums(&raws);
 
     // No key: exit 5, the device named, before any copy.
-    let r = {
-        let _one = one_at_a_time();
-        run(sb
-            .virt_v2v()
-            .args(["-i", "disk"])
-            .args(&disk_args)
-            .args(["-o", "null"]))
-    };
+    let r = run(sb
+        .virt_v2v()
+        .args(["-i", "disk"])
+        .args(&disk_args)
+        .args(["-o", "null"]));
     assert_eq!(r.code, 5, "{r}");
     assert!(
         r.last_err_line().contains(&dev) && r.last_err_line().contains("needs a key"),
@@ -225,54 +211,73 @@ fn luks_needs_a_key_and_converts_with_each_form() {
     );
     assert_no_key(&pass, &d.dir, &d.run);
     boot(&g, &d);
-    std::fs::remove_dir_all(&d.out).unwrap();
-
-    // --key all:file:FILE by the script; --keys-from-stdin (a wrong key
-    // first) by the supervisor; -o null.
-    let keyfile = sb.path("luks.key");
-    std::fs::write(&keyfile, format!("{pass}\n")).unwrap();
-    let stdin_keys = sb.path("stdin.keys");
-    std::fs::write(&stdin_keys, format!("not-the-key\n{pass}\n")).unwrap();
-    let cases: [(&str, Command, Vec<String>, Option<&Path>); 2] = [
-        (
-            "script --key all:file:",
-            sb.script(),
-            vec!["--key".into(), format!("all:file:{}", keyfile.display())],
-            None,
-        ),
-        (
-            "--keys-from-stdin",
-            sb.virt_v2v(),
-            vec!["--keys-from-stdin".into()],
-            Some(&stdin_keys),
-        ),
-    ];
-    for (what, mut cmd, key_args, stdin) in cases {
-        sb.clear_tmpdir();
-        cmd.arg("--keep-tmpdir")
-            .args(&key_args)
-            .args(["-i", "disk"])
-            .args(&disk_args)
-            .args(["-o", "null"]);
-        if let Some(f) = stdin {
-            cmd.stdin(Stdio::from(std::fs::File::open(f).unwrap()));
-        }
-        let t = std::time::Instant::now();
-        let r = {
-            let _one = one_at_a_time();
-            run(&mut cmd)
-        };
-        assert_eq!(r.code, 0, "{what}: {r}");
-        eprintln!(
-            "luks: {what} converted in {:.0}s",
-            t.elapsed().as_secs_f64()
-        );
-        let dir = sb.run_dir();
-        let m: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(dir.join("metadata.out")).unwrap())
-                .unwrap();
-        assert_eq!(m["converted"], true, "{what}: {m:#}");
-        assert_no_key(&pass, &dir, &r);
-    }
     assert_eq!(sums(&raws), before, "a LUKS source disk changed");
+}
+
+/// The LUKS guest converted (`-o null`) with a key given another way:
+/// `runner` is `Sandbox::script` or `Sandbox::virt_v2v`; `key_args` the
+/// key options; `stdin` what the run reads (`--keys-from-stdin`).
+fn luks_converts_with(
+    what: &str,
+    runner: fn(&Sandbox) -> Command,
+    key_args: impl Fn(&Sandbox, &str) -> Vec<String>,
+    stdin: impl Fn(&Sandbox, &str) -> Option<PathBuf>,
+) {
+    let g = Guest::new("luks");
+    let (_, pass) = g.luks();
+    let raws = g.raws();
+    let sb = Sandbox::new("guest-luks");
+    let before = sums(&raws);
+    let mut cmd = runner(&sb);
+    cmd.arg("--keep-tmpdir")
+        .args(key_args(&sb, &pass))
+        .args(["-i", "disk"])
+        .args(raws.iter().map(|r| path_str(r)))
+        .args(["-o", "null"]);
+    if let Some(f) = stdin(&sb, &pass) {
+        cmd.stdin(Stdio::from(std::fs::File::open(f).unwrap()));
+    }
+    let t = std::time::Instant::now();
+    let r = run(&mut cmd);
+    assert_eq!(r.code, 0, "{what}: {r}");
+    eprintln!(
+        "luks: {what} converted in {:.0}s",
+        t.elapsed().as_secs_f64()
+    );
+    let dir = sb.run_dir();
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("metadata.out")).unwrap()).unwrap();
+    assert_eq!(m["converted"], true, "{what}: {m:#}");
+    assert_no_key(&pass, &dir, &r);
+    assert_eq!(sums(&raws), before, "{what}: a LUKS source disk changed");
+}
+
+/// `--key all:file:FILE`, by the script.
+#[test]
+fn luks_converts_with_a_key_file_by_the_script() {
+    luks_converts_with(
+        "script --key all:file:",
+        Sandbox::script,
+        |sb, pass| {
+            let keyfile = sb.path("luks.key");
+            std::fs::write(&keyfile, format!("{pass}\n")).unwrap();
+            vec!["--key".into(), format!("all:file:{}", keyfile.display())]
+        },
+        |_, _| None,
+    );
+}
+
+/// `--keys-from-stdin` (a wrong key first), by the supervisor.
+#[test]
+fn luks_converts_with_keys_from_stdin() {
+    luks_converts_with(
+        "--keys-from-stdin",
+        Sandbox::virt_v2v,
+        |_, _| vec!["--keys-from-stdin".into()],
+        |sb, pass| {
+            let f = sb.path("stdin.keys");
+            std::fs::write(&f, format!("not-the-key\n{pass}\n")).unwrap();
+            Some(f)
+        },
+    );
 }

@@ -153,6 +153,9 @@ fn boots(sb: &Sandbox, d: &Libvirtd, name: &str, xml: &str, expect: &serde_json:
 /// Issue 13: the fixture converted to a libvirt pool by virt-v2v (and,
 /// unconverted, by the script): volumes in the pool, a valid domain that
 /// boots on TCG; then the refusals of a taken name, through both runners.
+/// The converted run reads the fixture with `-i libvirt` from the libvirt
+/// test driver (issue 12's input types: this is the one conversion of
+/// `-i libvirt`, see convert.rs).
 #[test]
 fn fixture_converted_into_a_pool_boots() {
     let fx = fixture_dir();
@@ -163,9 +166,29 @@ fn fixture_converted_into_a_pool_boots() {
             .unwrap();
     let sb = Sandbox::new("libvirt");
     let d = daemon_with_pool(&sb);
+    let sum = sha256(&raw);
     let raw = raw.to_str().unwrap();
 
-    let dir = convert(&sb, &d, sb.virt_v2v(), &["-i", "disk", raw, "-of", "qcow2"]);
+    let uri = test_driver_node(&fx, sb.root());
+    let dir = convert(
+        &sb,
+        &d,
+        sb.virt_v2v(),
+        &["-i", "libvirt", "-ic", &uri, NAME, "-of", "qcow2"],
+    );
+    assert_eq!(
+        sha256(Path::new(raw)),
+        sum,
+        "-i libvirt: the source was modified"
+    );
+    let m: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(dir.join("metadata.in")).unwrap()).unwrap();
+    let s = &m["source"];
+    assert_eq!(s["origin"]["input_type"], "libvirt");
+    assert_eq!(s["memory_bytes"], 1u64 << 30, "{s:#}");
+    assert_eq!(s["vcpus"], 1);
+    assert_eq!(s["disks"][0]["bus"], "sata", "{s:#}");
+    assert_eq!(s["nics"][0]["mac"], "52:54:00:12:34:56", "{s:#}");
     let oj: serde_json::Value =
         serde_json::from_str(&fs::read_to_string(dir.join("output.json")).unwrap()).unwrap();
     assert_eq!(oj["output_type"], "libvirt", "{oj:#}");

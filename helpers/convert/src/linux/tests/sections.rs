@@ -476,7 +476,7 @@ fn initramfs_rebuilt_with_the_tool_the_guest_has() {
     ];
     for (family, tools, initrd, want) in cases {
         let a = rebuild(family, tools, initrd).unwrap();
-        assert_eq!(script(&a), want);
+        assert_eq!(script(&a), on_scratch_tmpfs(want));
         assert!(matches!(
             a,
             Action::Run {
@@ -568,4 +568,60 @@ fn selinux_relabel_when_enabled() {
     assert_eq!(a.change().kind, "relabel");
     assert_eq!(relabel(Some("SELINUX=disabled\n")), None);
     assert_eq!(relabel(None), None);
+}
+
+/// The tmpfs wrapper, run by a real shell with stand-in `mount`/`umount`
+/// (the real ones would mount over this host's /var/tmp): the command runs
+/// once when all goes well or when no tmpfs can be mounted, and again on
+/// the disk when it fails on the tmpfs; its exit status is the last run's.
+#[test]
+fn initramfs_tmpfs_wrapper_falls_back_to_the_guest_disk() {
+    let t = tempfile::tempdir().unwrap();
+    let bin = t.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let put = |name: &str, body: &str| {
+        let p = bin.join(name);
+        std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    };
+    let log = t.path().join("log");
+    put("umount", &format!("echo umount >> {}", log.display()));
+    // `build N`: logs each run; fails its first N runs.
+    put(
+        "build",
+        &format!(
+            "echo build >> {l}; n=$(grep -c build {l}); [ \"$n\" -gt \"$1\" ]",
+            l = log.display()
+        ),
+    );
+    let run = |mount_ok: bool, fails: u32| -> (bool, String) {
+        let _ = std::fs::remove_file(&log);
+        put(
+            "mount",
+            &format!(
+                "echo mount >> {}; exit {}",
+                log.display(),
+                if mount_ok { 0 } else { 1 }
+            ),
+        );
+        let ok = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(on_scratch_tmpfs(&format!("build {fails}")))
+            .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
+            .stderr(std::process::Stdio::null())
+            .status()
+            .unwrap()
+            .success();
+        let l = std::fs::read_to_string(&log).unwrap().replace('\n', " ");
+        (ok, l)
+    };
+    assert_eq!(run(true, 0), (true, "mount build umount ".into()));
+    assert_eq!(run(false, 0), (true, "mount build ".into()));
+    assert_eq!(
+        run(true, 1),
+        (true, "mount build umount build ".into()),
+        "a failure on the tmpfs runs it again on the disk"
+    );
+    assert_eq!(run(true, 2), (false, "mount build umount build ".into()));
 }
