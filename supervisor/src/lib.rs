@@ -129,6 +129,7 @@ pub fn plan(args: &Args) -> Result<Plan, String> {
     let cleanup = need("cleanup", "")?;
     let network = v2v_render::network_map(&args.network, &args.bridge, &args.mac)
         .map_err(|e| e.to_string())?;
+    customize::check(&args.customize, &args.mac)?;
     if args.print_source {
         if args.resume.is_some() {
             return Err("--print-source and --resume cannot be used together".into());
