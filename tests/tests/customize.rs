@@ -247,7 +247,8 @@ fn bad_customize_options_fail_before_any_work() {
             "--write /etc/x: expected FILE:CONTENT",
         ),
     ];
-    let runners: [(&str, fn(&Sandbox) -> Command); 2] = [
+    type Runner = fn(&Sandbox) -> Command;
+    let runners: [(&str, Runner); 2] = [
         ("virt-v2v", Sandbox::virt_v2v),
         ("virt-v2v.sh", Sandbox::script),
     ];

@@ -40,8 +40,8 @@ use v2v_meta::{
 pub struct Args {
     #[command(flatten)]
     pub common: CommonArgs,
-    /// Only check the options (the customisation options, --mac, their
-    /// combination with --inspect-only), then exit 0 or 2: no side effect,
+    /// Only check the options, then exit 0 or 2: the customisation
+    /// options and --mac, as the step checks them first.  No side effect:
     /// DIR is neither read nor touched, no appliance.
     #[arg(long = "check")]
     pub check: bool,
