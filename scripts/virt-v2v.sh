@@ -258,6 +258,11 @@ for h in helper-v2v-copy helper-v2v-cleanup v2v-describe ${resume:+helper-v2v-re
 done
 # The network mapping (-n, -b, --mac), checked before anything starts.
 errs=$(eval "v2v-describe --check $netopts /" 2>&1) || die_usage "${errs##*: error: }"
+# The customisation options and --mac MAC:ip:... (helper-v2v-convert's own
+# check; DIR is not used), checked before anything starts.
+if [ -z "$no_convert" ] && [ -n "$custom" ]; then
+  errs=$(eval "helper-v2v-convert --check $custom /" 2>&1) || die_usage "${errs##*: error: }"
+fi
 
 # --resume DIR: what is left to do in a kept run directory (docs/reliability.md;
 # the supervisor's resume::assess).  Refused: not a directory, finished, in use

@@ -1,11 +1,12 @@
 //! virt-v2v's virt-customize options (`--hostname`, `--firstboot`,
 //! `--run-command`, `--upload`, ...; helper_common::customize) and
-//! `--mac MAC:ip:...`: accepted with upstream's syntax and passed to
-//! helper-v2v-convert, which checks and applies them after the conversion,
-//! in command-line order (docs/helpers/helper-v2v-convert.md).
+//! `--mac MAC:ip:...`: accepted with upstream's syntax, checked before any
+//! work starts ([`check`]), and passed to helper-v2v-convert, which applies
+//! them after the conversion, in command-line order
+//! (docs/helpers/helper-v2v-convert.md).
 
 use clap::Args;
-use helper_common::customize::Operations;
+use helper_common::customize::{self, is_static_ip, Operations};
 use std::ffi::OsString;
 
 /// The customisation options (Linux guests; see helper-v2v-convert).
@@ -28,6 +29,15 @@ impl Customize {
     }
 }
 
+/// Check the operations and each `MAC:ip:...` of `macs` as
+/// helper-v2v-convert does (same usage error text), before anything starts.
+pub fn check(c: &Customize, macs: &[String]) -> Result<(), String> {
+    c.operations.checked().map_err(|f| f.message)?;
+    customize::static_ips(macs.iter().map(String::as_str).filter(|m| is_static_ip(m)))
+        .map_err(|f| f.message)?;
+    Ok(())
+}
+
 /// With `--no-convert` nothing would apply them: a usage error naming
 /// the first.
 pub fn check_no_convert(c: &Customize, macs: &[String]) -> Result<(), String> {
@@ -38,12 +48,6 @@ pub fn check_no_convert(c: &Customize, macs: &[String]) -> Result<(), String> {
         )),
         None => Ok(()),
     }
-}
-
-/// `MAC:ip:...` (a static address for helper-v2v-convert to write), not a
-/// network mapping.
-pub fn is_static_ip(mac: &str) -> bool {
-    mac.get(17..).is_some_and(|r| r.starts_with(":ip:"))
 }
 
 #[cfg(test)]
@@ -89,5 +93,26 @@ mod tests {
         );
         assert!(check_no_convert(&Customize::default(), &macs[..1]).is_ok());
         assert!(check_no_convert(&Customize::default(), &macs[1..]).is_err());
+    }
+
+    #[test]
+    fn checked_as_convert_checks_them() {
+        let c = |args: &[&str]| {
+            Cli::try_parse_from(std::iter::once("virt-v2v").chain(args.iter().copied()))
+                .unwrap()
+                .c
+        };
+        let ok = c(&["--hostname", "h", "--mkdir", "/srv"]);
+        let macs = ["52:54:00:01:02:03:network:default".to_string()];
+        assert!(check(&ok, &macs).is_ok());
+        assert_eq!(
+            check(&c(&["--hostname", "a b"]), &[]).unwrap_err(),
+            "--hostname a b: not a valid hostname (letters, digits, '-', dot-separated)"
+        );
+        let bad_ip = ["52:54:00:01:02:03:ip:notanip".to_string()];
+        assert_eq!(
+            check(&ok, &bad_ip).unwrap_err(),
+            "cannot parse --mac ip ipaddr: \"notanip\" is not an IP address"
+        );
     }
 }

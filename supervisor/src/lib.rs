@@ -157,10 +157,13 @@ pub fn plan(args: &Args) -> Result<Plan, String> {
         customize::check_no_convert(&args.customize, &args.mac)?;
         None
     } else {
-        Some(need(
+        let convert = need(
             "convert",
             "; install it, or use --no-convert to copy the disks unchanged",
-        )?)
+        )?;
+        // As helper-v2v-convert would check them, before anything starts.
+        customize::check(&args.customize, &args.mac)?;
+        Some(convert)
     };
     let copy = need("copy", "")?;
     let resume = match args.resume {

@@ -228,3 +228,69 @@ fn customize_hostname_firstboot_run_files_and_static_ip_then_boot_twice() {
         "the first-boot service did not disable itself"
     );
 }
+
+/// A bad customisation option or `--mac MAC:ip:` value is a usage error
+/// (exit 2) of either runner before any work starts: the message names
+/// the option and comes from the runner's own check (no `convert:` step
+/// prefix), within a second or two, with no run directory made (a failed
+/// run keeps its own), no server and nothing in `-os`.  No test guest is
+/// needed: nothing reads the disk.
+#[test]
+fn bad_customize_options_fail_before_any_work() {
+    let sb = Sandbox::new("customize-bad");
+    let disk = sb.path("disk.raw");
+    make_ext4_disk(&disk, 16, 14);
+    let out = sb.path("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let cases: [(&[&str], &str); 5] = [
+        (
+            &["--hostname", "a b"],
+            "--hostname a b: not a valid hostname",
+        ),
+        (
+            &["--firstboot", "/nonexistent/s.sh"],
+            "--firstboot /nonexistent/s.sh: cannot read",
+        ),
+        (
+            &["--mac", "52:54:00:01:02:03:ip:notanip"],
+            "cannot parse --mac ip ipaddr: \"notanip\" is not an IP address",
+        ),
+        (
+            &["--upload", "relative:path"],
+            "--upload relative: cannot read",
+        ),
+        (
+            &["--hostname", "ok", "--write", "/etc/x"],
+            "--write /etc/x: expected FILE:CONTENT",
+        ),
+    ];
+    type Runner = fn(&Sandbox) -> Command;
+    let runners: [(&str, Runner); 2] = [
+        ("virt-v2v", Sandbox::virt_v2v),
+        ("virt-v2v.sh", Sandbox::script),
+    ];
+    for (name, runner) in runners {
+        for (opts, msg) in cases {
+            let mut cmd = runner(&sb);
+            cmd.args(opts)
+                .args(["-o", "local", "-os"])
+                .arg(&out)
+                .args(["-i", "disk"])
+                .arg(&disk);
+            let t = std::time::Instant::now();
+            let r = run(&mut cmd);
+            let took = t.elapsed();
+            let what = format!("{name} {opts:?}");
+            assert_eq!(r.code, 2, "{what}\n{r}");
+            assert!(
+                r.last_err_line()
+                    .starts_with(&format!("virt-v2v: error: {msg}")),
+                "{what}: the runner's own usage error expected\n{r}"
+            );
+            assert!(took.as_secs_f64() < 3.0, "{what}: took {took:?}");
+            assert!(sb.run_dirs().is_empty(), "{what}: a run was started\n{r}");
+            assert!(servers_mentioning(&sb.root().to_string_lossy()).is_empty());
+            assert_eq!(std::fs::read_dir(&out).unwrap().count(), 0, "{what}");
+        }
+    }
+}

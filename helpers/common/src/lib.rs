@@ -189,6 +189,24 @@ pub fn run(
     }
 }
 
+/// A helper's option check (`--check`): run `check` with no side effect
+/// (no directory, no log file, no events) and return 0, or the failure's
+/// exit code after the last stderr line `PROGRAM: error: MESSAGE`, as the
+/// step would print it.
+pub fn check_only(program: &str, step: Step, check: impl FnOnce() -> Result<()>) -> ExitCode {
+    log::init(
+        program,
+        step.name(),
+        log::Level::Warning,
+        None,
+        log::EventSink::None,
+    );
+    match check() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => report(None, step, f),
+    }
+}
+
 fn open_dir(dir: &Path, mode: DirMode) -> Result<V2vDir> {
     // Servers need absolute socket paths (qemu-nbd refuses relative ones).
     let dir = &absolute(dir);

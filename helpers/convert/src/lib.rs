@@ -40,6 +40,11 @@ use v2v_meta::{
 pub struct Args {
     #[command(flatten)]
     pub common: CommonArgs,
+    /// Only check the options, then exit 0 or 2: the customisation
+    /// options and --mac, as the step checks them first.  No side effect:
+    /// DIR is neither read nor touched, no appliance.
+    #[arg(long = "check")]
+    pub check: bool,
     /// Inspect only: change nothing (the drives are attached read-only),
     /// write the inspection to DIR/metadata.out with "converted": false.
     #[arg(long = "inspect-only")]
@@ -296,10 +301,10 @@ fn load_keys(args: &Args) -> Result<Keys> {
     Ok(keys)
 }
 
-/// The step body.
-pub fn run(ctx: &Ctx, args: &Args) -> Result<()> {
-    let t0 = Instant::now();
-    let keys = load_keys(args)?;
+/// The checks of the options that need neither DIR nor the guest
+/// (`--check`, and the step's first action): the customisation options,
+/// checked.
+pub fn check(args: &Args) -> Result<Custom> {
     let custom = Custom {
         ops: args.customize.ops()?,
         ips: args.customize.static_ips()?,
@@ -309,6 +314,14 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<()> {
             "--inspect-only changes nothing: it cannot be given with customisation options",
         ));
     }
+    Ok(custom)
+}
+
+/// The step body.
+pub fn run(ctx: &Ctx, args: &Args) -> Result<()> {
+    let t0 = Instant::now();
+    let custom = check(args)?;
+    let keys = load_keys(args)?;
     let meta: MetadataIn = v2v_meta::read_json(&ctx.dir.metadata_in())?;
     check_sockets(ctx, &meta)?;
     let out_path = ctx.dir.metadata_out();
@@ -353,9 +366,9 @@ pub fn run(ctx: &Ctx, args: &Args) -> Result<()> {
 }
 
 /// The checked customisation options.
-struct Custom {
-    ops: Vec<customize::Op>,
-    ips: Vec<customize::StaticIp>,
+pub struct Custom {
+    pub ops: Vec<customize::Op>,
+    pub ips: Vec<customize::StaticIp>,
 }
 
 /// What inspection found, before anything changes.

@@ -5,85 +5,27 @@
 //! systemd-networkd `.network` file (networkd enabled).
 
 use crate::guest::GuestFs;
+use helper_common::customize::StaticIp;
 use helper_common::{sh_quote, Failure, Result};
-use std::net::IpAddr;
 use v2v_meta::Change;
 
-/// One `--mac MAC:ip:...` argument.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StaticIp {
-    /// Lower case, `aa:bb:cc:dd:ee:ff`.
-    pub mac: String,
-    pub addr: IpAddr,
-    pub gateway: Option<IpAddr>,
-    /// The prefix length; when not given, 24 (IPv4) or 64 (IPv6).
-    pub prefix: u8,
-    pub nameservers: Vec<IpAddr>,
+/// The configuration files written for a static address.
+pub trait StaticIpFiles {
+    /// systemd-networkd: `/etc/systemd/network/10-v2v-static-MAC.network`.
+    fn networkd(&self) -> (String, String);
+    /// NetworkManager keyfile:
+    /// `/etc/NetworkManager/system-connections/v2v-static-MAC.nmconnection`
+    /// (NetworkManager reads it only with mode 0600).
+    fn keyfile(&self) -> (String, String);
 }
 
-impl StaticIp {
-    /// Parse virt-v2v's `MAC:ip:ADDR[,GW[,LEN[,NS,NS...]]]` (empty GW or
-    /// LEN fields allowed, as upstream).
-    pub fn parse(arg: &str) -> std::result::Result<StaticIp, String> {
-        let bad = |why: &str| format!("cannot parse --mac \"{arg}\" parameter: {why}");
-        let mac = arg.get(..17).ok_or_else(|| bad("no MAC address"))?;
-        let mac_ok = mac.split(':').count() == 6
-            && mac
-                .split(':')
-                .all(|o| o.len() == 2 && o.bytes().all(|b| b.is_ascii_hexdigit()));
-        if !mac_ok {
-            return Err(bad("not a MAC address (aa:bb:cc:dd:ee:ff)"));
-        }
-        let rest = arg[17..]
-            .strip_prefix(":ip:")
-            .ok_or_else(|| bad("expected MAC:ip:ADDR[,GW[,LEN[,NS...]]]"))?;
-        let mut fields = rest.split(',');
-        let ip = |what: &str, s: &str| {
-            s.parse::<IpAddr>()
-                .map_err(|_| format!("cannot parse --mac ip {what}: \"{s}\" is not an IP address"))
-        };
-        let addr = ip("ipaddr", fields.next().unwrap_or(""))?;
-        let gateway = match fields.next().unwrap_or("") {
-            "" => None,
-            g => Some(ip("gw", g)?),
-        };
-        let max = if addr.is_ipv4() { 32 } else { 128 };
-        let prefix = match fields.next().unwrap_or("") {
-            "" => {
-                if addr.is_ipv4() {
-                    24
-                } else {
-                    64
-                }
-            }
-            l => match l.parse::<u8>() {
-                Ok(n) if n <= max => n,
-                _ => {
-                    return Err(format!(
-                        "--mac ip prefix length field is not an integer from 0 to {max}: {l}"
-                    ))
-                }
-            },
-        };
-        let nameservers = fields
-            .map(|n| ip("nameserver", n))
-            .collect::<std::result::Result<_, _>>()?;
-        Ok(StaticIp {
-            mac: mac.to_ascii_lowercase(),
-            addr,
-            gateway,
-            prefix,
-            nameservers,
-        })
-    }
+/// The MAC without colons (file names).
+fn tag(ip: &StaticIp) -> String {
+    ip.mac.replace(':', "")
+}
 
-    /// The MAC without colons (file names).
-    fn tag(&self) -> String {
-        self.mac.replace(':', "")
-    }
-
-    /// systemd-networkd: `/etc/systemd/network/10-v2v-static-MAC.network`.
-    pub fn networkd(&self) -> (String, String) {
+impl StaticIpFiles for StaticIp {
+    fn networkd(&self) -> (String, String) {
         let mut t = format!(
             "# Written by helper-v2v-convert (virt-v2v --mac {}:ip:...)\n\
              [Match]\nMACAddress={}\n\n[Network]\nAddress={}/{}\n",
@@ -96,16 +38,13 @@ impl StaticIp {
             t.push_str(&format!("DNS={n}\n"));
         }
         (
-            format!("/etc/systemd/network/10-v2v-static-{}.network", self.tag()),
+            format!("/etc/systemd/network/10-v2v-static-{}.network", tag(self)),
             t,
         )
     }
 
-    /// NetworkManager keyfile:
-    /// `/etc/NetworkManager/system-connections/v2v-static-MAC.nmconnection`
-    /// (NetworkManager reads it only with mode 0600).
-    pub fn keyfile(&self) -> (String, String) {
-        let tag = self.tag();
+    fn keyfile(&self) -> (String, String) {
+        let tag = tag(self);
         let uuid = format!(
             "6a1f2c3e-7b5d-4e0a-9c8b-{tag}",
             // a stable UUID per MAC: the last group is the MAC
@@ -249,31 +188,6 @@ fn enable_networkd(g: &dyn GuestFs) -> Result<Vec<Change>> {
 mod tests {
     use super::*;
     use crate::guest::DirGuest;
-
-    #[test]
-    fn upstream_syntax() {
-        let ip =
-            StaticIp::parse("52:54:00:AB:cd:01:ip:10.0.2.77,10.0.2.2,24,1.1.1.1,9.9.9.9").unwrap();
-        assert_eq!(ip.mac, "52:54:00:ab:cd:01");
-        assert_eq!(ip.addr.to_string(), "10.0.2.77");
-        assert_eq!(ip.gateway.unwrap().to_string(), "10.0.2.2");
-        assert_eq!(ip.prefix, 24);
-        assert_eq!(ip.nameservers.len(), 2);
-        let ip = StaticIp::parse("52:54:00:ab:cd:01:ip:10.0.2.77").unwrap();
-        assert_eq!((ip.gateway, ip.prefix), (None, 24));
-        let ip = StaticIp::parse("52:54:00:ab:cd:01:ip:fd00::5,,").unwrap();
-        assert_eq!((ip.gateway, ip.prefix), (None, 64));
-        assert!(StaticIp::parse("52:54:00:ab:cd:01:ip:10.0.2.400")
-            .unwrap_err()
-            .contains("\"10.0.2.400\" is not an IP address"));
-        assert!(StaticIp::parse("52:54:00:ab:cd:01:ip:10.0.2.4,,33")
-            .unwrap_err()
-            .contains("from 0 to 32: 33"));
-        assert!(StaticIp::parse("52:54:00:ab:cd:01:network:default")
-            .unwrap_err()
-            .contains("expected MAC:ip:"));
-        assert!(StaticIp::parse("zz:54:00:ab:cd:01:ip:10.0.0.1").is_err());
-    }
 
     #[test]
     fn generated_files() {
