@@ -285,12 +285,7 @@ pub fn test_driver_node(fx: &Path, dir: &Path) -> String {
     <vcpu>1</vcpu>
     <os><type>hvm</type></os>
     <devices>
-      <disk type='file' device='disk'>
-        <driver name='qemu' type='raw'/>
-        <source file='{raw}'/>
-        <target dev='sda' bus='sata'/>
-      </disk>
-      <interface type='network'>
+{disk}      <interface type='network'>
         <mac address='52:54:00:12:34:56'/>
         <source network='default'/>
         <model type='e1000'/>
@@ -300,9 +295,24 @@ pub fn test_driver_node(fx: &Path, dir: &Path) -> String {
   </domain>
 </node>
 "#,
-            raw = fx.join("foreign-guest.raw").display()
+            disk = sata_disk_xml(&fx.join("foreign-guest.raw"), "      ")
         ),
     )
     .unwrap();
     format!("test://{}", node.display())
+}
+
+/// A libvirt `<disk>` element: raw file `raw` as `sda` on SATA, each line
+/// indented by `indent`.
+pub fn sata_disk_xml(raw: &Path, indent: &str) -> String {
+    [
+        "<disk type='file' device='disk'>".to_string(),
+        "  <driver name='qemu' type='raw'/>".to_string(),
+        format!("  <source file='{}'/>", raw.display()),
+        "  <target dev='sda' bus='sata'/>".to_string(),
+        "</disk>".to_string(),
+    ]
+    .iter()
+    .map(|l| format!("{indent}{l}\n"))
+    .collect()
 }

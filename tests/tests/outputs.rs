@@ -434,12 +434,7 @@ fn three_nic_xml(dir: &Path) -> PathBuf {
   <os><type arch='x86_64' machine='pc'>hvm</type><boot dev='hd'/></os>
   <features><acpi/><apic/></features>
   <devices>
-    <disk type='file' device='disk'>
-      <driver name='qemu' type='raw'/>
-      <source file='{raw}'/>
-      <target dev='sda' bus='sata'/>
-    </disk>
-    <interface type='network'>
+{disk}    <interface type='network'>
       <mac address='52:54:00:00:00:01'/>
       <source network='vmnet'/>
       <model type='e1000'/>
@@ -457,7 +452,7 @@ fn three_nic_xml(dir: &Path) -> PathBuf {
   </devices>
 </domain>
 "#,
-            raw = raw.display()
+            disk = sata_disk_xml(&raw, "    ")
         ),
     )
     .unwrap();
