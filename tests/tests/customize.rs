@@ -287,7 +287,10 @@ fn bad_customize_options_fail_before_any_work() {
                     .starts_with(&format!("virt-v2v: error: {msg}")),
                 "{what}: the runner's own usage error expected\n{r}"
             );
-            assert!(took.as_secs_f64() < 3.0, "{what}: took {took:?}");
+            // Far less than an input step and an appliance; a loose bound
+            // (CI runs TCG appliances beside it): what shows that no work
+            // started is the absence of a run directory and of servers.
+            assert!(took.as_secs_f64() < 10.0, "{what}: took {took:?}");
             assert!(sb.run_dirs().is_empty(), "{what}: a run was started\n{r}");
             assert!(servers_mentioning(&sb.root().to_string_lossy()).is_empty());
             assert_eq!(std::fs::read_dir(&out).unwrap().count(), 0, "{what}");

@@ -5,7 +5,6 @@
 //! validation function, so the check and the step never disagree.
 //! See "Checking options first" in docs/contract.md.
 
-use helper_common::log::{self, EventSink, Level};
 use helper_common::{CommonArgs, Ctx, DirMode, Failure, Result};
 use std::path::Path;
 use std::process::ExitCode;
@@ -43,26 +42,9 @@ pub fn run_input(
 /// exit 0, or the failure's exit code after the last stderr line
 /// `PROGRAM: error: MESSAGE`, as the step would print it.
 pub fn run_check(program: &str, dir: &Path, check: impl FnOnce() -> Result<()>) -> ExitCode {
-    // No log file and no events: the check leaves no trace but its exit
-    // code and, on failure, the error on stderr.
-    log::init(
-        program,
-        Step::Input.name(),
-        Level::Warning,
-        None,
-        EventSink::None,
-    );
-    match check_dir(dir).and_then(|()| check()) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(f) => {
-            for (i, c) in f.causes.iter().enumerate() {
-                eprintln!("  {}: {c}", i + 1);
-            }
-            let disk = f.disk.map(|n| format!("disk {n}: ")).unwrap_or_default();
-            log::log(Level::Error, &format!("{disk}{}", f.message));
-            ExitCode::from(f.code)
-        }
-    }
+    helper_common::check_only(program, Step::Input, || {
+        check_dir(dir).and_then(|()| check())
+    })
 }
 
 /// The input step creates `dir` if missing: an existing `dir` must be a
