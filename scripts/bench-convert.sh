@@ -48,13 +48,7 @@ one() { # one NAME CMD... -> prints "wall rss_kib"; a failure stops the run
 if [ -n "$GUESTS" ]; then
   printf '%-14s %8s %8s %8s %8s %7s %7s %6s %6s\n' guest ours_s theirs_s ours_MiB theirs_MiB wall_x rss_x ours_ok theirs_ok
   for g in $GUESTS; do
-    gd=$(sh "$top/scripts/make-test-guest.sh" "$g" | tail -n 1)
-    json=$gd/$g.json
-    fw=$(jq -r .firmware "$json")
-    disks=$(jq -r '.disks[]' "$json" | sed "s|^|$gd/|")
-    extra=$(jq -r '(.virt_v2v_args // [])[]' "$json")
-    # The extra arguments have no blanks (checked): split on purpose.
-    case $extra in *" "*) echo "bench-convert: $g: blank in virt_v2v_args" >&2; exit 2 ;; esac
+    guest_facts "$g"
     # shellcheck disable=SC2086
     o=$(run "$g-ours" "$OURS" --events fd:1 $extra -i disk $disks)
     # shellcheck disable=SC2086

@@ -23,6 +23,19 @@ bench_init() {
   mkdir -p "$B"
 }
 
+# guest_facts NAME: builds test guest NAME (or reuses it) and sets gd (its
+# directory), json (NAME.json), fw (its firmware), disks (its raw disks,
+# boot disk first) and extra (its own virt-v2v arguments); neither holds a
+# blank (checked), so both split on purpose.
+guest_facts() {
+  gd=$(sh "$top/scripts/make-test-guest.sh" "$1" | tail -n 1)
+  json=$gd/$1.json
+  fw=$(jq -r .firmware "$json")
+  disks=$(jq -r '.disks[]' "$json" | sed "s|^|$gd/|")
+  extra=$(jq -r '(.virt_v2v_args // [])[]' "$json")
+  case $gd$extra in *" "*) echo "$BENCH: $1: blank in virt_v2v_args or in $gd" >&2; exit 2 ;; esac
+}
+
 # run NAME CMD... -- the tool's command line, then its input arguments:
 # -o local into $B/NAME, the page cache dropped first; prints "wall rss_kib"
 # (peak RSS of the process tree, as /usr/bin/time reports it for

@@ -36,16 +36,9 @@ case $ROUNDS in '' | *[!0-9]* | 0) echo "bench-overlap: ROUNDS=$ROUNDS: not a po
 . "$top/scripts/bench-lib.sh"
 bench_init bench-overlap /var/tmp/v2v-bench-overlap
 
-gd=$(sh "$top/scripts/make-test-guest.sh" "$GUEST" | tail -n 1)
-json=$gd/$GUEST.json
-fw=$(jq -r .firmware "$json")
-disks=$(jq -r '.disks[]' "$json" | sed "s|^|$gd/|")
-extra=$(jq -r '(.virt_v2v_args // [])[]' "$json")
-# The disk paths and extra arguments have no blanks (checked): split on purpose.
-case $extra in *" "*) echo "bench-overlap: $GUEST: blank in virt_v2v_args" >&2; exit 2 ;; esac
-case $gd in *" "*) echo "bench-overlap: blank in the guest's directory $gd" >&2; exit 2 ;; esac
+guest_facts "$GUEST"
 # shellcheck disable=SC2086
-echo "guest $GUEST ($gd): $(du -sh --apparent-size $disks | awk '{ s = s " " $1 } END { print s }') virtual," \
+echo "guest $GUEST ($gd): $(du -sh --apparent-size $disks | awk '{ s = s (s ? " " : "") $1 } END { print s }') virtual," \
   "$(du -shc $disks | tail -n 1 | cut -f1) allocated; -of $OF; $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 
 # report NAME: our run's step times, the overlap and the copy passes, from
@@ -72,9 +65,13 @@ report() {
        | map("pass \(.[0].pass): copied \(map(.bytes_copied) | add | mib) MiB, zeroed \(map(.bytes_zeroed) | add | mib) MiB"
              + " (\(map(.bytes_copied + .bytes_zeroed) | add) bytes)")
        | join("; ")) as $passes
+    | ($ev | map(select(.event == "disk-finished")) | group_by(.pass)
+       | map(map(.bytes_copied + .bytes_zeroed) | add)) as $sums
     | "  steps (s): \($steps)",
       "  copy pass 1 overlapped convert: \(if $ov then "\($ov | r1) s of convert'"'"'s \($c1 - $c0 | r1) s" else "-" end)",
-      "  copy: \($passes)"
+      "  copy: \($passes)",
+      "  delta (pass 2 / pass 1): \(if ($sums | length) == 2 and $sums[0] > 0
+         then "\($sums[1] / $sums[0] * 10000 | round / 100) %" else "- (one pass)" end)"
   ' "$B/$1.events"
 }
 
