@@ -79,7 +79,7 @@ report() {
 # theirs); prints its row and, for ours, its report; sets WHO's wall and
 # RSS sums.
 one_run() {
-  who=$1
+  who=$1 round=$2
   case $who in
     overlap) set -- "$OURS" --events "$B/$who.events" ;;
     no-overlap) set -- "$OURS" --events "$B/$who.events" --no-overlap ;;
@@ -92,7 +92,7 @@ one_run() {
   w=${r% *}; m=${r#* }
   ok=-
   [ "$BOOT" != 1 ] || ok=$(boots "$who" "$json" "$fw")
-  printf '%-6s %-12s %9s %13s %7s\n' "$2" "$who" "$w" "$((m / 1024))" "$ok"
+  printf '%-6s %-12s %9s %13s %7s\n' "$round" "$who" "$w" "$((m / 1024))" "$ok"
   [ "$who" = theirs ] || report "$who"
   [ "$KEEP" = 1 ] || rm -rf "${B:?}/$who"
   k=$(echo "$who" | tr - _)
