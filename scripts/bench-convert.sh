@@ -27,42 +27,17 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 GUESTS=
 if [ "${1:-}" = --guests ]; then
   shift
-  GUESTS=${*:-$(sh "$top/scripts/make-test-guest.sh" --list | awk '{ print $1 }')}
+  GUESTS=${*:-$(sh "$top/scripts/make-test-guest.sh" --list | awk '!/\[bench only/ { print $1 }')}
   set --
   command -v jq >/dev/null || { echo "bench-convert: jq missing (scripts/install-deps.sh)" >&2; exit 2; }
 fi
 DISK=${1:-${V2V_FIXTURE:-}}
 [ -n "$DISK" ] || [ -n "$GUESTS" ] || DISK=$(sh "$top/scripts/make-test-guest.sh" | tail -n 1)/foreign-guest.raw
 RUNS=${RUNS:-1}
-OF=${OF:-qcow2}
-B=${BENCH_DIR:-/var/tmp/v2v-bench-convert}
-export LIBGUESTFS_BACKEND_SETTINGS=${LIBGUESTFS_BACKEND_SETTINGS:-force_tcg}
-export LIBGUESTFS_BACKEND=${LIBGUESTFS_BACKEND:-direct}
-THEIRS=/usr/bin/virt-v2v
 [ -n "$GUESTS" ] || [ -r "$DISK" ] || { echo "bench-convert: no disk $DISK (run scripts/make-test-guest.sh)" >&2; exit 2; }
-[ -x "$THEIRS" ] || { echo "bench-convert: $THEIRS not installed (scripts/install-deps.sh)" >&2; exit 2; }
-[ -x /usr/bin/time ] || { echo "bench-convert: /usr/bin/time missing (apt-get install time)" >&2; exit 2; }
-(cd "$top" && cargo build --release --workspace --bins -q)
-OURS=$top/target/release/virt-v2v
-PATH=$top/target/release:$PATH; export PATH
-mkdir -p "$B"
-
-# run NAME CMD... -- the tool's command line, then its input arguments:
-# -o local into $B/NAME; prints "wall rss_kib" (rss 0 and wall "failed" if
-# the tool failed).
-run() {
-  name=$1; shift
-  out=$B/$name; rm -rf "$out"; mkdir -p "$out"
-  sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || true
-  if /usr/bin/time -f '%e %M' -o "$B/$name.time" "$@" -o local -os "$out" -of "$OF" \
-       >"$B/$name.stdout" 2>"$B/$name.stderr"; then
-    cat "$B/$name.time"
-  else
-    echo "bench-convert: $name failed, see $B/$name.stderr" >&2
-    tail -3 "$B/$name.stderr" >&2
-    echo "failed 0"
-  fi
-}
+# shellcheck source=scripts/bench-lib.sh
+. "$top/scripts/bench-lib.sh"
+bench_init bench-convert /var/tmp/v2v-bench-convert
 
 one() { # one NAME CMD... -> prints "wall rss_kib"; a failure stops the run
   r=$(run "$@" -i disk "$DISK")
@@ -70,29 +45,10 @@ one() { # one NAME CMD... -> prints "wall rss_kib"; a failure stops the run
   echo "$r"
 }
 
-# boots NAME JSON FIRMWARE -> yes|no: the converted disks of $B/NAME boot
-# on virtio and print the marker NAME.json expects.
-boots() {
-  set -- "$1" "$2" "$3" "$(ls "$B/$1"/*-sd? 2>/dev/null | sort)"
-  [ -n "$4" ] || { echo no; return; }
-  uefi=; [ "$3" = uefi ] && uefi=--uefi
-  # shellcheck disable=SC2086 # the disk list and $uefi split on purpose
-  if bash "$top/scripts/boot-check.sh" $uefi --timeout 420 --expect "$2" \
-       --log "$B/$1.serial" $4 >"$B/$1.boot" 2>&1; then echo yes; else echo no; fi
-}
-
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else printf "-" }'; }
-
 if [ -n "$GUESTS" ]; then
   printf '%-14s %8s %8s %8s %8s %7s %7s %6s %6s\n' guest ours_s theirs_s ours_MiB theirs_MiB wall_x rss_x ours_ok theirs_ok
   for g in $GUESTS; do
-    gd=$(sh "$top/scripts/make-test-guest.sh" "$g" | tail -n 1)
-    json=$gd/$g.json
-    fw=$(jq -r .firmware "$json")
-    disks=$(jq -r '.disks[]' "$json" | sed "s|^|$gd/|")
-    extra=$(jq -r '(.virt_v2v_args // [])[]' "$json")
-    # The extra arguments have no blanks (checked): split on purpose.
-    case $extra in *" "*) echo "bench-convert: $g: blank in virt_v2v_args" >&2; exit 2 ;; esac
+    guest_facts "$g"
     # shellcheck disable=SC2086
     o=$(run "$g-ours" "$OURS" --events fd:1 $extra -i disk $disks)
     # shellcheck disable=SC2086

@@ -2,7 +2,8 @@
 # usage: make-test-guest.sh [NAME...]  build test guest NAME (default:
 #                                     foreign-guest), or reuse the cached
 #                                     build; print its directory (last line)
-#        make-test-guest.sh --all     build every guest
+#        make-test-guest.sh --all     build every test guest (not the
+#                                     bench-only ones: BENCH_ONLY=1)
 #        make-test-guest.sh --list    the guests and what each is
 #
 # The guests are the project's own: scripts/guests/NAME.sh describes one,
@@ -18,7 +19,8 @@
 # directories printed in the order given, one a line.
 #
 # A build is cached in $V2V_GUEST_CACHE/NAME-KEY (default /var/tmp/v2v-guests),
-# KEY being a hash of the builder and the guest's file: it is reused while
+# KEY being a hash of the builder and the guest's file (and of the
+# variables its KEY_ENV line names, e.g. big-data's BIG_DATA_MIB): it is reused while
 # they are unchanged and every file is still there with the size it was
 # built with.  A lock makes concurrent callers wait for one build.  Needs
 # root and loop devices; the first build also a Debian mirror (debootstrap,
@@ -27,18 +29,22 @@ set -eu
 guests=$(cd "$(dirname "$0")/guests" && pwd)
 cache=${V2V_GUEST_CACHE:-/var/tmp/v2v-guests}
 
+# all [--bench]: the test guests (with --bench, also the bench-only ones).
 all() {
   for f in "$guests"/*.sh; do
     n=$(basename "$f" .sh)
     case $n in build | export) continue ;; esac
+    [ "${1:-}" = --bench ] || ! bench_only "$n" || continue
     echo "$n"
   done
 }
+bench_only() { grep -qx 'BENCH_ONLY=1' "$guests/$1.sh"; }
 case ${1:-} in
   -h | --help) sed -n '2,/^set -eu/ { /^set -eu/d; s/^# \{0,1\}//; p; }' "$0"; exit 0 ;;
   --list)
-    for n in $(all); do
-      printf '%-16s %s\n' "$n" "$(sed -n 's/^DESCRIPTION="\(.*\)"$/\1/p' "$guests/$n.sh")"
+    for n in $(all --bench); do
+      b=; ! bench_only "$n" || b="[bench only, not in --all] "
+      printf '%-16s %s%s\n' "$n" "$b" "$(sed -n 's/^DESCRIPTION="\(.*\)"$/\1/p' "$guests/$n.sh")"
     done
     exit 0 ;;
   --all) set -- $(all) ;;
@@ -53,7 +59,13 @@ done
 # build_one NAME: build or reuse NAME; print its directory.
 build_one() {
   name=$1
-  key=$(cat "$guests/build.sh" "$guests/export.sh" "$guests/$name.sh" | sha256sum | cut -c1-16)
+  key=$({
+    cat "$guests/build.sh" "$guests/export.sh" "$guests/$name.sh"
+    for v in $(sed -n 's/^KEY_ENV="\(.*\)"$/\1/p' "$guests/$name.sh"); do
+      case $v in '' | *[!A-Za-z0-9_]*) echo "make-test-guest: $name: bad KEY_ENV $v" >&2; exit 2 ;; esac
+      eval "echo \"$v=\${$v:-}\""
+    done
+  } | sha256sum | cut -c1-16)
   out=$cache/$name-$key
   stamp=$out/.complete
   log=$cache/$name-$key.log
