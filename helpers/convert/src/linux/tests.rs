@@ -141,9 +141,10 @@ fn rhel_plan_commands_and_files() {
         scripts,
         vec![
             "rpm -e hyperv-daemons open-vm-tools open-vm-tools-desktop".to_string(),
-            "dracut -f --add-drivers 'virtio virtio_ring virtio_pci virtio_blk virtio_scsi virtio_net' \
-             /boot/initramfs-5.14.0-70.13.1.el9_0.x86_64.img 5.14.0-70.13.1.el9_0.x86_64"
-                .to_string(),
+            on_scratch_tmpfs(
+                "dracut -f --add-drivers 'virtio virtio_ring virtio_pci virtio_blk virtio_scsi virtio_net' \
+                 /boot/initramfs-5.14.0-70.13.1.el9_0.x86_64.img 5.14.0-70.13.1.el9_0.x86_64"
+            ),
             "grub2-mkconfig -o /boot/grub2/grub.cfg".to_string(),
         ]
     );
