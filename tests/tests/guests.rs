@@ -6,7 +6,7 @@
 //! guest also: without a key, exit 5 naming the encrypted device; with
 //! `--key all:file:` (scripts/virt-v2v.sh) and `--keys-from-stdin` (each
 //! its own test, so the harness runs them beside the others) it
-//! converts (`-o null`).  Every source file's sha256 is unchanged, and the
+//! converts (`-o local`) and boots.  Every source file's sha256 is unchanged, and the
 //! passphrase is in no output, log or file of a run.
 
 use crate::common::*;
@@ -214,10 +214,11 @@ fn luks_needs_a_key_and_boots_with_a_key_string() {
     assert_eq!(sums(&raws), before, "a LUKS source disk changed");
 }
 
-/// The LUKS guest converted (`-o null`) with a key given another way:
-/// `runner` is `Sandbox::script` or `Sandbox::virt_v2v`; `key_args` the
-/// key options; `stdin` what the run reads (`--keys-from-stdin`).
-fn luks_converts_with(
+/// The LUKS guest converted (`-o local`) with a key given another way,
+/// then booted: `runner` is `Sandbox::script` or `Sandbox::virt_v2v`;
+/// `key_args` the key options; `stdin` what the run reads
+/// (`--keys-from-stdin`).
+fn luks_boots_with(
     what: &str,
     runner: fn(&Sandbox) -> Command,
     key_args: impl Fn(&Sandbox, &str) -> Vec<String>,
@@ -228,12 +229,15 @@ fn luks_converts_with(
     let raws = g.raws();
     let sb = Sandbox::new("guest-luks");
     let before = sums(&raws);
+    let out = sb.path("out");
+    std::fs::create_dir_all(&out).unwrap();
     let mut cmd = runner(&sb);
     cmd.arg("--keep-tmpdir")
         .args(key_args(&sb, &pass))
         .args(["-i", "disk"])
         .args(raws.iter().map(|r| path_str(r)))
-        .args(["-o", "null"]);
+        .args(["-o", "local", "-os"])
+        .arg(&out);
     if let Some(f) = stdin(&sb, &pass) {
         cmd.stdin(Stdio::from(std::fs::File::open(f).unwrap()));
     }
@@ -250,12 +254,13 @@ fn luks_converts_with(
     assert_eq!(m["converted"], true, "{what}: {m:#}");
     assert_no_key(&pass, &dir, &r);
     assert_eq!(sums(&raws), before, "{what}: a LUKS source disk changed");
+    boot(&g, &Done { run: r, dir, out });
 }
 
 /// `--key all:file:FILE`, by the script.
 #[test]
-fn luks_converts_with_a_key_file_by_the_script() {
-    luks_converts_with(
+fn luks_boots_with_a_key_file_by_the_script() {
+    luks_boots_with(
         "script --key all:file:",
         Sandbox::script,
         |sb, pass| {
@@ -269,8 +274,8 @@ fn luks_converts_with_a_key_file_by_the_script() {
 
 /// `--keys-from-stdin` (a wrong key first), by the supervisor.
 #[test]
-fn luks_converts_with_keys_from_stdin() {
-    luks_converts_with(
+fn luks_boots_with_keys_from_stdin() {
+    luks_boots_with(
         "--keys-from-stdin",
         Sandbox::virt_v2v,
         |_, _| vec!["--keys-from-stdin".into()],
