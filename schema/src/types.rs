@@ -397,7 +397,7 @@ impl TargetMeta {
 }
 
 /// One change made to the guest.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Change {
     /// `file`, `package`, `initramfs`, `bootloader`, `service`, `relabel`, `trim`.
     pub kind: String,
@@ -405,6 +405,10 @@ pub struct Change {
     pub target: String,
     /// What was done, in words.
     pub detail: String,
+    /// How long the action took (seconds of wall time, the guest command's
+    /// run included); absent where not measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seconds: Option<f64>,
 }
 
 /// `output.json`: written by `helper-v2v-output-<type> setup`, read by `final`
@@ -632,6 +636,13 @@ pub enum EventKind {
         exit_code: u8,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         disk: Option<u32>,
+    },
+    /// One action of the conversion finished (`helper-v2v-convert`): the
+    /// change it made (as in `metadata.out`'s `changes`) and its time.
+    ActionFinished {
+        kind: String,
+        target: String,
+        seconds: f64,
     },
     /// Copying of one disk started.
     DiskStarted { disk: u32, size: u64 },

@@ -51,6 +51,34 @@ fn fixture_converted_by_supervisor_and_script_boots_on_virtio() {
         m["changes"].as_array().is_some_and(|c| !c.is_empty()),
         "no changes listed: {m:#}"
     );
+    // Issue 16: each action's time, in metadata.out and as an event.
+    let rebuilt = m["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["kind"] == "initramfs")
+        .unwrap_or_else(|| panic!("no initramfs change: {m:#}"));
+    let secs = rebuilt["seconds"].as_f64().unwrap_or(0.0);
+    assert!(secs > 1.0, "initramfs rebuild time: {rebuilt}");
+    assert!(
+        events(&a.run.stdout).iter().any(|e| e["step"] == "convert"
+            && e["event"] == "action-finished"
+            && e["kind"] == "initramfs"
+            && e["seconds"].as_f64() == Some(secs)),
+        "no action-finished event for the initramfs:\n{}",
+        a.run.stdout
+    );
+    // The fixture's /etc/default/grub and grub.cfg name the swap device
+    // alike: grub.cfg is renamed in place, update-grub is not run (the
+    // boot below shows the result boots).
+    assert!(
+        !m["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["kind"] == "bootloader"),
+        "{m:#}"
+    );
     // The conversion itself differs in timestamps (initramfs, logs), so the
     // disks are compared by size only; every contract file must agree.
     assert_same_result(&a, &b, false);

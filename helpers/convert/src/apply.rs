@@ -5,10 +5,11 @@ use crate::devices::{remap_text, stale_names};
 use crate::guest::GuestFs;
 use crate::linux::{Action, OnError, Plan};
 use helper_common::Result;
-use v2v_meta::Change;
+use std::time::Instant;
+use v2v_meta::{Change, EventKind};
 
 /// What applying a plan did.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq)]
 pub struct Outcome {
     pub changes: Vec<Change>,
     pub warnings: Vec<String>,
@@ -29,6 +30,8 @@ pub fn apply(g: &dyn GuestFs, plan: &Plan) -> Result<Outcome> {
         ..Default::default()
     };
     for a in &plan.actions {
+        let t = Instant::now();
+        let before = out.changes.len();
         match a {
             Action::Write {
                 path,
@@ -52,8 +55,26 @@ pub fn apply(g: &dyn GuestFs, plan: &Plan) -> Result<Outcome> {
                 finish_run(g, plan, a, r, &mut out)?;
             }
         }
+        // The action's own change (the first it recorded; none when a
+        // failure became a warning) carries its time.
+        if let Some(c) = out.changes.get_mut(before) {
+            timed(c, t.elapsed().as_secs_f64());
+        }
     }
     Ok(out)
+}
+
+/// Record how long the action behind change `c` took: in the change
+/// (`metadata.out`), the log, and an `action-finished` event.
+pub fn timed(c: &mut Change, seconds: f64) {
+    let seconds = (seconds * 1000.0).round() / 1000.0;
+    c.seconds = Some(seconds);
+    helper_common::debug!("{} {}: {seconds:.1}s", c.kind, c.target);
+    helper_common::log::event(EventKind::ActionFinished {
+        kind: c.kind.clone(),
+        target: c.target.clone(),
+        seconds,
+    });
 }
 
 /// Record the result of a `Run` action; verify the files it regenerated.
@@ -106,6 +127,7 @@ fn finish_run(
                 "renamed block devices left by the boot loader tool: {}",
                 stale.join(", ")
             ),
+            seconds: None,
         });
     }
     Ok(())

@@ -565,7 +565,12 @@ fn converted(
 ) -> Result<MetadataOut> {
     if fstrim {
         message!("Mapping filesystem data to avoid copying unused and blank areas");
-        changes.extend(trim(g, &insp.mountpoints));
+        let t = Instant::now();
+        let mut trimmed = trim(g, &insp.mountpoints);
+        if let Some(c) = trimmed.first_mut() {
+            apply::timed(c, t.elapsed().as_secs_f64());
+        }
+        changes.extend(trimmed);
     } else {
         debug!("--no-fstrim: the filesystems are not trimmed");
     }
@@ -630,6 +635,7 @@ fn trim(g: &Guestfs, mountpoints: &[Mountpoint]) -> Vec<Change> {
                 kind: "trim".into(),
                 target: m.path.clone(),
                 detail: format!("discarded free space of {}", m.device),
+                seconds: None,
             }),
             Err(e) => debug!("fstrim {}: {e} (ignored)", m.path),
         }

@@ -444,7 +444,7 @@ pub enum OnError {
 }
 
 /// One step of the plan.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Action {
     /// Run a shell command inside the guest.  After it, every file in
     /// `verify` is checked for old device names (a regenerated boot loader
@@ -476,7 +476,7 @@ impl Action {
 }
 
 /// The conversion plan for one guest.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
     pub kernel: KernelInfo,
     pub actions: Vec<Action>,
@@ -511,6 +511,7 @@ fn change(kind: &str, target: &str, detail: impl Into<String>) -> Change {
         kind: kind.into(),
         target: target.into(),
         detail: detail.into(),
+        seconds: None,
     }
 }
 
@@ -549,6 +550,21 @@ impl Edits {
         self.order
             .iter()
             .any(|p| p == "/etc/default/grub" || p.starts_with("/etc/default/grub.d/"))
+    }
+    /// `/etc/default/grub` (and its drop-ins) changed only by edits also
+    /// made, word for word, to the boot loader config `grub_cfg` (the same
+    /// device renames, the same console change): regenerating `grub_cfg`
+    /// from them would give what the edited `grub_cfg` already says, so
+    /// `update-grub` (a minute under TCG) is not needed.  Any other edit
+    /// of the defaults, or a `grub_cfg` not edited alike: false.
+    fn grub_cfg_follows_defaults(&self, grub_cfg: &str) -> bool {
+        let Some((_, cfg)) = self.text.get(grub_cfg) else {
+            return false;
+        };
+        self.text
+            .iter()
+            .filter(|(p, _)| *p == "/etc/default/grub" || p.starts_with("/etc/default/grub.d/"))
+            .all(|(_, (_, details))| details.iter().all(|d| cfg.contains(d)))
     }
     /// One [`Action::Write`] per edited file.
     fn into_actions(mut self) -> Vec<Action> {
@@ -707,14 +723,21 @@ pub fn plan(f: &Facts) -> Result<Plan> {
     serial_console(f, &mut edits);
     modprobe_aliases(f, &mut edits);
     initramfs_module_list(f, &drivers, &mut edits);
-    let grub_defaults_changed = edits.changes_grub_defaults();
+    let grub_cfg = grub_config_path(f);
+    let regenerate_grub =
+        edits.changes_grub_defaults() && !edits.grub_cfg_follows_defaults(&grub_cfg);
+    if edits.changes_grub_defaults() && !regenerate_grub {
+        helper_common::debug!(
+            "{grub_cfg} edited as /etc/default/grub was: not regenerated (same result)"
+        );
+    }
     actions.extend(edits.into_actions());
 
     let mut warnings = Vec::new();
     actions.extend(keep_interface_name(f, &mut warnings));
     actions.extend(set_default_kernel(f, &kernel, &mut warnings));
     actions.push(rebuild_initramfs(f, &kernel, &drivers)?);
-    actions.extend(regenerate_grub_config(f, grub_defaults_changed));
+    actions.extend(regenerate_grub_config(f, regenerate_grub));
     actions.extend(uefi_fallback_loader(f, &mut warnings));
     actions.extend(selinux_relabel(f));
     Ok(Plan {

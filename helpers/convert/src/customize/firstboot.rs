@@ -84,6 +84,7 @@ pub fn add(g: &dyn GuestFs, name: &str, content: &[u8]) -> Result<Change> {
         kind: "customize".into(),
         target: path,
         detail: "first-boot script".into(),
+        seconds: None,
     })
 }
 

@@ -148,6 +148,7 @@ pub fn apply(g: &dyn GuestFs, ips: &[StaticIp]) -> Result<Vec<Change>> {
             kind: "customize".into(),
             target: path,
             detail: format!("{}: static address {}/{}", what(ip), ip.addr, ip.prefix),
+            seconds: None,
         });
     }
     if b == Backend::Networkd {
@@ -179,6 +180,7 @@ fn enable_networkd(g: &dyn GuestFs) -> Result<Vec<Change>> {
             kind: "customize".into(),
             target: link,
             detail: format!("enabled {unit} (for --mac ...:ip:)"),
+            seconds: None,
         });
     }
     Ok(changes)

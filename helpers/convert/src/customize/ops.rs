@@ -15,7 +15,11 @@ pub fn apply(g: &dyn GuestFs, family: Family, ops: &[Op]) -> Result<Vec<Change>>
     let mut changes = Vec::new();
     for op in ops {
         message!("Customising: {op}");
-        let c = apply_one(g, family, op).map_err(|e| e.context(op))?;
+        let t = std::time::Instant::now();
+        let mut c = apply_one(g, family, op).map_err(|e| e.context(op))?;
+        if let Some(first) = c.first_mut() {
+            crate::apply::timed(first, t.elapsed().as_secs_f64());
+        }
         changes.extend(c);
     }
     Ok(changes)
@@ -26,6 +30,7 @@ fn change(target: &str, op: &Op) -> Change {
         kind: "customize".into(),
         target: target.into(),
         detail: op.to_string(),
+        seconds: None,
     }
 }
 

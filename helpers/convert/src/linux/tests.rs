@@ -145,7 +145,6 @@ fn rhel_plan_commands_and_files() {
                 "dracut -f --add-drivers 'virtio virtio_ring virtio_pci virtio_blk virtio_scsi virtio_net' \
                  /boot/initramfs-5.14.0-70.13.1.el9_0.x86_64.img 5.14.0-70.13.1.el9_0.x86_64"
             ),
-            "grub2-mkconfig -o /boot/grub2/grub.cfg".to_string(),
         ]
     );
     let fstab = p.file("/etc/fstab").unwrap();
@@ -158,6 +157,7 @@ fn rhel_plan_commands_and_files() {
         grub.contains("resume=/dev/vda2 console=ttyS0 rhgb"),
         "{grub}"
     );
+    // grub.cfg got the same edits as /etc/default/grub: no grub2-mkconfig.
     let cfg = p.file("/boot/grub2/grub.cfg").unwrap();
     assert!(cfg.contains("resume=/dev/vda2 console=ttyS0"), "{cfg}");
     assert_eq!(
@@ -190,10 +190,19 @@ fn rhel_plan_commands_and_files() {
     assert!(g.get("/.autorelabel").is_some());
     assert!(g.get("/etc/systemd/network/70-v2v-ens192.link").is_some());
     let kinds: Vec<&str> = out.changes.iter().map(|c| c.kind.as_str()).collect();
-    for k in ["package", "file", "initramfs", "bootloader", "relabel"] {
+    for k in ["package", "file", "initramfs", "relabel"] {
         assert!(kinds.contains(&k), "{kinds:?}");
     }
     assert!(out.warnings.is_empty(), "{:?}", out.warnings);
+    // One change per action, each with the action's time.
+    assert_eq!(out.changes.len(), p.actions.len());
+    assert!(
+        out.changes
+            .iter()
+            .all(|c| c.seconds.is_some_and(|s| s >= 0.0)),
+        "{:?}",
+        out.changes
+    );
 }
 
 #[test]
@@ -297,7 +306,12 @@ fn suse_with_zypper_and_dracut() {
         "zypper --non-interactive --no-refresh remove libvmtools0 open-vm-tools virtualbox-guest-tools virtualbox-kmp-default"
     ), "{s}");
     assert!(s.contains("dracut -f --add-drivers 'virtio virtio_ring virtio_pci virtio_blk virtio_scsi virtio_net' /boot/initrd-5.14.21-150500.53-default 5.14.21-150500.53-default"), "{s}");
-    assert!(s.contains("grub2-mkconfig -o /boot/grub2/grub.cfg"), "{s}");
+    // The same rename in /etc/default/grub and grub.cfg: not regenerated.
+    assert!(!s.contains("grub2-mkconfig"), "{s}");
+    assert!(p
+        .file("/boot/grub2/grub.cfg")
+        .unwrap()
+        .contains("resume=/dev/vda1"));
     assert!(p
         .file("/etc/sysconfig/bootloader")
         .unwrap()
@@ -709,4 +723,29 @@ fn uefi_without_a_loader_to_copy_is_a_warning() {
         "{:?}",
         p.warnings
     );
+}
+
+/// `/etc/default/grub` edited in a way `grub.cfg` was not (here: grub.cfg
+/// never had the console the defaults name): the config is regenerated;
+/// edited alike: it is not.
+#[test]
+fn grub_config_regenerated_only_when_the_edits_differ() {
+    let t = tempfile::tempdir().unwrap();
+    let g = rhel_tree(t.path());
+    let mkconfig = |g: &DirGuest| {
+        plan(&rhel_facts(g))
+            .unwrap()
+            .scripts()
+            .iter()
+            .any(|s| s.ends_with("grub2-mkconfig -o /boot/grub2/grub.cfg"))
+    };
+    assert!(!mkconfig(&g));
+    g.put(
+        "/boot/grub2/grub.cfg",
+        "menuentry 'RHEL' {\n  linux16 /vmlinuz-5.14.0-70.13.1.el9_0.x86_64 root=UUID=0a1b2c3d resume=/dev/sda2\n}\n",
+    );
+    assert!(mkconfig(&g));
+    // A grub.cfg with nothing to rename: regenerated from the new defaults.
+    g.put("/boot/grub2/grub.cfg", "menuentry 'RHEL' {}\n");
+    assert!(mkconfig(&g));
 }

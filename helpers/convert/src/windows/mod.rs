@@ -160,6 +160,7 @@ impl Run<'_> {
             kind: kind.into(),
             target: target.into(),
             detail: detail.into(),
+            seconds: None,
         };
         debug!("{}: {}: {}", c.kind, c.target, c.detail);
         self.changes.push(c);
