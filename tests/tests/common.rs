@@ -2,7 +2,7 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 use v2v_tests::*;
 
@@ -329,4 +329,26 @@ pub fn sata_disk_xml(raw: &Path, indent: &str) -> String {
     .iter()
     .map(|l| format!("{indent}{l}\n"))
     .collect()
+}
+
+/// `scripts/make-windows-guest.sh NAME` (cached): the guest's directory.
+pub fn windows_guest(name: &str) -> PathBuf {
+    for t in [
+        "mkntfs",
+        "ntfs-3g",
+        "mkfs.vfat",
+        "mmd",
+        "sfdisk",
+        "hivexregedit",
+        "genisoimage",
+        "qemu-img",
+    ] {
+        require_tool(t);
+    }
+    let r = run(Command::new("sh")
+        .arg(repo_root().join("scripts/make-windows-guest.sh"))
+        .arg(name)
+        .stdin(Stdio::null()));
+    assert_eq!(r.code, 0, "make-windows-guest.sh {name}:\n{r}");
+    PathBuf::from(r.stdout.lines().last().expect("guest dir").trim())
 }

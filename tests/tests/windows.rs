@@ -10,30 +10,8 @@
 
 use crate::common::*;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use v2v_tests::*;
-
-/// `scripts/make-windows-guest.sh NAME` (cached): the guest's directory.
-fn windows_guest(name: &str) -> PathBuf {
-    for t in [
-        "mkntfs",
-        "ntfs-3g",
-        "mkfs.vfat",
-        "mmd",
-        "sfdisk",
-        "hivexregedit",
-        "genisoimage",
-        "qemu-img",
-    ] {
-        require_tool(t);
-    }
-    let r = run(Command::new("sh")
-        .arg(repo_root().join("scripts/make-windows-guest.sh"))
-        .arg(name)
-        .stdin(Stdio::null()));
-    assert_eq!(r.code, 0, "make-windows-guest.sh {name}:\n{r}");
-    PathBuf::from(r.stdout.lines().last().expect("guest dir").trim())
-}
 
 /// A converted Windows disk, read on the host.
 struct Disk {
