@@ -514,3 +514,195 @@ fn uuidgen() -> String {
             )
         })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SD: &str = "12345678-1234-1234-1234-123456789abc";
+
+    /// A made-up storage domain `T/SD` with `images/IMG1`, `images/IMG2`
+    /// and an OVF directory `T/ovf`.
+    fn domain() -> tempfile::TempDir {
+        let t = tempfile::tempdir().unwrap();
+        for d in ["images/IMG1", "images/IMG2"] {
+            std::fs::create_dir_all(t.path().join(SD).join(d)).unwrap();
+        }
+        std::fs::create_dir(t.path().join("ovf")).unwrap();
+        t
+    }
+
+    fn args(t: &Path, oo: &[&str]) -> OutputArgs {
+        OutputArgs {
+            dir: PathBuf::from("/nonexistent/v2v"),
+            output_storage: Some(t.join(SD)),
+            options: oo.iter().map(|s| s.to_string()).collect(),
+            ..Default::default()
+        }
+    }
+
+    fn good(t: &Path) -> Vec<String> {
+        [
+            "vdsm-image-uuid=IMG1",
+            "vdsm-vol-uuid=VOL1",
+            "vdsm-image-uuid=IMG2",
+            "vdsm-vol-uuid=VOL2",
+            "vdsm-vm-uuid=VM",
+        ]
+        .map(String::from)
+        .into_iter()
+        .chain([format!("vdsm-ovf-output={}", t.join("ovf").display())])
+        .collect()
+    }
+
+    #[test]
+    fn options_are_upstreams_and_paths_its_layout() {
+        let t = domain();
+        let oo = good(t.path());
+        let oo: Vec<&str> = oo.iter().map(String::as_str).collect();
+        let mut a = args(t.path(), &oo);
+        a.format = Some("qcow2".into());
+        let o = Vdsm::validate(&a).unwrap();
+        let real = std::fs::canonicalize(t.path()).unwrap();
+        assert_eq!(o.sd_uuid, SD);
+        assert_eq!((o.compat, o.flavour), (Compat::V0_10, Flavour::OvirtExp));
+        assert_eq!(o.local.format, Format::Qcow2);
+        assert_eq!(o.volume(0), real.join(SD).join("images/IMG1/VOL1"));
+        assert_eq!(o.volume(1), real.join(SD).join("images/IMG2/VOL2"));
+        assert_eq!(
+            meta_path(&o.volume(1)),
+            real.join(SD).join("images/IMG2/VOL2.meta")
+        );
+        assert_eq!(o.ovf_output, t.path().join("ovf"));
+        // A trailing slash on -os, the other compat and flavour.
+        let mut more = oo.clone();
+        more.extend(["vdsm-compat=1.1", "vdsm-ovf-flavour=ovirt"]);
+        let mut a = args(t.path(), &more);
+        a.output_storage = Some(PathBuf::from(format!("{}/{SD}/", t.path().display())));
+        let o = Vdsm::validate(&a).unwrap();
+        assert_eq!((o.compat, o.flavour), (Compat::V1_1, Flavour::Ovirt));
+        assert_eq!(o.sd_uuid, SD);
+        // output.json carries what final needs.
+        let oj = output_json(&o, "g", &[]);
+        assert_eq!(oj.options[K_IMAGES], "IMG1/IMG2");
+        assert_eq!(oj.options[K_VOLS], "VOL1/VOL2");
+        assert_eq!(oj.options[K_FLAVOUR], "ovirt");
+        assert_eq!(oj.options[K_SD], SD);
+    }
+
+    #[test]
+    fn bad_options_are_usage_errors_naming_the_option() {
+        let t = domain();
+        let base = good(t.path());
+        let without = |k: &str| -> Vec<String> {
+            base.iter().filter(|o| !o.starts_with(k)).cloned().collect()
+        };
+        let with = |extra: &str| -> Vec<String> {
+            base.iter().cloned().chain([extra.to_string()]).collect()
+        };
+        let missing_ovf_dir = format!("vdsm-ovf-output={}", t.path().join("nope").display());
+        for (oo, want) in [
+            (
+                without("vdsm-image-uuid"),
+                "-oo vdsm-image-uuid was not specified",
+            ),
+            (
+                without("vdsm-vol-uuid"),
+                "-oo vdsm-vol-uuid was not specified",
+            ),
+            (
+                without("vdsm-vm-uuid"),
+                "-oo vdsm-vm-uuid was not specified",
+            ),
+            (
+                with("vdsm-image-uuid=IMG1"),
+                "-oo vdsm-image-uuid was given 3 times and -oo vdsm-vol-uuid 2 times",
+            ),
+            (
+                with("vdsm-vm-uuid=X"),
+                "-oo vdsm-vm-uuid set more than once",
+            ),
+            (with("vdsm-compat=2"), "unknown vdsm-compat level ‘2’"),
+            (
+                with("vdsm-ovf-flavour=rhvexp"),
+                "vdsm-ovf-flavour=rhvexp: unknown OVF flavour",
+            ),
+            (
+                with("compressed"),
+                "-o vdsm: unknown output option ‘-oo compressed’",
+            ),
+            (
+                with("vdsm-vol-uuid=../x"),
+                "-oo vdsm-vol-uuid=../x: must be a single",
+            ),
+            (
+                [without("vdsm-ovf-output"), vec![missing_ovf_dir]].concat(),
+                "OVF (metadata) directory",
+            ),
+        ] {
+            let oo: Vec<&str> = oo.iter().map(String::as_str).collect();
+            let f = Vdsm::validate(&args(t.path(), &oo)).unwrap_err();
+            assert_eq!(f.code, 2, "{}", f.message);
+            assert!(f.message.contains(want), "{} (want {want})", f.message);
+        }
+        // An image directory VDSM did not make.
+        let mut oo = base.clone();
+        oo[2] = "vdsm-image-uuid=IMG3".into();
+        let oo: Vec<&str> = oo.iter().map(String::as_str).collect();
+        let f = Vdsm::validate(&args(t.path(), &oo)).unwrap_err();
+        assert!(f.message.starts_with("image directory ("), "{}", f.message);
+        assert!(
+            f.message.contains("images/IMG3) does not exist"),
+            "{}",
+            f.message
+        );
+        // -os whose last component is not a UUID.
+        let mut a = args(t.path(), &oo);
+        a.output_storage = Some(t.path().join("ovf"));
+        let f = Vdsm::validate(&a).unwrap_err();
+        assert!(
+            f.message.contains("does not contain a valid UUID"),
+            "{}",
+            f.message
+        );
+        assert_eq!(f.code, 2);
+    }
+
+    fn md(sizes: &[u64]) -> MetadataIn {
+        serde_json::from_value(serde_json::json!({
+            "version": 1,
+            "source": {
+                "name": "g", "origin": {"input_type": "disk", "location": []},
+                "memory_bytes": 1073741824u64, "vcpus": 1,
+                "disks": sizes.iter().enumerate().map(|(i, s)| serde_json::json!({
+                    "index": i + 1, "socket": format!("in{}", i + 1), "format": "raw",
+                    "size": s, "source": "/src"
+                })).collect::<Vec<_>>()
+            }
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn setup_checks_the_disks_first() {
+        let t = domain();
+        let oo = good(t.path());
+        let oo: Vec<&str> = oo.iter().map(String::as_str).collect();
+        let o = Vdsm::validate(&args(t.path(), &oo)).unwrap();
+        check_disks(&o, &md(&[1 << 20, 1 << 20])).unwrap();
+        let f = check_disks(&o, &md(&[1 << 20])).unwrap_err();
+        assert_eq!(f.code, 2);
+        assert!(
+            f.message
+                .contains("‘-oo vdsm-image-uuid’ and ‘-oo vdsm-vol-uuid’")
+                && f.message.contains("(for this guest: 1)"),
+            "{}",
+            f.message
+        );
+        let f = check_disks(&o, &md(&[1 << 20, 1000])).unwrap_err();
+        assert_eq!(f.code, 5);
+        assert!(f
+            .message
+            .contains("input disk 2 is not an exact multiple of 512"));
+    }
+}
