@@ -243,53 +243,31 @@ fn the_parsers_reject_what_their_programs_reject() {
     assert!(vdsm("[ 1.0] Copying disk 1/1\n100/100\n").is_err());
 }
 
-/// An OVA directory as VDSM imports one (`-i ova PATH`): `vdsm-guest.ovf`
-/// naming the two raw disks, 2 vCPUs, 1024 MiB, one NIC on "VM Network".
+/// An OVA directory as VDSM imports one (`-i ova PATH`): `hostile.ovf`
+/// (the hostile corpus's OVF: 1 vCPU, 512 MiB) naming the two raw disks,
+/// plus one NIC on "VM Network".
 fn ova_dir(sb: &Sandbox, [a, b]: &[String; 2]) -> std::path::PathBuf {
     let dir = sb.path("ova");
     fs::create_dir_all(&dir).unwrap();
-    let mut refs = String::new();
-    let mut section = String::new();
-    let mut items = String::new();
+    let mut files = Vec::new();
     for (i, src) in [a, b].into_iter().enumerate() {
         fs::copy(src, dir.join(format!("disk{i}.img"))).unwrap();
-        let cap = fs::metadata(src).unwrap().len();
-        refs.push_str(&format!(
-            "<File ovf:href=\"disk{i}.img\" ovf:id=\"file{i}\"/>\n"
-        ));
-        section.push_str(&format!(
-            "<Disk ovf:capacity=\"{cap}\" ovf:capacityAllocationUnits=\"byte\" \
-             ovf:diskId=\"d{i}\" ovf:fileRef=\"file{i}\" \
-             ovf:format=\"http://en.wikipedia.org/wiki/Byte\"/>\n"
-        ));
-        items.push_str(&format!(
-            "<Item><rasd:AddressOnParent>{i}</rasd:AddressOnParent>\
-             <rasd:HostResource>ovf:/disk/d{i}</rasd:HostResource>\
-             <rasd:InstanceID>{}</rasd:InstanceID><rasd:Parent>3</rasd:Parent>\
-             <rasd:ResourceType>17</rasd:ResourceType></Item>\n",
-            10 + i
+        files.push((
+            format!("disk{i}.img"),
+            fs::metadata(src).unwrap().len().to_string(),
         ));
     }
-    let ovf = format!(
-        r#"<?xml version="1.0" encoding="UTF-8"?>
-<Envelope xmlns="http://schemas.dmtf.org/ovf/envelope/1" xmlns:ovf="http://schemas.dmtf.org/ovf/envelope/1" xmlns:rasd="http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_ResourceAllocationSettingData" xmlns:vssd="http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_VirtualSystemSettingData">
-<References>
-{refs}</References>
-<DiskSection><Info>Disks</Info>
-{section}</DiskSection>
-<VirtualSystem ovf:id="vdsm-guest">
-<Info>A virtual machine</Info><Name>vdsm-guest</Name>
-<VirtualHardwareSection><Info>Hardware</Info>
-<Item><rasd:InstanceID>1</rasd:InstanceID><rasd:ResourceType>3</rasd:ResourceType><rasd:VirtualQuantity>2</rasd:VirtualQuantity></Item>
-<Item><rasd:AllocationUnits>byte * 2^20</rasd:AllocationUnits><rasd:InstanceID>2</rasd:InstanceID><rasd:ResourceType>4</rasd:ResourceType><rasd:VirtualQuantity>1024</rasd:VirtualQuantity></Item>
-<Item><rasd:Address>0</rasd:Address><rasd:InstanceID>3</rasd:InstanceID><rasd:ResourceSubType>lsilogic</rasd:ResourceSubType><rasd:ResourceType>6</rasd:ResourceType></Item>
-{items}<Item><rasd:AddressOnParent>7</rasd:AddressOnParent><rasd:Connection>VM Network</rasd:Connection><rasd:ElementName>Network adapter 1</rasd:ElementName><rasd:InstanceID>20</rasd:InstanceID><rasd:ResourceSubType>E1000</rasd:ResourceSubType><rasd:ResourceType>10</rasd:ResourceType></Item>
-</VirtualHardwareSection>
-</VirtualSystem>
-</Envelope>
-"#
-    );
-    fs::write(dir.join("vdsm-guest.ovf"), ovf).unwrap();
+    let refs: Vec<(&str, &str, &str, &str)> = files
+        .iter()
+        .map(|(f, cap)| (f.as_str(), cap.as_str(), "byte", ""))
+        .collect();
+    let nic = "<Item><rasd:AddressOnParent>7</rasd:AddressOnParent>\
+        <rasd:Connection>VM Network</rasd:Connection>\
+        <rasd:ElementName>Network adapter 1</rasd:ElementName>\
+        <rasd:InstanceID>20</rasd:InstanceID><rasd:ResourceSubType>E1000</rasd:ResourceSubType>\
+        <rasd:ResourceType>10</rasd:ResourceType></Item>\n</VirtualHardwareSection>";
+    let ovf = v2v_tests::hostile::ovf_disks(&refs).replace("</VirtualHardwareSection>", nic);
+    fs::write(dir.join("hostile.ovf"), ovf).unwrap();
     dir
 }
 
@@ -518,7 +496,7 @@ fn vdsm_ova_import_writes_the_storage_domain_and_ovf() {
             .collect();
         assert_eq!(ovf_disks, want, "{who}: disks\n{xml}");
         let content = env.children().find(|c| c.has_tag_name("Content")).unwrap();
-        assert_eq!(text(content, "Name"), "vdsm-guest", "{who}");
+        assert_eq!(text(content, "Name"), "hostile", "{who}");
         let os = doc
             .get_node(section(content, "ovf:OperatingSystemSection_Type"))
             .unwrap();
@@ -526,13 +504,13 @@ fn vdsm_ova_import_writes_the_storage_domain_and_ovf() {
         let hw = doc
             .get_node(section(content, "ovf:VirtualHardwareSection_Type"))
             .unwrap();
-        assert_eq!(text(hw, "Info"), "2 CPU, 1024 Memory", "{who}\n{xml}");
+        assert_eq!(text(hw, "Info"), "1 CPU, 512 Memory", "{who}\n{xml}");
         let by_type = |rt: &str| -> Vec<roxmltree::Node<'_, '_>> {
             hw.children()
                 .filter(|i| i.has_tag_name("Item") && text(*i, "ResourceType") == rt)
                 .collect()
         };
-        assert_eq!(text(by_type("4")[0], "VirtualQuantity"), "1024", "{who}");
+        assert_eq!(text(by_type("4")[0], "VirtualQuantity"), "512", "{who}");
         let drives = by_type("17");
         assert_eq!(drives.len(), 2, "{who}");
         assert_eq!(
