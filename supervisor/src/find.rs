@@ -176,5 +176,19 @@ mod tests {
         assert!(!caps.contains(&"convert:linux".to_string()));
         exe(&b.path().join("helper-v2v-convert"));
         assert!(capabilities(&dirs, &opts).contains(&"convert:linux".to_string()));
+        // VDSM's names come with -o vdsm only.
+        assert!(!caps
+            .iter()
+            .any(|c| c.contains("vdsm") || c.starts_with("ovf:")));
+        exe(&b.path().join("helper-v2v-output-vdsm"));
+        let caps = capabilities(&dirs, &opts);
+        for c in [
+            "output:vdsm",
+            "vdsm-compat-option",
+            "ovf:ovirt",
+            "ovf:ovirtexp",
+        ] {
+            assert!(caps.contains(&c.to_string()), "{c}");
+        }
     }
 }
