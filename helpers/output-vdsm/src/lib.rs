@@ -365,14 +365,13 @@ fn create_all(
     now: u64,
     made: &mut Vec<PathBuf>,
 ) -> Result<()> {
-    let mut disks: Vec<OutputDisk> = Vec::new();
+    // Check every path before writing anything.
+    let mut new = Vec::new();
     for (i, d) in md.source.disks.iter().enumerate() {
-        let n = d.index;
         let vol = opts.volume(i);
-        let meta = meta_path(&vol);
-        for p in [&vol, &meta] {
+        for p in [meta_path(&vol), vol] {
             match p.symlink_metadata() {
-                Err(_) => made.push(p.clone()),
+                Err(_) => new.push(p),
                 Ok(m) if m.is_file() => {}
                 Ok(_) => {
                     return Err(Failure::failed(format!(
@@ -380,10 +379,17 @@ fn create_all(
                          file storage domains only",
                         p.display()
                     ))
-                    .disk(n))
+                    .disk(d.index))
                 }
             }
         }
+    }
+    let mut disks: Vec<OutputDisk> = Vec::new();
+    for (i, d) in md.source.disks.iter().enumerate() {
+        let n = d.index;
+        let vol = opts.volume(i);
+        let meta = meta_path(&vol);
+        made.extend(new.iter().filter(|p| **p == vol || **p == meta).cloned());
         let text = ovf::meta(
             &opts.sd_uuid,
             &opts.image_uuids[i],
