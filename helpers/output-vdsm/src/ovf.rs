@@ -964,61 +964,25 @@ mod tests {
             let (s, n, _) = os_ids(o);
             (s, n)
         };
+        let l = |dist: &str, maj, min, arch: &str| os("linux", dist, maj, min, arch, "", "");
+        let w = |maj, min, variant: &str, osinfo: &str| {
+            os("windows", "windows", maj, min, "x86_64", variant, osinfo)
+        };
         for (o, want, n) in [
-            (os("linux", "rhel", 6, 0, "x86_64", "", ""), "RHEL6x64", 19),
-            (os("linux", "centos", 5, 0, "i386", "", ""), "RHEL5", 7),
-            (os("linux", "rhel", 7, 9, "x86_64", "", ""), "rhel_7x64", 24),
-            (os("linux", "rhel", 9, 2, "x86_64", "", ""), "rhel_9x64", 5),
-            (
-                os("linux", "rhel", 6, 9, "ppc64le", "", ""),
-                "rhel_6_9_plus_ppc64",
-                1007,
-            ),
-            (
-                os("linux", "sles", 15, 0, "x86_64", "", ""),
-                "sles_11",
-                1193,
-            ),
-            (
-                os("linux", "ubuntu", 22, 4, "x86_64", "", ""),
-                "ubuntu_14_04",
-                1256,
-            ),
-            (
-                os("linux", "ubuntu", 12, 10, "x86_64", "", ""),
-                "ubuntu_12_10",
-                1253,
-            ),
-            (
-                os("linux", "fedora", 40, 0, "x86_64", "", ""),
-                "OtherLinux",
-                5,
-            ),
-            (
-                os("linux", "fedora", 40, 0, "s390x", "", ""),
-                "other_linux_s390x",
-                2002,
-            ),
-            (
-                os("windows", "windows", 6, 1, "x86_64", "Client", ""),
-                "Windows7x64",
-                12,
-            ),
-            (
-                os("windows", "windows", 6, 1, "x86_64", "Server", ""),
-                "Windows2008R2x64",
-                17,
-            ),
-            (
-                os("windows", "windows", 10, 0, "x86_64", "Server", "win2k22"),
-                "windows_2022",
-                37,
-            ),
-            (
-                os("windows", "windows", 10, 0, "x86_64", "Client", "win11"),
-                "windows_11",
-                36,
-            ),
+            (l("rhel", 6, 0, "x86_64"), "RHEL6x64", 19),
+            (l("centos", 5, 0, "i386"), "RHEL5", 7),
+            (l("rhel", 7, 9, "x86_64"), "rhel_7x64", 24),
+            (l("rhel", 9, 2, "x86_64"), "rhel_9x64", 5),
+            (l("rhel", 6, 9, "ppc64le"), "rhel_6_9_plus_ppc64", 1007),
+            (l("sles", 15, 0, "x86_64"), "sles_11", 1193),
+            (l("ubuntu", 22, 4, "x86_64"), "ubuntu_14_04", 1256),
+            (l("ubuntu", 12, 10, "x86_64"), "ubuntu_12_10", 1253),
+            (l("fedora", 40, 0, "x86_64"), "OtherLinux", 5),
+            (l("fedora", 40, 0, "s390x"), "other_linux_s390x", 2002),
+            (w(6, 1, "Client", ""), "Windows7x64", 12),
+            (w(6, 1, "Server", ""), "Windows2008R2x64", 17),
+            (w(10, 0, "Server", "win2k22"), "windows_2022", 37),
+            (w(10, 0, "Client", "win11"), "windows_11", 36),
         ] {
             assert_eq!(ids(&o), (want.to_string(), n), "{o:?}");
             assert_eq!(os_ids(&o).2, None, "{o:?}");

@@ -8,19 +8,19 @@ use std::process::Command;
 const BIN: &str = env!("CARGO_BIN_EXE_helper-v2v-output-vdsm");
 const SD: &str = "12345678-1234-1234-1234-123456789abc";
 
-fn metadata_in(dir: &Path, sizes: &[u64]) {
+/// `DIR/metadata.in`: a guest of two 1 MiB disks.
+fn metadata_in(dir: &Path) {
     std::fs::create_dir_all(dir).unwrap();
-    let disks: Vec<_> = sizes
-        .iter()
-        .enumerate()
-        .map(|(i, s)| {
-            serde_json::json!({"index": i + 1, "socket": format!("in{}", i + 1),
-            "format": "raw", "size": s, "source": "/src"})
-        })
-        .collect();
-    let md = serde_json::json!({"version": 1, "source": {"name": "guest", "memory_bytes": 1073741824u64,
-        "vcpus": 1, "origin": {"input_type": "disk", "location": []}, "disks": disks}});
-    std::fs::write(dir.join("metadata.in"), md.to_string()).unwrap();
+    let disk = |n: u32| {
+        format!(r#"{{"index":{n},"socket":"in{n}","format":"raw","size":1048576,"source":"/s"}}"#)
+    };
+    let md = format!(
+        r#"{{"version":1,"source":{{"name":"guest","memory_bytes":1073741824,"vcpus":1,
+        "origin":{{"input_type":"disk","location":[]}},"disks":[{},{}]}}}}"#,
+        disk(1),
+        disk(2)
+    );
+    std::fs::write(dir.join("metadata.in"), md).unwrap();
 }
 
 fn setup(t: &Path) -> std::process::Output {
@@ -44,7 +44,7 @@ fn domain() -> tempfile::TempDir {
         std::fs::create_dir_all(t.path().join(SD).join("images").join(i)).unwrap();
     }
     std::fs::write(t.path().join(SD).join("images/I1/V1"), b"prepared").unwrap();
-    metadata_in(&t.path().join("v2v"), &[1 << 20, 1 << 20]);
+    metadata_in(&t.path().join("v2v"));
     t
 }
 
