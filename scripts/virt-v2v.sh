@@ -79,6 +79,8 @@ if [ $# -eq 1 ] && [ "$1" = --machine-readable ]; then
     unset IFS
   done | sort -u
   command -v helper-v2v-convert >/dev/null 2>&1 && printf 'convert:linux\nconvert:windows\n'
+  # -o vdsm's: VDSM passes -oo vdsm-compat only when it sees this name.
+  command -v helper-v2v-output-vdsm >/dev/null 2>&1 && printf 'vdsm-compat-option\novf:ovirt\novf:ovirtexp\n'
   exit 0
 fi
 

@@ -74,10 +74,11 @@ pub fn types_in(dirs: &[PathBuf], kind: &str) -> BTreeSet<String> {
 /// (`options`: its long option names), then ours (`v2v-helpers`,
 /// `contract:N`, `no-convert-option`), then `input:`/`output:` for each
 /// helper installed and `convert:linux`, `convert:windows` with
-/// helper-v2v-convert.  Upstream's names for what this build lacks
-/// (`vcenter-https`, `xen-ssh`, `vddk`, `vdsm-compat-option`,
-/// `collect-option`, `ovf:...`) are not printed: callers such as VDSM
-/// choose their command line by them.
+/// helper-v2v-convert, and with helper-v2v-output-vdsm upstream's
+/// `vdsm-compat-option`, `ovf:ovirt`, `ovf:ovirtexp`.  Upstream's names
+/// for what this build lacks (`vcenter-https`, `xen-ssh`, `vddk`,
+/// `collect-option`) are not printed: callers such as VDSM choose their
+/// command line by them.
 pub fn capabilities(dirs: &[PathBuf], options: &[String]) -> Vec<String> {
     let has = |o: &str| options.iter().any(|x| x == o);
     let mut v: Vec<String> = ["virt-v2v", "virt-v2v-2.0", "libguestfs-rewrite"]
@@ -116,6 +117,10 @@ pub fn capabilities(dirs: &[PathBuf], options: &[String]) -> Vec<String> {
     if find_in(dirs, "helper-v2v-convert").is_some() {
         v.push("convert:linux".to_string());
         v.push("convert:windows".to_string());
+    }
+    // -o vdsm's: VDSM passes -oo vdsm-compat only when it sees this name.
+    if find_in(dirs, "helper-v2v-output-vdsm").is_some() {
+        v.extend(["vdsm-compat-option", "ovf:ovirt", "ovf:ovirtexp"].map(String::from));
     }
     v
 }
@@ -171,5 +176,19 @@ mod tests {
         assert!(!caps.contains(&"convert:linux".to_string()));
         exe(&b.path().join("helper-v2v-convert"));
         assert!(capabilities(&dirs, &opts).contains(&"convert:linux".to_string()));
+        // VDSM's names come with -o vdsm only.
+        assert!(!caps
+            .iter()
+            .any(|c| c.contains("vdsm") || c.starts_with("ovf:")));
+        exe(&b.path().join("helper-v2v-output-vdsm"));
+        let caps = capabilities(&dirs, &opts);
+        for c in [
+            "output:vdsm",
+            "vdsm-compat-option",
+            "ovf:ovirt",
+            "ovf:ovirtexp",
+        ] {
+            assert!(caps.contains(&c.to_string()), "{c}");
+        }
     }
 }

@@ -179,7 +179,9 @@ fn ovf(href: &str, capacity: &str, units: &str, file_attrs: &str) -> String {
     ovf_disks(&[(href, capacity, units, file_attrs)])
 }
 
-fn ovf_disks(disks: &[(&str, &str, &str, &str)]) -> String {
+/// An OVF naming the disk files `(href, capacity, units, file_attrs)`, in order
+/// (guest `hostile`: 1 vCPU, 512 MiB, no NIC).
+pub fn ovf_disks(disks: &[(&str, &str, &str, &str)]) -> String {
     let mut refs = String::new();
     let mut section = String::new();
     let mut items = String::new();

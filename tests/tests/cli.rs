@@ -26,6 +26,9 @@ fn capability_list_comes_from_the_helpers_found() {
         "output:local",
         "output:null",
         "output:mine",
+        "output:vdsm",
+        "vdsm-compat-option",
+        "ovf:ovirtexp",
         "convert:linux",
         "convert:windows",
     ] {

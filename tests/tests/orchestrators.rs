@@ -242,3 +242,294 @@ fn the_parsers_reject_what_their_programs_reject() {
     );
     assert!(vdsm("[ 1.0] Copying disk 1/1\n100/100\n").is_err());
 }
+
+/// An OVA directory as VDSM imports one (`-i ova PATH`): `hostile.ovf`
+/// (the hostile corpus's OVF: 1 vCPU, 512 MiB) naming the two raw disks,
+/// plus one NIC on "VM Network".
+fn ova_dir(sb: &Sandbox, [a, b]: &[String; 2]) -> std::path::PathBuf {
+    let dir = sb.path("ova");
+    fs::create_dir_all(&dir).unwrap();
+    let mut files = Vec::new();
+    for (i, src) in [a, b].into_iter().enumerate() {
+        fs::copy(src, dir.join(format!("disk{i}.img"))).unwrap();
+        files.push((
+            format!("disk{i}.img"),
+            fs::metadata(src).unwrap().len().to_string(),
+        ));
+    }
+    let refs: Vec<(&str, &str, &str, &str)> = files
+        .iter()
+        .map(|(f, cap)| (f.as_str(), cap.as_str(), "byte", ""))
+        .collect();
+    let nic = "<Item><rasd:AddressOnParent>7</rasd:AddressOnParent>\
+        <rasd:Connection>VM Network</rasd:Connection>\
+        <rasd:ElementName>Network adapter 1</rasd:ElementName>\
+        <rasd:InstanceID>20</rasd:InstanceID><rasd:ResourceSubType>E1000</rasd:ResourceSubType>\
+        <rasd:ResourceType>10</rasd:ResourceType></Item>\n</VirtualHardwareSection>";
+    let ovf = v2v_tests::hostile::ovf_disks(&refs).replace("</VirtualHardwareSection>", nic);
+    fs::write(dir.join("hostile.ovf"), ovf).unwrap();
+    dir
+}
+
+/// oVirt's storage domain UUID (the last component of `-os`) and the
+/// image, volume and VM UUIDs the engine gives VDSM.
+const SD_UUID: &str = "5e1f0bd6-8f4c-4b6e-9d3a-2f1c0a9b8e7d";
+const IMAGES: [&str; 2] = [
+    "0f3c9a52-7d1e-4c8b-a6f0-1b2c3d4e5f60",
+    "7a8b9c0d-1e2f-4a3b-8c4d-5e6f7a8b9c0d",
+];
+const VOLS: [&str; 2] = [
+    "c1d2e3f4-a5b6-4c7d-8e9f-0a1b2c3d4e5f",
+    "d2e3f4a5-b6c7-4d8e-9f0a-1b2c3d4e5f60",
+];
+const VM_UUID: &str = "9b8a7c6d-5e4f-4a3b-2c1d-0e9f8a7b6c5d";
+
+/// oVirt vdsm, lib/vdsm/v2v.py: `V2VCommand.__init__` (the base command,
+/// and `-oo vdsm-compat=` when `virt-v2v --machine-readable` lists
+/// `vdsm-compat-option`), `OvaCommand._command` and `_disk_parameters`,
+/// the argument order theirs.  `-os` is the storage domain: the volume
+/// path prepareImage returns, 3 levels up.  `--no-convert` is ours: the
+/// disks have no OS to convert (it comes right after the base command).
+fn vdsm_ova_command(caps: &str, ova: &str, sd: &str, ovf_dir: &str, disks: usize) -> Vec<String> {
+    let mut cmd: Vec<String> = vec!["-v".into(), "-x".into()];
+    if caps.lines().any(|l| l == "vdsm-compat-option") {
+        cmd.extend(["-oo".into(), "vdsm-compat=1.1".into()]);
+    }
+    cmd.push("--no-convert".into());
+    for w in [
+        "-i",
+        "ova",
+        ova,
+        "-o",
+        "vdsm",
+        "-of",
+        "qcow2",
+        "-oa",
+        "sparse",
+        "-oo",
+        &format!("vdsm-vm-uuid={VM_UUID}"),
+        "-oo",
+        &format!("vdsm-ovf-output={ovf_dir}"),
+        "--machine-readable",
+        "-os",
+        sd,
+    ] {
+        cmd.push(w.to_string());
+    }
+    for i in 0..disks {
+        cmd.extend([
+            "-oo".into(),
+            format!("vdsm-image-uuid={}", IMAGES[i]),
+            "-oo".into(),
+            format!("vdsm-vol-uuid={}", VOLS[i]),
+        ]);
+    }
+    cmd
+}
+
+/// The files under `dir`, relative, sorted.
+fn tree(dir: &std::path::Path) -> Vec<String> {
+    let mut v = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                v.push(p.strip_prefix(dir).unwrap().display().to_string());
+            }
+        }
+    }
+    v.sort();
+    v
+}
+
+/// VDSM's OVA import command line, run unchanged by both runners into a
+/// made-up file storage domain (`mnt/SD_UUID/images/IMAGE/`, made by VDSM
+/// before it runs virt-v2v): each disk becomes `images/IMAGE/VOL` (qcow2,
+/// compat 1.1 as VDSM asked, equal to the source) with its `.meta`; the
+/// OVF `VM_UUID.ovf` in the OVF directory parses with the guest in it;
+/// VDSM's parser reads both disks to 100.  For the script, VDSM has
+/// prepared the first volume and its `.meta` already (as prepareImage
+/// does): both are replaced.  Then one UUID pair short: exit 2 naming
+/// the options, nothing created.
+#[test]
+fn vdsm_ova_import_writes_the_storage_domain_and_ovf() {
+    let sb = Sandbox::new("vdsm-o");
+    let disks = disks(&sb);
+    let ova = ova_dir(&sb, &disks);
+    let ova = ova.to_str().unwrap();
+    for (who, prog) in runners() {
+        let prog: Vec<&str> = prog.iter().map(String::as_str).collect();
+        let mut c: Command = sb.cmd(prog[0]);
+        c.args(&prog[1..]).arg("--machine-readable");
+        let caps = run(&mut c);
+        caps.assert_ok();
+        for want in ["output:vdsm", "vdsm-compat-option", "ovf:ovirtexp"] {
+            assert!(
+                caps.stdout.lines().any(|l| l == want),
+                "{who}: {want}\n{caps}"
+            );
+        }
+        let sd = sb.path(&format!("{who}/rhev/data-center/mnt/nfs:_export/{SD_UUID}"));
+        let ovf_dir = sb.path(&format!("{who}/run/vdsm/v2v"));
+        fs::create_dir_all(&ovf_dir).unwrap();
+        for img in IMAGES {
+            fs::create_dir_all(sd.join("images").join(img)).unwrap();
+        }
+        let vol = |i: usize| sd.join("images").join(IMAGES[i]).join(VOLS[i]);
+        let meta = |i: usize| {
+            sd.join("images")
+                .join(IMAGES[i])
+                .join(format!("{}.meta", VOLS[i]))
+        };
+        if who == "virt-v2v.sh" {
+            fs::write(vol(0), vec![0xeeu8; 1 << 20]).unwrap();
+            fs::write(meta(0), "DOMAIN=prepared-by-vdsm\nEOF\n").unwrap();
+        }
+        let (sd_s, ovf_s) = (sd.to_str().unwrap(), ovf_dir.to_str().unwrap());
+
+        // One image/volume pair short: a usage error naming the options,
+        // before any volume or .meta is written.
+        let short = vdsm_ova_command(&caps.stdout, ova, sd_s, ovf_s, 1);
+        let short: Vec<&str> = short.iter().map(String::as_str).collect();
+        let before = tree(&sd);
+        let r = combined_any(&sb, &prog, &short);
+        assert_eq!(r.code, 2, "{who}: too few UUIDs\n{r}");
+        assert!(
+            r.stdout
+                .contains("‘-oo vdsm-image-uuid’ and ‘-oo vdsm-vol-uuid’")
+                && r.stdout.contains("(for this guest: 2)"),
+            "{who}\n{r}"
+        );
+        assert_eq!(
+            tree(&sd),
+            before,
+            "{who}: the failed run changed the domain"
+        );
+        assert!(tree(&ovf_dir).is_empty(), "{who}");
+        // A failed run keeps its directory (for --resume): not this test's.
+        sb.clear_tmpdir();
+
+        let args = vdsm_ova_command(&caps.stdout, ova, sd_s, ovf_s, 2);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let r = combined(&sb, &prog, &args);
+        assert_eq!(vdsm(&r.stdout), Ok(vec![(1, 2), (2, 2)]), "{who}\n{r}");
+        let want: Vec<String> = (0..2)
+            .flat_map(|i| {
+                let v = format!("images/{}/{}", IMAGES[i], VOLS[i]);
+                [v.clone(), format!("{v}.meta")]
+            })
+            .collect();
+        assert_eq!(tree(&sd), want, "{who}: the storage domain");
+        assert_eq!(tree(&ovf_dir), [format!("{VM_UUID}.ovf")], "{who}");
+
+        for (i, src) in disks.iter().enumerate() {
+            qemu_img_identical(std::path::Path::new(src), &vol(i)).unwrap();
+            let info = run(Command::new("qemu-img")
+                .args(["info", "--output=json"])
+                .arg(vol(i)));
+            let info: serde_json::Value = serde_json::from_str(&info.stdout).unwrap();
+            assert_eq!(info["format"], "qcow2", "{who}");
+            assert_eq!(info["format-specific"]["data"]["compat"], "1.1", "{who}");
+            let size = fs::metadata(src).unwrap().len();
+            let text = fs::read_to_string(meta(i)).unwrap();
+            let kv: BTreeMap<&str, &str> = text.lines().filter_map(|l| l.split_once('=')).collect();
+            assert_eq!(text.lines().last(), Some("EOF"), "{who}: {text}");
+            assert_eq!(kv["DOMAIN"], SD_UUID, "{who}: {text}");
+            assert_eq!(kv["IMAGE"], IMAGES[i], "{who}: {text}");
+            assert_eq!(kv["SIZE"], (size / 512).to_string(), "{who}: {text}");
+            assert_eq!(
+                (kv["FORMAT"], kv["TYPE"], kv["VOLTYPE"], kv["LEGALITY"]),
+                ("COW", "SPARSE", "LEAF", "LEGAL"),
+                "{who}: {text}"
+            );
+        }
+
+        // The OVF (the export domain flavour, upstream's default).
+        let xml = fs::read_to_string(ovf_dir.join(format!("{VM_UUID}.ovf"))).unwrap();
+        let doc = roxmltree::Document::parse(&xml).unwrap();
+        const OVF: &str = "http://schemas.dmtf.org/ovf/envelope/1/";
+        const XSI: &str = "http://www.w3.org/2001/XMLSchema-instance";
+        let env = doc.root_element();
+        assert!(env.has_tag_name((OVF, "Envelope")), "{who}");
+        let section = |parent: roxmltree::Node<'_, '_>, ty: &str| {
+            parent
+                .children()
+                .find(|c| c.has_tag_name("Section") && c.attribute((XSI, "type")) == Some(ty))
+                .unwrap_or_else(|| panic!("{who}: no {ty} section"))
+                .id()
+        };
+        let text = |n: roxmltree::Node<'_, '_>, tag: &str| -> String {
+            n.children()
+                .find(|c| c.tag_name().name() == tag)
+                .and_then(|c| c.text())
+                .unwrap_or_default()
+                .to_string()
+        };
+        let disk_sec = doc.get_node(section(env, "ovf:DiskSection_Type")).unwrap();
+        let ovf_disks: Vec<_> = disk_sec
+            .children()
+            .filter(|c| c.has_tag_name("Disk"))
+            .map(|d| {
+                let a = |k: &str| d.attribute((OVF, k)).unwrap().to_string();
+                (
+                    a("diskId"),
+                    a("fileRef"),
+                    a("capacity"),
+                    a("volume-format"),
+                    a("boot"),
+                )
+            })
+            .collect();
+        let want: Vec<_> = (0..2)
+            .map(|i| {
+                (
+                    VOLS[i].to_string(),
+                    format!("{}/{}", IMAGES[i], VOLS[i]),
+                    fs::metadata(&disks[i]).unwrap().len().to_string(),
+                    "COW".to_string(),
+                    if i == 0 { "True" } else { "False" }.to_string(),
+                )
+            })
+            .collect();
+        assert_eq!(ovf_disks, want, "{who}: disks\n{xml}");
+        let content = env.children().find(|c| c.has_tag_name("Content")).unwrap();
+        assert_eq!(text(content, "Name"), "hostile", "{who}");
+        let os = doc
+            .get_node(section(content, "ovf:OperatingSystemSection_Type"))
+            .unwrap();
+        assert_eq!(os.attribute((OVF, "id")), Some(VM_UUID), "{who}");
+        let hw = doc
+            .get_node(section(content, "ovf:VirtualHardwareSection_Type"))
+            .unwrap();
+        assert_eq!(text(hw, "Info"), "1 CPU, 512 Memory", "{who}\n{xml}");
+        let by_type = |rt: &str| -> Vec<roxmltree::Node<'_, '_>> {
+            hw.children()
+                .filter(|i| i.has_tag_name("Item") && text(*i, "ResourceType") == rt)
+                .collect()
+        };
+        assert_eq!(text(by_type("4")[0], "VirtualQuantity"), "512", "{who}");
+        let drives = by_type("17");
+        assert_eq!(drives.len(), 2, "{who}");
+        assert_eq!(
+            text(drives[1], "HostResource"),
+            format!("{}/{}", IMAGES[1], VOLS[1])
+        );
+        assert_eq!(text(drives[0], "StorageId"), SD_UUID, "{who}");
+        let nics = by_type("10");
+        assert_eq!(nics.len(), 1, "{who}\n{xml}");
+        assert_eq!(text(nics[0], "Connection"), "VM Network", "{who}");
+        assert_eq!(sb.run_dirs(), Vec::<std::path::PathBuf>::new(), "{who}");
+    }
+}
+
+/// [`combined`] without the success check.
+fn combined_any(sb: &Sandbox, prog: &[&str], args: &[&str]) -> Run {
+    let mut c: Command = sb.cmd("sh");
+    c.args(["-c", "exec \"$@\" 2>&1", "sh"])
+        .args(prog)
+        .args(args);
+    run(&mut c)
+}

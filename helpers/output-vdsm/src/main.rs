@@ -1,0 +1,3 @@
+fn main() -> std::process::ExitCode {
+    helper_common::output::main::<output_vdsm::Vdsm>()
+}
