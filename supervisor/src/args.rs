@@ -334,7 +334,7 @@ pub fn refusal(option: &str) -> String {
 
 /// Upstream virt-v2v's options beyond the ones above: implemented, or
 /// accepted by the parser only to be refused (hidden; see [`REFUSED`]).
-#[derive(Debug, Default, clap::Args)]
+#[derive(Debug, Clone, Default, clap::Args)]
 pub struct Upstream {
     /// Memory of the conversion appliance in MB (passed to
     /// helper-v2v-convert), as in virt-v2v: the guest keeps its own.
