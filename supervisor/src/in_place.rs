@@ -5,7 +5,7 @@
 //! XML of the converted guest.  See docs/virt-v2v-in-place.md.
 
 use crate::companion::{self, Companion, InputCli};
-use crate::inspector::write_xml;
+use crate::inspector::{to_stdout, write_xml};
 use clap::Parser;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -66,7 +66,7 @@ pub fn main() -> ExitCode {
         Ok(a) => a,
         Err(code) => return ExitCode::from(code),
     };
-    if args.print_source || args.output.as_deref() == Some(std::path::Path::new("-")) {
+    if args.print_source || args.output.as_deref().is_some_and(|o| to_stdout(Some(o))) {
         // stdout carries the document only.
         helper_common::log::set_messages_to_stdout(false);
     }

@@ -145,6 +145,28 @@ fn no_servers_left(sb: &Sandbox) {
     assert!(left.is_empty(), "servers left running: {left:?}");
 }
 
+/// A run given `-n default:net1` (or `-n net1`) and `--mac
+/// 52:54:00:0a:0b:0c:...` on `-i disk` (one NIC, no MAC, network
+/// `default`) with `-x`: the mapping is shown, the `--mac` matching no NIC
+/// is a warning; returns the convert step's traced command line.
+fn mapped_then_converted(r: &Run) -> &str {
+    assert!(
+        r.stderr.contains(
+            "Network mapping: interface 1 (no MAC address): network default → network net1"
+        ),
+        "{r}"
+    );
+    assert!(
+        r.stderr
+            .contains("--mac 52:54:00:0a:0b:0c: the source guest has no network interface"),
+        "{r}"
+    );
+    r.stderr
+        .lines()
+        .find(|l| l.contains("run: ") && l.contains("helper-v2v-convert"))
+        .unwrap_or_else(|| panic!("no convert command line traced:\n{r}"))
+}
+
 /// The inspector on the fixture writes upstream's XML with what the guest
 /// is, the source untouched; on a blank disk it exits 5 and says why.
 #[test]
@@ -208,22 +230,7 @@ fn inspector_describes_the_fixture_and_refuses_a_blank_disk() {
         last.contains("virt-v2v-inspector: error: convert: no operating system was found"),
         "{r}"
     );
-    assert!(
-        r.stderr.contains(
-            "Network mapping: interface 1 (no MAC address): network default → network net1"
-        ),
-        "{r}"
-    );
-    assert!(
-        r.stderr
-            .contains("--mac 52:54:00:0a:0b:0c: the source guest has no network interface"),
-        "{r}"
-    );
-    let convert = r
-        .stderr
-        .lines()
-        .find(|l| l.contains("run: ") && l.contains("helper-v2v-convert"))
-        .unwrap_or_else(|| panic!("no convert command line traced:\n{r}"));
+    let convert = mapped_then_converted(&r);
     assert!(
         convert.contains("--inspect-only") && convert.contains("--memsize 1024 --smp 1"),
         "{convert}"
@@ -354,17 +361,7 @@ fn in_place_converts_an_overlay_and_a_failure_commits_nothing() {
         .arg(&failed)
         .env("LIBGUESTFS_HV", "/bin/false"));
     assert_eq!(r.code, 4, "{r}");
-    assert!(
-        r.stderr.contains(
-            "Network mapping: interface 1 (no MAC address): network default → network net1"
-        ),
-        "{r}"
-    );
-    let convert = r
-        .stderr
-        .lines()
-        .find(|l| l.contains("run: ") && l.contains("helper-v2v-convert"))
-        .unwrap_or_else(|| panic!("no convert command line traced:\n{r}"));
+    let convert = mapped_then_converted(&r);
     assert!(
         convert.contains(&format!(
             "--smp 1 --no-fstrim --hostname in-place --mac {ip}"
