@@ -8,7 +8,7 @@
 //! virt-v2v's, so a failed step is reported, and signals are handled,
 //! exactly as there.
 
-use crate::args::{Args, GuestOpts, InputOpts, Upstream};
+use crate::args::{Args, GuestOpts, InputOpts, NetworkOpts, Upstream};
 use crate::customize::{self, Customize};
 use crate::{find, keys, need, prune_to_logs, signals, valid_type, Runner, Stop};
 use clap::Parser;
@@ -32,19 +32,9 @@ pub struct InputCli {
     /// --root, --key, --keys-from-stdin, as virt-v2v's.
     #[command(flatten)]
     pub guest: GuestOpts,
-    /// Map source network IN to network OUT (OUT alone: every other
-    /// network), as virt-v2v's; repeatable.
-    #[arg(short = 'n', long = "network", value_name = "[IN:]OUT")]
-    pub network: Vec<String>,
-    /// Map source bridge IN to bridge OUT (OUT alone: every other
-    /// bridge), as virt-v2v's; repeatable.
-    #[arg(short = 'b', long = "bridge", value_name = "[IN:]OUT")]
-    pub bridge: Vec<String>,
-    /// MAC:network:OUT or MAC:bridge:OUT (map that NIC), or
-    /// MAC:ip:ADDR[,GW[,LEN[,NS...]]] (a static address in the guest), as
-    /// virt-v2v's; repeatable.
-    #[arg(long = "mac", value_name = "MAC:network|bridge|ip:OUT")]
-    pub mac: Vec<String>,
+    /// -n/--network, -b/--bridge, --mac, as virt-v2v's.
+    #[command(flatten)]
+    pub net: NetworkOpts,
     /// The virt-customize operations, as virt-v2v's.
     #[command(flatten)]
     pub customize: Customize,
@@ -79,14 +69,6 @@ impl InputCli {
         let mut a: Vec<OsString> = vec!["virt-v2v".into()];
         a.extend(self.inp.to_args());
         a.extend(self.guest.to_args());
-        let maps = [
-            ("--network=", &self.network),
-            ("--bridge=", &self.bridge),
-            ("--mac=", &self.mac),
-        ];
-        for (flag, values) in maps {
-            a.extend(values.iter().map(|v| OsString::from(format!("{flag}{v}"))));
-        }
         let flags = [
             (self.verbose, "-v"),
             (self.trace, "-x"),
@@ -97,6 +79,7 @@ impl InputCli {
         a.push("--".into());
         a.extend(self.args.iter().cloned());
         let mut args = Args::parse_from(helper_common::virt_v2v_args(a));
+        args.net = self.net.clone();
         args.customize = self.customize.clone();
         args.upstream = self.upstream.clone();
         args
@@ -214,9 +197,9 @@ pub fn capabilities(
 /// them: `-n`, `-b`, `--mac` (parsed into the mapping), the customisation
 /// operations and each `--mac MAC:ip:...`.  A usage error otherwise.
 fn check_options(args: &Args) -> Result<NetworkMap, String> {
-    let network = v2v_render::network_map(&args.network, &args.bridge, &args.mac)
+    let network = v2v_render::network_map(&args.net.network, &args.net.bridge, &args.net.mac)
         .map_err(|e| e.to_string())?;
-    customize::check(&args.customize, &args.mac)?;
+    customize::check(&args.customize, &args.net.mac)?;
     Ok(network)
 }
 
@@ -334,7 +317,7 @@ impl Companion<'_> {
                 }
                 a.extend(args.upstream.convert_options());
                 if self.changes_guest {
-                    a.extend(args.customize.convert_args(&args.mac));
+                    a.extend(args.customize.convert_args(&args.net.mac));
                 }
                 a.push(root.clone());
                 runner.step(Step::Convert, &plan.convert, None, a)?;
@@ -527,9 +510,9 @@ mod tests {
             "a.img",
         ]);
         let a = c.v2v_args();
-        assert_eq!(a.bridge, ["br0", "vmbr:br1"]);
-        assert_eq!(a.network, ["net1:default", "other"]);
-        assert_eq!(a.mac.len(), 3);
+        assert_eq!(a.net.bridge, ["br0", "vmbr:br1"]);
+        assert_eq!(a.net.network, ["net1:default", "other"]);
+        assert_eq!(a.net.mac.len(), 3);
         assert!(a.machine_readable && a.upstream.colours);
         let net = check_options(&a).unwrap();
         assert_eq!(net.default_bridge.as_deref(), Some("br0"));
@@ -547,7 +530,7 @@ mod tests {
             os(&["--memsize", "2048", "--smp", "2", "--no-fstrim"])
         );
         assert_eq!(
-            a.customize.convert_args(&a.mac),
+            a.customize.convert_args(&a.net.mac),
             os(&[
                 "--hostname",
                 "h1",
