@@ -51,6 +51,25 @@ pub struct GuestOpts {
     pub keys_from_stdin: bool,
 }
 
+/// The network mapping and static addresses, shared by `virt-v2v` and
+/// its companions.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct NetworkOpts {
+    /// Map source network IN to target network OUT (OUT alone: every
+    /// other network); repeatable.
+    #[arg(short = 'n', long = "network", value_name = "[IN:]OUT")]
+    pub network: Vec<String>,
+    /// Map source bridge IN to target bridge OUT (OUT alone: every other
+    /// bridge); repeatable.
+    #[arg(short = 'b', long = "bridge", value_name = "[IN:]OUT")]
+    pub bridge: Vec<String>,
+    /// Map the NIC with MAC address MAC to network or bridge OUT
+    /// (MAC:network:OUT or MAC:bridge:OUT), or give it a static address
+    /// in the guest (MAC:ip:ADDR[,GW[,LEN[,NS...]]]); repeatable.
+    #[arg(long = "mac", value_name = "MAC:network|bridge|ip:OUT")]
+    pub mac: Vec<String>,
+}
+
 impl GuestOpts {
     /// The options as given on a command line.
     pub fn to_args(&self) -> Vec<OsString> {
@@ -129,19 +148,9 @@ pub struct Args {
     #[arg(long = "os", value_name = "STORAGE")]
     pub output_storage: Option<String>,
 
-    /// Map source network IN to target network OUT (OUT alone: every
-    /// other network); repeatable.
-    #[arg(short = 'n', long = "network", value_name = "[IN:]OUT")]
-    pub network: Vec<String>,
-    /// Map source bridge IN to target bridge OUT (OUT alone: every other
-    /// bridge); repeatable.
-    #[arg(short = 'b', long = "bridge", value_name = "[IN:]OUT")]
-    pub bridge: Vec<String>,
-    /// Map the NIC with MAC address MAC to network or bridge OUT
-    /// (MAC:network:OUT or MAC:bridge:OUT), or give it a static address
-    /// in the guest (MAC:ip:ADDR[,GW[,LEN[,NS...]]]); repeatable.
-    #[arg(long = "mac", value_name = "MAC:network|bridge|ip:OUT")]
-    pub mac: Vec<String>,
+    /// -n, -b, --mac.
+    #[command(flatten)]
+    pub net: NetworkOpts,
     #[command(flatten)]
     pub customize: crate::customize::Customize,
 
@@ -334,7 +343,7 @@ pub fn refusal(option: &str) -> String {
 
 /// Upstream virt-v2v's options beyond the ones above: implemented, or
 /// accepted by the parser only to be refused (hidden; see [`REFUSED`]).
-#[derive(Debug, Default, clap::Args)]
+#[derive(Debug, Clone, Default, clap::Args)]
 pub struct Upstream {
     /// Memory of the conversion appliance in MB (passed to
     /// helper-v2v-convert), as in virt-v2v: the guest keeps its own.

@@ -4,14 +4,29 @@
 //! is no output and no copy step.  With `-O FILE`, the `<v2v-inspection>`
 //! XML of the converted guest.  See docs/virt-v2v-in-place.md.
 
-use crate::companion::{init_log, Companion, InputCli};
-use crate::inspector::write_xml;
+use crate::companion::{self, Companion, InputCli};
+use crate::inspector::{to_stdout, write_xml};
 use clap::Parser;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// The input types whose helpers can serve their disks in place.
 pub const INPUT_TYPES: &[&str] = &["disk", "libvirtxml"];
+
+/// Upstream's capability words for virt-v2v-in-place, those this build
+/// has (`collect-option`: --collect is refused).
+pub const FEATURES: &[&str] = &[
+    "virt-v2v-in-place-2.0",
+    "libguestfs-rewrite",
+    "colours-option",
+    "in-place",
+    "io",
+    "mac-option",
+    "mac-ip-option",
+    "customize-ops",
+    "output-xml-option",
+    "block-driver-option",
+];
 
 /// Convert a guest's disks to run on KVM in place: the disks are changed,
 /// with no copy and no backup.  Normally you should use virt-v2v.
@@ -37,13 +52,24 @@ pub struct Args {
     /// virt-v2v-inspector's) to FILE (`-`: stdout).
     #[arg(short = 'O', value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Print the source guest's metadata and stop, converting nothing
+    /// (JSON with --machine-readable).
+    #[arg(long = "print-source")]
+    pub print_source: bool,
 }
 
 /// Entry point of the `virt-v2v-in-place` binary.
 pub fn main() -> ExitCode {
-    let args = Args::parse_from(helper_common::virt_v2v_args(std::env::args_os()));
     let program = "virt-v2v-in-place";
-    init_log(program, &args.cli);
+    let args: Args = match companion::parse(program, FEATURES, Some(INPUT_TYPES), |a: &Args| &a.cli)
+    {
+        Ok(a) => a,
+        Err(code) => return ExitCode::from(code),
+    };
+    if args.print_source || args.output.as_deref().is_some_and(|o| to_stdout(Some(o))) {
+        // stdout carries the document only.
+        helper_common::log::set_messages_to_stdout(false);
+    }
     let mut convert_extra = Vec::new();
     if let Some(b) = &args.block_driver {
         convert_extra.extend(["--block-driver".into(), b.into()]);
@@ -54,6 +80,8 @@ pub fn main() -> ExitCode {
         input_types: Some(INPUT_TYPES),
         input_extra: vec!["--in-place".into()],
         convert_extra,
+        changes_guest: true,
+        print_source: args.print_source,
     };
     ExitCode::from(c.run(|dir| match &args.output {
         Some(o) => write_xml(program, dir, Some(o)),

@@ -5,13 +5,24 @@
 //! allocation, the firmware, the operating system.  See
 //! docs/virt-v2v-inspector.md.
 
-use crate::companion::{init_log, Companion, InputCli};
+use crate::companion::{self, Companion, InputCli};
 use clap::Parser;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use v2v_meta::{Firmware, MetadataIn, MetadataOut, V2vDir};
 use v2v_render::libvirt::esc as escape;
+
+/// Upstream's capability words for virt-v2v-inspector, those this build
+/// has (`collect-option`: --collect is refused).
+pub const FEATURES: &[&str] = &[
+    "libguestfs-rewrite",
+    "colours-option",
+    "io",
+    "mac-option",
+    "mac-ip-option",
+    "customize-ops",
+];
 
 /// Estimate what a virt-v2v conversion of a guest needs: its disks and
 /// their allocation, its firmware and operating system, as XML.
@@ -32,15 +43,23 @@ pub struct Args {
 
 /// Entry point of the `virt-v2v-inspector` binary.
 pub fn main() -> ExitCode {
-    let args = Args::parse_from(helper_common::virt_v2v_args(std::env::args_os()));
     let program = "virt-v2v-inspector";
-    init_log(program, &args.cli);
+    let args: Args = match companion::parse(program, FEATURES, None, |a: &Args| &a.cli) {
+        Ok(a) => a,
+        Err(code) => return ExitCode::from(code),
+    };
+    if to_stdout(args.output.as_deref()) {
+        // stdout carries the XML only.
+        helper_common::log::set_messages_to_stdout(false);
+    }
     let c = Companion {
         program,
         cli: &args.cli,
         input_types: None,
         input_extra: Vec::new(),
         convert_extra: vec!["--inspect-only".into()],
+        changes_guest: false,
+        print_source: false,
     };
     ExitCode::from(c.run(|dir| write_xml(program, dir, args.output.as_deref())))
 }
@@ -51,6 +70,11 @@ pub fn main() -> ExitCode {
 pub struct DiskSize {
     pub virtual_size: u64,
     pub allocated: Option<u64>,
+}
+
+/// Whether `-O` (`None`: not given) means stdout.
+pub fn to_stdout(output: Option<&Path>) -> bool {
+    output.is_none_or(|p| p == Path::new("-"))
 }
 
 /// Measure every served disk of the run in `dir` and write the XML of
@@ -65,7 +89,7 @@ pub fn write_xml(program: &str, dir: &V2vDir, output: Option<&Path>) -> Result<(
         disks.push(measure(&sock).map_err(|e| format!("disk {}: {e}", d.index))?);
     }
     let xml = inspection_xml(program, &disks, &meta_out)?;
-    match output.filter(|p| *p != Path::new("-")) {
+    match output.filter(|p| !to_stdout(Some(p))) {
         Some(p) => std::fs::write(p, xml).map_err(|e| format!("-O {}: {e}", p.display())),
         None => {
             print!("{xml}");

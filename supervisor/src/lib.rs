@@ -127,7 +127,7 @@ pub fn plan(args: &Args) -> Result<Plan, String> {
         ));
     }
     let cleanup = need("cleanup", "")?;
-    let network = v2v_render::network_map(&args.network, &args.bridge, &args.mac)
+    let network = v2v_render::network_map(&args.net.network, &args.net.bridge, &args.net.mac)
         .map_err(|e| e.to_string())?;
     if args.print_source {
         if args.resume.is_some() {
@@ -154,7 +154,7 @@ pub fn plan(args: &Args) -> Result<Plan, String> {
         )
     })?;
     let convert = if args.no_convert {
-        customize::check_no_convert(&args.customize, &args.mac)?;
+        customize::check_no_convert(&args.customize, &args.net.mac)?;
         None
     } else {
         let convert = need(
@@ -162,7 +162,7 @@ pub fn plan(args: &Args) -> Result<Plan, String> {
             "; install it, or use --no-convert to copy the disks unchanged",
         )?;
         // As helper-v2v-convert would check them, before anything starts.
-        customize::check(&args.customize, &args.mac)?;
+        customize::check(&args.customize, &args.net.mac)?;
         Some(convert)
     };
     let copy = need("copy", "")?;
@@ -629,7 +629,7 @@ impl Runner {
                 a.extend(["--block-driver".into(), b.into()]);
             }
             a.extend(args.upstream.convert_options());
-            a.extend(args.customize.convert_args(&args.mac));
+            a.extend(args.customize.convert_args(&args.net.mac));
             a.push(dir.clone());
             if !overlap {
                 self.step(Step::Convert, convert, None, convert_args.clone())?;

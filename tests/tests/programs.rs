@@ -3,7 +3,9 @@
 //! and one boot in all: the inspector on the fixture and on a blank disk;
 //! virt-v2v-in-place on a qcow2 overlay of a copy of the fixture (after a
 //! failure mid-way whose appliance fails to start), the overlay committed
-//! and the result booted on virtio.
+//! and the result booted on virtio.  Upstream's other options (`-b`, `-n`,
+//! `--mac`, the customisations, `-m`, `--smp`, the refused ones) ride on
+//! those runs, or are checked before any work (no appliance).
 
 use std::fs;
 use std::path::Path;
@@ -143,6 +145,28 @@ fn no_servers_left(sb: &Sandbox) {
     assert!(left.is_empty(), "servers left running: {left:?}");
 }
 
+/// A run given `-n default:net1` (or `-n net1`) and `--mac
+/// 52:54:00:0a:0b:0c:...` on `-i disk` (one NIC, no MAC, network
+/// `default`) with `-x`: the mapping is shown, the `--mac` matching no NIC
+/// is a warning; returns the convert step's traced command line.
+fn mapped_then_converted(r: &Run) -> &str {
+    assert!(
+        r.stderr.contains(
+            "Network mapping: interface 1 (no MAC address): network default → network net1"
+        ),
+        "{r}"
+    );
+    assert!(
+        r.stderr
+            .contains("--mac 52:54:00:0a:0b:0c: the source guest has no network interface"),
+        "{r}"
+    );
+    r.stderr
+        .lines()
+        .find(|l| l.contains("run: ") && l.contains("helper-v2v-convert"))
+        .unwrap_or_else(|| panic!("no convert command line traced:\n{r}"))
+}
+
 /// The inspector on the fixture writes upstream's XML with what the guest
 /// is, the source untouched; on a blank disk it exits 5 and says why.
 #[test]
@@ -172,21 +196,105 @@ fn inspector_describes_the_fixture_and_refuses_a_blank_disk() {
         sb.run_dirs()
     );
 
+    // Upstream's other options ride on this run (its input step reads the
+    // source's NIC, then the convert step finds no OS): the mapping is
+    // shown for the -i disk NIC (no MAC, network "default"), the --mac
+    // matching no NIC is a warning, the appliance gets -m and --smp, and
+    // the guest changes are checked but not applied (never passed to the
+    // inspection).
     let blank = sb.path("blank.img");
     fs::File::create(&blank).unwrap().set_len(64 << 20).unwrap();
     let r = run(sb
         .cmd(bin("virt-v2v-inspector"))
-        .args(["-i", "disk"])
+        .args([
+            "-x",
+            "-b",
+            "br0",
+            "-n",
+            "default:net1",
+            "--network",
+            "other",
+        ])
+        .args(["--mac", "52:54:00:0a:0b:0c:bridge:br9"])
+        .args([
+            "--mac",
+            "52:54:00:0a:0b:0d:ip:192.0.2.5,192.0.2.1,24,192.0.2.53",
+        ])
+        .args(["--hostname", "inspected", "-m", "1024", "--smp", "1"])
+        .args(["--colours", "-i", "disk"])
         .arg(&blank));
     assert_eq!(r.code, 5, "{r}");
     assert!(r.stdout.is_empty(), "{r}");
     let last = r.last_err_line();
     assert!(
-        last.starts_with("virt-v2v-inspector: error: convert: no operating system was found"),
+        last.contains("virt-v2v-inspector: error: convert: no operating system was found"),
         "{r}"
+    );
+    let convert = mapped_then_converted(&r);
+    assert!(
+        convert.contains("--inspect-only") && convert.contains("--memsize 1024 --smp 1"),
+        "{convert}"
+    );
+    assert!(
+        !convert.contains("--mac") && !convert.contains("--hostname"),
+        "{convert}"
     );
     assert_eq!(allocated(&blank), 0, "the blank disk was written");
     no_servers_left(&sb);
+}
+
+/// Upstream's options checked before any work, by both programs: a bad
+/// `--mac`, a duplicate mapping, a bad customisation are usage errors
+/// naming the option, an option virt-v2v refuses is refused with its
+/// reason, and no run directory is made; `--machine-readable` alone
+/// prints the capability list.  No appliance.
+#[test]
+fn companions_check_upstreams_options_before_any_work() {
+    let sb = Sandbox::new("companion-options");
+    let img = sb.path("none.img");
+    for program in ["virt-v2v-in-place", "virt-v2v-inspector"] {
+        let cases: [(&[&str], &str); 5] = [
+            (
+                &["--mac", "52:54:00:01:02:zz:network:n1"],
+                "error: cannot parse --mac \"52:54:00:01:02:zz:network:n1\" parameter",
+            ),
+            (
+                &["--mac", "52:54:00:01:02:03:ip:not-an-address"],
+                "error: cannot parse --mac ip ipaddr",
+            ),
+            (
+                &["-b", "br0", "--bridge", "br1"],
+                "error: duplicate -b/--bridge parameter",
+            ),
+            (&["--hostname", "a b"], "error: --hostname a b:"),
+            (
+                &["--collect", "guest"],
+                "error: not supported by this build: --collect (",
+            ),
+        ];
+        for (opts, want) in cases {
+            let r = run(sb
+                .cmd(bin(program))
+                .args(opts)
+                .args(["-i", "disk"])
+                .arg(&img));
+            assert_eq!(r.code, 2, "{program} {opts:?}: {r}");
+            let last = r.last_err_line();
+            assert!(
+                last.starts_with(&format!("{program}: {want}")),
+                "{program} {opts:?}: {r}"
+            );
+            assert_eq!(r.stderr.lines().count(), 1, "{program} {opts:?}: {r}");
+            assert!(sb.run_dirs().is_empty(), "{program} {opts:?}: a run began");
+        }
+        let r = run(sb.cmd(bin(program)).arg("--machine-readable"));
+        assert_eq!(r.code, 0, "{r}");
+        let caps: Vec<&str> = r.stdout.lines().collect();
+        assert_eq!(caps[0], program, "{r}");
+        for c in ["mac-option", "mac-ip-option", "customize-ops", "input:disk"] {
+            assert!(caps.contains(&c), "{program}: no {c}: {r}");
+        }
+    }
 }
 
 /// virt-v2v-in-place in the documented flow: a qcow2 overlay of a copy of
@@ -219,15 +327,48 @@ fn in_place_converts_an_overlay_and_a_failure_commits_nothing() {
         ov
     };
 
-    // Mid-way: the disk is served writable, then the convert step cannot
-    // start its appliance (its hypervisor fails at once: exit 4).
+    // --print-source: the input step only, nothing converted or written.
     let failed = overlay("failed.qcow2");
     let r = run(sb
         .cmd(bin("virt-v2v-in-place"))
+        .args(["--print-source", "-i", "disk"])
+        .arg(&failed));
+    assert_eq!(r.code, 0, "{r}");
+    assert!(
+        r.stdout
+            .starts_with("Source guest information (--print-source option):"),
+        "{r}"
+    );
+    assert!(!r.stderr.contains("Finishing off"), "{r}");
+    assert!(
+        sb.run_dirs().is_empty(),
+        "temp dir left: {:?}",
+        sb.run_dirs()
+    );
+
+    // Mid-way: the disk is served writable, then the convert step cannot
+    // start its appliance (its hypervisor fails at once: exit 4).  The
+    // mapping, the static address, a customisation and the appliance's
+    // options ride on it: the convert step's command line (-x) has what
+    // upstream's conversion applies.
+    let ip = "52:54:00:0a:0b:0d:ip:192.0.2.5,192.0.2.1,24,192.0.2.53";
+    let r = run(sb
+        .cmd(bin("virt-v2v-in-place"))
+        .args(["-x", "-b", "br0", "-n", "net1", "--mac", ip])
+        .args(["--mac", "52:54:00:0a:0b:0c:network:n2"])
+        .args(["--hostname", "in-place", "--smp", "1", "--no-fstrim"])
         .args(["-i", "disk"])
         .arg(&failed)
         .env("LIBGUESTFS_HV", "/bin/false"));
     assert_eq!(r.code, 4, "{r}");
+    let convert = mapped_then_converted(&r);
+    assert!(
+        convert.contains(&format!(
+            "--smp 1 --no-fstrim --hostname in-place --mac {ip}"
+        )),
+        "{convert}"
+    );
+    assert!(!convert.contains("network:n2"), "{convert}");
     assert!(
         r.stderr
             .contains("virt-v2v-in-place: error: convert: the libguestfs appliance did not start"),
