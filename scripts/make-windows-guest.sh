@@ -14,7 +14,7 @@
 # hivexregedit; a few seconds, no appliance.
 #
 # Cached in $V2V_GUEST_CACHE/NAME-KEY (default /var/tmp/v2v-guests), KEY a
-# hash of every file in scripts/guests/windows/.
+# hash of every file in scripts/guests/windows/ and of scripts/guests/export.sh.
 set -eu
 guests=$(cd "$(dirname "$0")/guests/windows" && pwd)
 cache=${V2V_GUEST_CACHE:-/var/tmp/v2v-guests}
@@ -32,7 +32,8 @@ esac
 name=$1
 case $name in build|*/*) name= ;; esac
 [ -n "$name" ] && [ -f "$guests/$name.sh" ] || { echo "make-windows-guest: no Windows guest named '$1' (see --list)" >&2; exit 2; }
-key=$(cd "$guests" && cat $(ls) | sha256sum | cut -c1-16)
+# The key covers the OVF writer shared with the Linux guests (export.sh) too.
+key=$(cd "$guests" && cat $(ls) ../export.sh | sha256sum | cut -c1-16)
 out=$cache/$name-$key
 mkdir -p "$cache"
 exec 9>"$cache/.lock-$name"

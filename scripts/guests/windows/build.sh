@@ -141,9 +141,10 @@ fi
 
 # As VMware exports it: NAME.ova (OVF, SHA256 manifest, streamOptimized
 # VMDK), with the Linux test guests' OVF writer.
-NAME=$name DISK_MIB=$size_mib OUT=$out
+# export.sh's inputs: the disk sizes (MiB) and the OVA's VMDKs (names in $work).
+NAME=$name DISKS=$size_mib
+OVA_VMDKS=("$name-disk1.vmdk")
 qemu-img convert -O vmdk -o subformat=streamOptimized,adapter_type=lsilogic "$disk" "$work/$name-disk1.vmdk"
-vmdk_size=$(stat -c %s "$work/$name-disk1.vmdk")
 # shellcheck source=/dev/null
 . "$here/../export.sh"
 (
