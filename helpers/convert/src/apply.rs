@@ -57,17 +57,19 @@ pub fn apply(g: &dyn GuestFs, plan: &Plan) -> Result<Outcome> {
         }
         // The action's own change (the first it recorded; none when a
         // failure became a warning) carries its time.
-        if let Some(c) = out.changes.get_mut(before) {
-            timed(c, t.elapsed().as_secs_f64());
-        }
+        time_first(&mut out.changes[before..], t);
     }
     Ok(out)
 }
 
-/// Record how long the action behind change `c` took: in the change
-/// (`metadata.out`), the log, and an `action-finished` event.
-pub fn timed(c: &mut Change, seconds: f64) {
-    let seconds = (seconds * 1000.0).round() / 1000.0;
+/// Record how long the action behind `changes` (its first change) took
+/// since `start`: in the change (`metadata.out`), the log, and an
+/// `action-finished` event.  No change: nothing to record.
+pub fn time_first(changes: &mut [Change], start: Instant) {
+    let Some(c) = changes.first_mut() else {
+        return;
+    };
+    let seconds = (start.elapsed().as_secs_f64() * 1000.0).round() / 1000.0;
     c.seconds = Some(seconds);
     helper_common::debug!("{} {}: {seconds:.1}s", c.kind, c.target);
     helper_common::log::event(EventKind::ActionFinished {

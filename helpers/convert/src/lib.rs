@@ -567,9 +567,7 @@ fn converted(
         message!("Mapping filesystem data to avoid copying unused and blank areas");
         let t = Instant::now();
         let mut trimmed = trim(g, &insp.mountpoints);
-        if let Some(c) = trimmed.first_mut() {
-            apply::timed(c, t.elapsed().as_secs_f64());
-        }
+        apply::time_first(&mut trimmed, t);
         changes.extend(trimmed);
     } else {
         debug!("--no-fstrim: the filesystems are not trimmed");

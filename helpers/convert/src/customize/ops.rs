@@ -17,9 +17,7 @@ pub fn apply(g: &dyn GuestFs, family: Family, ops: &[Op]) -> Result<Vec<Change>>
         message!("Customising: {op}");
         let t = std::time::Instant::now();
         let mut c = apply_one(g, family, op).map_err(|e| e.context(op))?;
-        if let Some(first) = c.first_mut() {
-            crate::apply::timed(first, t.elapsed().as_secs_f64());
-        }
+        crate::apply::time_first(&mut c, t);
         changes.extend(c);
     }
     Ok(changes)
