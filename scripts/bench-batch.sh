@@ -4,7 +4,8 @@
 #
 #   scripts/bench-batch.sh [DISK]        (default: the test guest's raw disk)
 #
-# Env: N=8 (guests), MAX_APPLIANCES=2, MAX_COPIES=2 (the batch's limits),
+# Env: N=8 (guests), MAX_APPLIANCES=2, MAX_COPIES=2 (the batch's limits;
+#      its appliance vCPUs are its default, CPUs / MAX_APPLIANCES),
 #      NO_CONVERT=1 (copy-only runs: --no-convert; fast, no appliance),
 #      MODES="batch sequence parallel", BENCH_DIR=/var/tmp/v2v-bench-batch,
 #      PROFILE=release (or dev: the debug build, as the tests use),
@@ -129,6 +130,7 @@ for m in sequence parallel; do
       'BEGIN { printf "batch/%s: wall %.2f  peak memory %.2f\n", m, a / b, c / d }'
 done
 if [ -e "$B/batch/wall" ]; then
+  echo "batch appliance vCPUs: $(jq -r .limits.appliance_cpus "$B/batch/dir/report.json") each (its report.json)"
   ca=$(most_at_once convert "$B/batch"/g*.events); co=$(most_at_once copy "$B/batch"/g*.events)
   if [ "$ca" -le "$MAX_APPLIANCES" ] && [ "$co" -le "$MAX_COPIES" ]; then
     echo "batch limits held: converts at once $ca <= $MAX_APPLIANCES, copies at once $co <= $MAX_COPIES"

@@ -87,6 +87,9 @@ pub struct Limits {
     pub max_appliances: usize,
     pub max_copies: usize,
     pub max_jobs: usize,
+    /// vCPUs of each run's appliance (`--smp`, unless the job gives one).
+    #[serde(default)]
+    pub appliance_cpus: usize,
 }
 
 /// `BATCHDIR/report.json`.
@@ -173,6 +176,7 @@ mod tests {
                 max_appliances: 1,
                 max_copies: 1,
                 max_jobs: 2,
+                appliance_cpus: 2,
             },
             guests: vec![a, b, GuestReport::pending("c")],
             peak_appliances: 1,

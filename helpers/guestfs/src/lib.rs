@@ -455,11 +455,7 @@ impl Guestfs {
             "guestfs_inspect_get_mountpoints",
             sys::guestfs_inspect_get_mountpoints(self.g, r.as_ptr())
         )?;
-        Ok(flat
-            .chunks(2)
-            .filter(|c| c.len() == 2)
-            .map(|c| (c[0].clone(), c[1].clone()))
-            .collect())
+        Ok(pairs(flat))
     }
 
     pub fn mount(&self, device: &str, mountpoint: &str) -> Result<()> {
@@ -566,6 +562,17 @@ impl Guestfs {
             "guestfs_list_partitions",
             sys::guestfs_list_partitions(self.g)
         )
+    }
+    /// Every mountable with its filesystem type (`ext4`, `swap`,
+    /// `unknown`, ...), as `guestfs_list_filesystems`: no mounting, no
+    /// inspection.
+    pub fn list_filesystems(&self) -> Result<Vec<(String, String)>> {
+        let flat = check_list!(
+            self,
+            "guestfs_list_filesystems",
+            sys::guestfs_list_filesystems(self.g)
+        )?;
+        Ok(pairs(flat))
     }
     pub fn part_get_gpt_type(&self, device: &str, partnum: i32) -> Result<String> {
         let d = cstr(device);
@@ -687,6 +694,16 @@ fn nbd_drive_opts(socket: &Path, readonly: bool) -> DriveOpts {
     }
 }
 
+/// `[k1, v1, k2, v2, ...]` (libguestfs's hash lists) as pairs.
+fn pairs(flat: Vec<String>) -> Vec<(String, String)> {
+    let mut it = flat.into_iter();
+    let mut out = Vec::new();
+    while let (Some(k), Some(v)) = (it.next(), it.next()) {
+        out.push((k, v));
+    }
+    out
+}
+
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).trim_end().to_string()
 }
@@ -752,6 +769,21 @@ mod tests {
             vec!["hello world", "next"]
         );
         assert_eq!(b.push(b"y\n"), vec!["xy"]);
+    }
+
+    #[test]
+    fn hash_lists_become_pairs() {
+        let l = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            pairs(l(&["/dev/sda1", "ext4", "/dev/sda2", "swap"])),
+            [
+                ("/dev/sda1".to_string(), "ext4".to_string()),
+                ("/dev/sda2".to_string(), "swap".to_string())
+            ]
+        );
+        // A dangling key (never from libguestfs) is dropped.
+        assert_eq!(pairs(l(&["/dev/sda1"])), []);
+        assert_eq!(pairs(vec![]), []);
     }
 
     #[test]

@@ -179,6 +179,7 @@ extern "C" {
     pub fn guestfs_free_statvfs(s: *mut guestfs_statvfs);
 
     pub fn guestfs_list_partitions(g: *mut guestfs_h) -> *mut *mut c_char;
+    pub fn guestfs_list_filesystems(g: *mut guestfs_h) -> *mut *mut c_char;
     pub fn guestfs_vfs_type(g: *mut guestfs_h, mountable: *const c_char) -> *mut c_char;
     pub fn guestfs_luks_uuid(g: *mut guestfs_h, device: *const c_char) -> *mut c_char;
     pub fn guestfs_cryptsetup_open_argv(
