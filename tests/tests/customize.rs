@@ -1,6 +1,7 @@
 //! virt-customize operations and `--mac MAC:ip:` on the default test guest
-//! (issue 14): one conversion with Forklift's `-o kubevirt` command line
-//! (and the customisation options), two boots
+//! (issue 14): one conversion with Forklift's `-o kubevirt` command line,
+//! `-v -x` included, read by Forklift's monitor (and the customisation
+//! options), two boots
 //! on virtio (scripts/boot-check.sh --writable, so the second boot sees the
 //! first's changes).  First boot: the new hostname and the static address
 //! in the marker line, each first-boot script's marker on the console once,
@@ -88,12 +89,13 @@ fn customize_hostname_firstboot_run_files_and_static_ip_then_boot_twice() {
     std::fs::write(&upload, "uploaded by --upload\n").unwrap();
     let arg = |p: &PathBuf| p.to_str().unwrap().to_string();
     let mac_ip = format!("{MAC}:ip:{ADDR},10.0.2.2,24");
-    // Forklift's line (pkg/virt-v2v/conversion/conversion.go: -o kubevirt
-    // -os DIR -on NAME --root first --hostname --memsize --smp --mac
-    // MAC:ip:), without its `-v -x` (tests/tests/orchestrators.rs runs
-    // those): with -v the TCG appliance prints its whole console, which
-    // here costs minutes.  The customisation options follow.
+    // Forklift's line, unchanged (pkg/virt-v2v/conversion/conversion.go:
+    // -v -x -o kubevirt -os DIR -on NAME --root first --hostname --memsize
+    // --smp --mac MAC:ip:), stdout and stderr in one stream as its monitor
+    // reads them.  The customisation options follow.
     let a: Vec<String> = [
+        "-v",
+        "-x",
         "-o",
         "kubevirt",
         "-os",
@@ -134,11 +136,25 @@ fn customize_hostname_firstboot_run_files_and_static_ip_then_boot_twice() {
     .map(|s| s.to_string())
     .collect();
     let before = sha256(&raw);
-    let r = run(sb.virt_v2v().args(&a));
+    let r = run(sb
+        .cmd("sh")
+        .args(["-c", "exec \"$@\" 2>&1", "sh"])
+        .arg(bin("virt-v2v"))
+        .args(&a));
     r.assert_ok();
     assert_eq!(sha256(&raw), before, "the source changed");
+    // What Forklift's virt-v2v-monitor sees: the one disk to 100%, then
+    // the finishing line; and -v -x's debug and trace lines.
+    let (disks, seen, finished) = crate::orchestrators::forklift(&r.stdout);
+    assert_eq!(disks, 1, "disk count\n{r}");
+    assert_eq!(seen.get(&1), Some(&100), "progress {seen:?}\n{r}");
+    assert!(finished, "no finishing line\n{r}");
+    assert!(
+        r.stdout.contains("trace: guestfs: launch"),
+        "no libguestfs trace with -x\n{r}"
+    );
     // Applied in command-line order, each logged.
-    let log = format!("{}{}", r.stdout, r.stderr);
+    let log = &r.stdout;
     let order = [
         "Customising: --hostname v2v-custom",
         "Customising: --firstboot ",

@@ -30,7 +30,7 @@ fn match_start<'t>(re: &Regex, text: &'t str) -> Option<regex::Captures<'t>> {
 /// ScanLines), each tried against the three patterns in its order.
 /// Returns the disk count announced, the highest progress each disk
 /// reached before the finishing line, and whether that line was seen.
-fn forklift(out: &str) -> (u64, BTreeMap<u64, u64>, bool) {
+pub(crate) fn forklift(out: &str) -> (u64, BTreeMap<u64, u64>, bool) {
     let copy = Regex::new(FORKLIFT_COPY_DISK_RE).unwrap();
     let progress = Regex::new(FORKLIFT_DISK_PROGRESS_RE).unwrap();
     let finished = Regex::new(FORKLIFT_FINISHED_RE).unwrap();
