@@ -291,19 +291,29 @@ const VM_UUID: &str = "9b8a7c6d-5e4f-4a3b-2c1d-0e9f8a7b6c5d";
 /// path prepareImage returns, 3 levels up.  `--no-convert` is ours: the
 /// disks have no OS to convert (it comes right after the base command).
 fn vdsm_ova_command(caps: &str, ova: &str, sd: &str, ovf_dir: &str, disks: usize) -> Vec<String> {
+    let input = ["--no-convert", "-i", "ova", ova];
+    vdsm_command(caps, &input, sd, ovf_dir, disks, "qcow2")
+}
+
+/// [`vdsm_ova_command`] with other input words (`[--no-convert] -i ...`)
+/// and `-of FORMAT` (VDSM passes the job's disk format, raw or qcow2).
+fn vdsm_command(
+    caps: &str,
+    input: &[&str],
+    sd: &str,
+    ovf_dir: &str,
+    disks: usize,
+    format: &str,
+) -> Vec<String> {
     let mut cmd: Vec<String> = vec!["-v".into(), "-x".into()];
     if caps.lines().any(|l| l == "vdsm-compat-option") {
         cmd.extend(["-oo".into(), "vdsm-compat=1.1".into()]);
     }
-    cmd.push("--no-convert".into());
-    for w in [
-        "-i",
-        "ova",
-        ova,
+    let rest = [
         "-o",
         "vdsm",
         "-of",
-        "qcow2",
+        format,
         "-oa",
         "sparse",
         "-oo",
@@ -313,7 +323,8 @@ fn vdsm_ova_command(caps: &str, ova: &str, sd: &str, ovf_dir: &str, disks: usize
         "--machine-readable",
         "-os",
         sd,
-    ] {
+    ];
+    for w in input.iter().chain(&rest) {
         cmd.push(w.to_string());
     }
     for i in 0..disks {
@@ -532,4 +543,225 @@ fn combined_any(sb: &Sandbox, prog: &[&str], args: &[&str]) -> Run {
         .args(prog)
         .args(args);
     run(&mut c)
+}
+
+/// Loop devices attached by a test, detached when it ends, passed or not.
+struct Loops(Vec<std::path::PathBuf>);
+
+impl Loops {
+    /// `losetup -f --show FILE`: the device.
+    fn attach(&mut self, file: &std::path::Path) -> std::path::PathBuf {
+        let r = run(Command::new("losetup").args(["-f", "--show"]).arg(file));
+        r.assert_ok();
+        let dev = std::path::PathBuf::from(r.stdout.trim());
+        self.0.push(dev.clone());
+        dev
+    }
+}
+
+impl Drop for Loops {
+    fn drop(&mut self) {
+        for d in &self.0 {
+            let _ = Command::new("losetup").arg("-d").arg(d).status();
+        }
+    }
+}
+
+/// `dev` filled with byte `b` through the device, flushed.
+fn fill_device(dev: &std::path::Path, b: u8) {
+    use std::io::Write;
+    let mut f = fs::OpenOptions::new().write(true).open(dev).unwrap();
+    let len = fs::File::open(dev)
+        .and_then(|mut r| std::io::Seek::seek(&mut r, std::io::SeekFrom::End(0)))
+        .unwrap();
+    f.write_all(&vec![b; len as usize]).unwrap();
+    f.sync_all().unwrap();
+}
+
+/// A block storage domain as VDSM prepares one (`SD/images/IMAGE/VOL` a
+/// symbolic link to the logical volume, here a loop device of the disk's
+/// size holding old data): VDSM's command line, raw and qcow2, through
+/// both runners, writes each disk into its device (equal to the source,
+/// the holes' zeroes too), the `.meta` beside the link, the OVF; the
+/// links and devices are still there.  A device smaller than its disk:
+/// exit 1 naming the volume, before the copy, nothing written anywhere.
+#[test]
+fn vdsm_block_storage_domain_is_written_into_its_devices() {
+    require_tool("losetup");
+    assert!(
+        nix::unistd::geteuid().is_root(),
+        "this test attaches loop devices: run it as root"
+    );
+    let sb = Sandbox::new("vdsm-b");
+    let mut loops = Loops(Vec::new());
+    let disks = disks(&sb);
+    let ova = ova_dir(&sb, &disks);
+    let ova = ova.to_str().unwrap();
+    let size = fs::metadata(&disks[0]).unwrap().len();
+    // Two logical volumes of the disks' size, one half as big.
+    let devs: Vec<std::path::PathBuf> = [size, size, size / 2]
+        .iter()
+        .enumerate()
+        .map(|(i, len)| {
+            let f = sb.path(&format!("lv{i}.img"));
+            fs::File::create(&f).unwrap().set_len(*len).unwrap();
+            loops.attach(&f)
+        })
+        .collect();
+    let is_block = |p: &std::path::Path| {
+        use std::os::unix::fs::FileTypeExt;
+        fs::metadata(p).unwrap().file_type().is_block_device()
+    };
+    for (who, prog) in runners() {
+        let prog: Vec<&str> = prog.iter().map(String::as_str).collect();
+        let mut c: Command = sb.cmd(prog[0]);
+        c.args(&prog[1..]).arg("--machine-readable");
+        let caps = run(&mut c);
+        caps.assert_ok();
+        for format in ["raw", "qcow2"] {
+            let sd = sb.path(&format!(
+                "{who}-{format}/rhev/data-center/mnt/blockSD/{SD_UUID}"
+            ));
+            let ovf_dir = sb.path(&format!("{who}-{format}/run/vdsm/v2v"));
+            fs::create_dir_all(&ovf_dir).unwrap();
+            let vol = |i: usize| sd.join("images").join(IMAGES[i]).join(VOLS[i]);
+            for (i, dev) in devs.iter().take(2).enumerate() {
+                fs::create_dir_all(sd.join("images").join(IMAGES[i])).unwrap();
+                std::os::unix::fs::symlink(dev, vol(i)).unwrap();
+                fill_device(dev, 0xee);
+            }
+            let (sd_s, ovf_s) = (sd.to_str().unwrap(), ovf_dir.to_str().unwrap());
+            let input = ["--no-convert", "-i", "ova", ova];
+            let args = vdsm_command(&caps.stdout, &input, sd_s, ovf_s, 2, format);
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let r = combined(&sb, &prog, &args);
+            assert_eq!(vdsm(&r.stdout), Ok(vec![(1, 2), (2, 2)]), "{who}\n{r}");
+            for (i, src) in disks.iter().enumerate() {
+                let ctx = format!("{who} -of {format}, disk {}", i + 1);
+                assert_eq!(fs::read_link(vol(i)).unwrap(), devs[i], "{ctx}");
+                assert!(is_block(&devs[i]), "{ctx}");
+                qemu_img_identical(std::path::Path::new(src), &vol(i))
+                    .unwrap_or_else(|e| panic!("{ctx}: {e}\n{r}"));
+                let info = run(Command::new("qemu-img")
+                    .args(["info", "--output=json"])
+                    .arg(vol(i)));
+                let info: serde_json::Value = serde_json::from_str(&info.stdout).unwrap();
+                assert_eq!(info["format"], format, "{ctx}");
+                let meta = fs::read_to_string(format!("{}.meta", vol(i).display())).unwrap();
+                let want = if format == "raw" { "RAW" } else { "COW" };
+                assert!(
+                    meta.lines().any(|l| l == format!("FORMAT={want}")),
+                    "{ctx}: {meta}"
+                );
+            }
+            assert_eq!(tree(&ovf_dir), [format!("{VM_UUID}.ovf")], "{who}");
+            assert_eq!(sb.run_dirs(), Vec::<std::path::PathBuf>::new(), "{who}");
+
+            // The second volume on the small device: refused, naming it,
+            // before anything is written.
+            fs::remove_file(vol(1)).unwrap();
+            std::os::unix::fs::symlink(&devs[2], vol(1)).unwrap();
+            fill_device(&devs[2], 0xee);
+            fs::remove_file(ovf_dir.join(format!("{VM_UUID}.ovf"))).unwrap();
+            let metas: Vec<String> = (0..2)
+                .map(|i| fs::read_to_string(format!("{}.meta", vol(i).display())).unwrap())
+                .collect();
+            let first = fs::read(&devs[0]).unwrap();
+            let r = combined_any(&sb, &prog, &args);
+            assert_eq!(r.code, 1, "{who} -of {format}: small device\n{r}");
+            assert!(
+                r.stdout.contains(&format!(
+                    "volume {} is a block device of {} bytes, smaller than disk 2",
+                    vol(1).display(),
+                    size / 2
+                )),
+                "{who} -of {format}\n{r}"
+            );
+            let dir = sb.run_dir();
+            let names = |sub: &str| -> Vec<String> {
+                fs::read_dir(dir.join(sub))
+                    .map(|d| {
+                        d.flatten()
+                            .map(|e| e.file_name().to_string_lossy().into_owned())
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            };
+            assert!(
+                !names("status").iter().any(|n| n.starts_with("copy")),
+                "{who}: the copy started: {:?}",
+                names("status")
+            );
+            for i in 0..2 {
+                let m = fs::read_to_string(format!("{}.meta", vol(i).display())).unwrap();
+                assert_eq!(m, metas[i], "{who} -of {format}: .meta {i} rewritten");
+            }
+            assert_eq!(fs::read(&devs[0]).unwrap(), first, "{who}: device 1 written");
+            assert!(
+                fs::read(&devs[2]).unwrap().iter().all(|b| *b == 0xee),
+                "{who} -of {format}: the small device was written"
+            );
+            assert!(tree(&ovf_dir).is_empty(), "{who}");
+            assert!(is_block(&devs[2]) && fs::read_link(vol(1)).unwrap() == devs[2]);
+            sb.clear_tmpdir();
+        }
+    }
+    drop(loops);
+    assert!(
+        servers_mentioning(sb.root().to_str().unwrap()).is_empty(),
+        "servers left behind"
+    );
+}
+
+/// One image/volume UUID pair too many for the fixture's one disk,
+/// without `--no-convert`: both runners stop with exit 2 and upstream's
+/// message at the output's second check, right after the input step, so
+/// before any conversion (no convert step started, well under a minute
+/// where the conversion takes minutes); nothing written in the domain.
+#[test]
+fn vdsm_wrong_uuid_count_fails_before_the_conversion() {
+    let sb = Sandbox::new("vdsm-n");
+    let raw = fixture_dir().join("foreign-guest.raw");
+    let raw = raw.to_str().unwrap();
+    for (who, prog) in runners() {
+        let prog: Vec<&str> = prog.iter().map(String::as_str).collect();
+        let sd = sb.path(&format!("{who}/rhev/data-center/mnt/nfs:_export/{SD_UUID}"));
+        let ovf_dir = sb.path(&format!("{who}/run/vdsm/v2v"));
+        fs::create_dir_all(&ovf_dir).unwrap();
+        for img in IMAGES {
+            fs::create_dir_all(sd.join("images").join(img)).unwrap();
+        }
+        let (sd_s, ovf_s) = (sd.to_str().unwrap(), ovf_dir.to_str().unwrap());
+        let args = vdsm_command("", &["-i", "disk", raw], sd_s, ovf_s, 2, "raw");
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let t = std::time::Instant::now();
+        let r = combined_any(&sb, &prog, &args);
+        let took = t.elapsed();
+        assert_eq!(r.code, 2, "{who}\n{r}");
+        assert!(
+            r.stdout
+                .contains("‘-oo vdsm-image-uuid’ and ‘-oo vdsm-vol-uuid’")
+                && r.stdout.contains("(for this guest: 1)"),
+            "{who}\n{r}"
+        );
+        assert!(took.as_secs() < 60, "{who}: took {took:?}\n{r}");
+        let dir = sb.run_dir();
+        let mut seen: Vec<String> = ["status", "log"]
+            .iter()
+            .flat_map(|sub| fs::read_dir(dir.join(sub)).into_iter().flatten().flatten())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        seen.sort();
+        assert!(
+            seen.iter().any(|n| n.starts_with("input")),
+            "{who}: the input step did not run: {seen:?}"
+        );
+        assert!(
+            !seen.iter().any(|n| n.contains("convert")),
+            "{who}: a convert step started: {seen:?}\n{r}"
+        );
+        assert!(tree(&sd).is_empty(), "{who}: the domain was written");
+        assert!(tree(&ovf_dir).is_empty(), "{who}");
+        sb.clear_tmpdir();
+    }
 }
