@@ -413,7 +413,7 @@ pub fn probe_volume(p: &Path) -> Result<Existing> {
 }
 
 /// Check every disk's volume and `.meta` path; refuse a block device
-/// smaller than its disk.
+/// smaller than its raw disk.
 fn probe_all(opts: &Options, md: &MetadataIn) -> Result<Vec<Existing>> {
     let mut v = Vec::new();
     for (i, d) in md.source.disks.iter().enumerate() {
@@ -431,8 +431,10 @@ fn probe_all(opts: &Options, md: &MetadataIn) -> Result<Vec<Existing>> {
             }
         }
         let kind = probe_volume(&vol).map_err(|f| f.disk(d.index))?;
+        // A raw volume is the disk; a qcow2 one holds what is written
+        // (qemu-img makes a qcow2 of any virtual size on a device).
         if let Existing::Block(size) = kind {
-            if size < d.size {
+            if size < d.size && opts.local.format == Format::Raw {
                 return Err(Failure::failed(format!(
                     "volume {} is a block device of {size} bytes, smaller than disk {}'s \
                      virtual size ({} bytes)",
@@ -525,7 +527,9 @@ pub fn meta_path(vol: &Path) -> PathBuf {
 
 /// `qemu-img create` of one volume, replacing what VDSM prepared there
 /// (as upstream does): qcow2 with `-oo vdsm-compat`'s level.  On a block
-/// device (qcow2 only) qemu-img writes the qcow2 header into it.
+/// device (qcow2 only) qemu-img writes the qcow2 header into it, without
+/// `-oa preallocated`'s `preallocation=falloc`, which qemu cannot do on a
+/// device (the logical volume is allocated already).
 fn create_volume(p: &Path, opts: &Options, size: u64, block: bool) -> Result<()> {
     let mut args: Vec<std::ffi::OsString> = vec![
         "create".into(),
@@ -537,7 +541,7 @@ fn create_volume(p: &Path, opts: &Options, size: u64, block: bool) -> Result<()>
     if opts.local.format == Format::Qcow2 {
         o.push(format!("compat={}", opts.compat.name()));
     }
-    if opts.local.alloc == Alloc::Preallocated {
+    if opts.local.alloc == Alloc::Preallocated && !block {
         o.push("preallocation=falloc".to_string());
     }
     if !o.is_empty() {
@@ -806,10 +810,7 @@ mod tests {
             .message
             .contains("input disk 2 is not an exact multiple of 512"));
         // The check hook: the same refusals, then the volume paths.
-        assert_eq!(
-            Vdsm::check_source(&o, &md(&[1 << 20])).unwrap_err().code,
-            2
-        );
+        assert_eq!(Vdsm::check_source(&o, &md(&[1 << 20])).unwrap_err().code, 2);
         Vdsm::check_source(&o, &md(&[1 << 20, 1 << 20])).unwrap();
         std::fs::create_dir(o.volume(1)).unwrap();
         let f = Vdsm::check_source(&o, &md(&[1 << 20, 1 << 20])).unwrap_err();
@@ -835,11 +836,16 @@ mod tests {
         std::os::unix::fs::symlink(p("none"), p("dangling")).unwrap();
         let f = probe_volume(&p("dangling")).unwrap_err();
         assert_eq!(f.code, 1);
-        assert!(f.message.contains("a symbolic link to nothing"), "{}", f.message);
+        assert!(
+            f.message.contains("a symbolic link to nothing"),
+            "{}",
+            f.message
+        );
         std::os::unix::fs::symlink(t.path(), p("to-dir")).unwrap();
         let f = probe_volume(&p("to-dir")).unwrap_err();
         assert!(
-            f.message.contains("to-dir exists and is neither a regular file nor a block device"),
+            f.message
+                .contains("to-dir exists and is neither a regular file nor a block device"),
             "{}",
             f.message
         );
