@@ -628,8 +628,8 @@ fn vdsm_block_storage_domain_is_written_into_its_devices() {
             let vol = |i: usize| sd.join("images").join(IMAGES[i]).join(VOLS[i]);
             // The logical volume of disk i.
             let lv = |i: usize| &devs[if i == 1 && format == "qcow2" { 2 } else { i }];
-            for i in 0..2 {
-                fs::create_dir_all(sd.join("images").join(IMAGES[i])).unwrap();
+            for (i, img) in IMAGES.iter().enumerate() {
+                fs::create_dir_all(sd.join("images").join(img)).unwrap();
                 std::os::unix::fs::symlink(lv(i), vol(i)).unwrap();
                 fill_device(lv(i), 0xee);
             }
@@ -690,9 +690,9 @@ fn vdsm_block_storage_domain_is_written_into_its_devices() {
                     && !r.stdout.contains("helper-v2v-copy"),
                 "{who}: not refused at the check\n{r}"
             );
-            for i in 0..2 {
+            for (i, before) in metas.iter().enumerate() {
                 let m = fs::read_to_string(format!("{}.meta", vol(i).display())).unwrap();
-                assert_eq!(m, metas[i], "{who}: .meta {i} rewritten");
+                assert_eq!(&m, before, "{who}: .meta {i} rewritten");
             }
             assert_eq!(
                 fs::read(&devs[0]).unwrap(),
