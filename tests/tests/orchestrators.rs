@@ -338,6 +338,37 @@ fn vdsm_command(
     cmd
 }
 
+/// `PROG --machine-readable` with no run: the capability list VDSM reads.
+fn capabilities(sb: &Sandbox, prog: &[&str]) -> Run {
+    let mut c: Command = sb.cmd(prog[0]);
+    c.args(&prog[1..]).arg("--machine-readable");
+    let caps = run(&mut c);
+    caps.assert_ok();
+    caps
+}
+
+/// `qemu-img info --output=json PATH`.
+fn qemu_img_info(p: &std::path::Path) -> serde_json::Value {
+    let info = run(Command::new("qemu-img")
+        .args(["info", "--output=json"])
+        .arg(p));
+    info.assert_ok();
+    serde_json::from_str(&info.stdout).unwrap()
+}
+
+/// Exit 2 with upstream's message for a guest of `disks` disks given
+/// another number of image/volume UUID pairs.
+#[track_caller]
+fn assert_uuid_count_refused(who: &str, r: &Run, disks: usize) {
+    assert_eq!(r.code, 2, "{who}: the wrong number of UUIDs\n{r}");
+    assert!(
+        r.stdout
+            .contains("‘-oo vdsm-image-uuid’ and ‘-oo vdsm-vol-uuid’")
+            && r.stdout.contains(&format!("(for this guest: {disks})")),
+        "{who}\n{r}"
+    );
+}
+
 /// The files under `dir`, relative, sorted.
 fn tree(dir: &std::path::Path) -> Vec<String> {
     let mut v = Vec::new();
@@ -373,10 +404,7 @@ fn vdsm_ova_import_writes_the_storage_domain_and_ovf() {
     let ova = ova.to_str().unwrap();
     for (who, prog) in runners() {
         let prog: Vec<&str> = prog.iter().map(String::as_str).collect();
-        let mut c: Command = sb.cmd(prog[0]);
-        c.args(&prog[1..]).arg("--machine-readable");
-        let caps = run(&mut c);
-        caps.assert_ok();
+        let caps = capabilities(&sb, &prog);
         for want in ["output:vdsm", "vdsm-compat-option", "ovf:ovirtexp"] {
             assert!(
                 caps.stdout.lines().any(|l| l == want),
@@ -407,13 +435,7 @@ fn vdsm_ova_import_writes_the_storage_domain_and_ovf() {
         let short: Vec<&str> = short.iter().map(String::as_str).collect();
         let before = tree(&sd);
         let r = combined_any(&sb, &prog, &short);
-        assert_eq!(r.code, 2, "{who}: too few UUIDs\n{r}");
-        assert!(
-            r.stdout
-                .contains("‘-oo vdsm-image-uuid’ and ‘-oo vdsm-vol-uuid’")
-                && r.stdout.contains("(for this guest: 2)"),
-            "{who}\n{r}"
-        );
+        assert_uuid_count_refused(who, &r, 2);
         assert_eq!(
             tree(&sd),
             before,
@@ -438,10 +460,7 @@ fn vdsm_ova_import_writes_the_storage_domain_and_ovf() {
 
         for (i, src) in disks.iter().enumerate() {
             qemu_img_identical(std::path::Path::new(src), &vol(i)).unwrap();
-            let info = run(Command::new("qemu-img")
-                .args(["info", "--output=json"])
-                .arg(vol(i)));
-            let info: serde_json::Value = serde_json::from_str(&info.stdout).unwrap();
+            let info = qemu_img_info(&vol(i));
             assert_eq!(info["format"], "qcow2", "{who}");
             assert_eq!(info["format-specific"]["data"]["compat"], "1.1", "{who}");
             let size = fs::metadata(src).unwrap().len();
@@ -615,10 +634,7 @@ fn vdsm_block_storage_domain_is_written_into_its_devices() {
     };
     for (who, prog) in runners() {
         let prog: Vec<&str> = prog.iter().map(String::as_str).collect();
-        let mut c: Command = sb.cmd(prog[0]);
-        c.args(&prog[1..]).arg("--machine-readable");
-        let caps = run(&mut c);
-        caps.assert_ok();
+        let caps = capabilities(&sb, &prog);
         for format in ["raw", "qcow2"] {
             let sd = sb.path(&format!(
                 "{who}-{format}/rhev/data-center/mnt/blockSD/{SD_UUID}"
@@ -645,10 +661,7 @@ fn vdsm_block_storage_domain_is_written_into_its_devices() {
                 assert!(is_block(lv(i)), "{ctx}");
                 qemu_img_identical(std::path::Path::new(src), &vol(i))
                     .unwrap_or_else(|e| panic!("{ctx}: {e}\n{r}"));
-                let info = run(Command::new("qemu-img")
-                    .args(["info", "--output=json"])
-                    .arg(vol(i)));
-                let info: serde_json::Value = serde_json::from_str(&info.stdout).unwrap();
+                let info = qemu_img_info(&vol(i));
                 assert_eq!(info["format"], format, "{ctx}");
                 let meta = fs::read_to_string(format!("{}.meta", vol(i).display())).unwrap();
                 let want = if format == "raw" { "RAW" } else { "COW" };
@@ -740,13 +753,7 @@ fn vdsm_wrong_uuid_count_fails_before_the_conversion() {
         let t = std::time::Instant::now();
         let r = combined_any(&sb, &prog, &args);
         let took = t.elapsed();
-        assert_eq!(r.code, 2, "{who}\n{r}");
-        assert!(
-            r.stdout
-                .contains("‘-oo vdsm-image-uuid’ and ‘-oo vdsm-vol-uuid’")
-                && r.stdout.contains("(for this guest: 1)"),
-            "{who}\n{r}"
-        );
+        assert_uuid_count_refused(who, &r, 1);
         assert!(took.as_secs() < 60, "{who}: took {took:?}\n{r}");
         // `-v -x` traces every program run: the input step ran, then the
         // output's check refused, and no convert step started.

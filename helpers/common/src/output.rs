@@ -281,36 +281,19 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         let d = t.path().to_str().unwrap();
         let md = t.path().join("metadata.in");
+        let check = |opt: &str, v: &str| run_main::<Toy>(argv(&["check", d, opt, v]));
         // No metadata.in: the options alone.
-        assert_eq!(
-            run_main::<Toy>(argv(&["check", d, "-on", "h"])),
-            ExitCode::SUCCESS
-        );
+        assert_eq!(check("-on", "h"), ExitCode::SUCCESS);
         std::fs::write(&md, metadata_in(1)).unwrap();
-        assert_eq!(
-            run_main::<Toy>(argv(&["check", d, "-on", "g"])),
-            ExitCode::SUCCESS
-        );
-        assert_eq!(
-            run_main::<Toy>(argv(&["check", d, "-on", "h"])),
-            ExitCode::from(2)
-        );
+        assert_eq!(check("-on", "g"), ExitCode::SUCCESS);
+        assert_eq!(check("-on", "h"), ExitCode::from(2));
         std::fs::write(&md, metadata_in(2)).unwrap();
-        assert_eq!(
-            run_main::<Toy>(argv(&["check", d, "-on", "g"])),
-            ExitCode::from(2)
-        );
+        assert_eq!(check("-on", "g"), ExitCode::from(2));
         // A bad option is still found first; the source is not read then.
         std::fs::write(&md, "{").unwrap();
-        assert_eq!(
-            run_main::<Toy>(argv(&["check", d, "-os", "/x"])),
-            ExitCode::from(2)
-        );
+        assert_eq!(check("-os", "/x"), ExitCode::from(2));
         // A metadata.in that is not one: the contract's exit code.
-        assert_eq!(
-            run_main::<Toy>(argv(&["check", d, "-on", "g"])),
-            ExitCode::from(3)
-        );
+        assert_eq!(check("-on", "g"), ExitCode::from(3));
         // Nothing but metadata.in was ever in DIR.
         let names: Vec<_> = std::fs::read_dir(t.path())
             .unwrap()
