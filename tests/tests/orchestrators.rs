@@ -729,8 +729,8 @@ fn vdsm_block_storage_domain_is_written_into_its_devices() {
 }
 
 /// VDSM's OVA import of the fixture's OVA with one image/volume UUID pair
-/// too many for its one disk, without `--no-convert`: both runners stop
-/// with exit 2 and upstream's message at the output's second check,
+/// too many for its one disk, without `--no-convert`, with and without
+/// `-on`: both runners stop with exit 2 and upstream's message at the output's second check,
 /// right after the input step, so before any conversion (no convert step
 /// started, well under a minute where the conversion takes minutes);
 /// nothing written in the domain.
@@ -748,28 +748,33 @@ fn vdsm_wrong_uuid_count_fails_before_the_conversion() {
             fs::create_dir_all(sd.join("images").join(img)).unwrap();
         }
         let (sd_s, ovf_s) = (sd.to_str().unwrap(), ovf_dir.to_str().unwrap());
-        let args = vdsm_command("", &["-i", "ova", ova], sd_s, ovf_s, 2, "raw");
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let t = std::time::Instant::now();
-        let r = combined_any(&sb, &prog, &args);
-        let took = t.elapsed();
-        assert_uuid_count_refused(who, &r, 1);
-        assert!(took.as_secs() < 60, "{who}: took {took:?}\n{r}");
-        // `-v -x` traces every program run: the input step ran, then the
-        // output's check refused, and no convert step started.
-        let input = r.stdout.find("helper-v2v-input-ova -v -x");
-        let check = r.stdout.rfind("helper-v2v-output-vdsm check");
-        assert!(
-            input.is_some() && check > input,
-            "{who}: not refused at the check after the input step\n{r}"
-        );
-        assert!(
-            !r.stdout.contains("helper-v2v-convert"),
-            "{who}: a convert step started\n{r}"
-        );
-        assert!(tree(&sd).is_empty(), "{who}: the domain was written");
-        assert!(tree(&ovf_dir).is_empty(), "{who}");
-        // Nothing had started but the input, cleaned up: no directory kept.
-        assert_eq!(sb.run_dirs(), Vec::<std::path::PathBuf>::new(), "{who}");
+        // As VDSM runs it, and with -on (the runners add none then).
+        for on in [&[][..], &["-on", "imported"][..]] {
+            let who = &format!("{who} {on:?}");
+            let mut args = vdsm_command("", &["-i", "ova", ova], sd_s, ovf_s, 2, "raw");
+            args.extend(on.iter().map(|w| w.to_string()));
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let t = std::time::Instant::now();
+            let r = combined_any(&sb, &prog, &args);
+            let took = t.elapsed();
+            assert_uuid_count_refused(who, &r, 1);
+            assert!(took.as_secs() < 60, "{who}: took {took:?}\n{r}");
+            // `-v -x` traces every program run: the input step ran, then the
+            // output's check refused, and no convert step started.
+            let input = r.stdout.find("helper-v2v-input-ova -v -x");
+            let check = r.stdout.rfind("helper-v2v-output-vdsm check");
+            assert!(
+                input.is_some() && check > input,
+                "{who}: not refused at the check after the input step\n{r}"
+            );
+            assert!(
+                !r.stdout.contains("helper-v2v-convert"),
+                "{who}: a convert step started\n{r}"
+            );
+            assert!(tree(&sd).is_empty(), "{who}: the domain was written");
+            assert!(tree(&ovf_dir).is_empty(), "{who}");
+            // Nothing had started but the input, cleaned up: no directory kept.
+            assert_eq!(sb.run_dirs(), Vec::<std::path::PathBuf>::new(), "{who}");
+        }
     }
 }
