@@ -1,8 +1,10 @@
 //! `helper-v2v-output-vdsm check|setup|final`: virt-v2v's `-o vdsm`, the
 //! output oVirt's VDSM asks for when it imports a guest.  `-os` is a
 //! storage domain directory `.../SD-UUID`; disk N goes to
-//! `SD/images/IMAGE-UUID-N/VOL-UUID-N` with its `.meta`; `final` writes the
-//! OVF to `vdsm-ovf-output/VM-UUID.ovf` (upstream's `output_vdsm.ml`).
+//! `SD/images/IMAGE-UUID-N/VOL-UUID-N` with its `.meta` (a file, or on a
+//! block storage domain a link to the logical volume, written into);
+//! `final` writes the OVF to `vdsm-ovf-output/VM-UUID.ovf` (upstream's
+//! `output_vdsm.ml`).
 
 pub mod ovf;
 
@@ -152,7 +154,8 @@ impl OutputType for Vdsm {
         creates and serves the volumes SD/images/IMAGE/VOL with their .meta files, `final` \
         writes the OVF";
     const SETUP: &'static str = "Write SD/images/IMAGE/VOL.meta and create SD/images/IMAGE/VOL \
-        for every source disk, serve them as DIR/outN, write DIR/output.json";
+        for every source disk (on a block storage domain: write into the device it links to), \
+        serve them as DIR/outN, write DIR/output.json";
     const FINAL: &'static str = "Write VDSM-OVF-OUTPUT/VM-UUID.ovf from description.json";
     const OPTIONS: &'static str = "-o vdsm: -os SD (required) is the storage domain directory, \
         its last component the domain's UUID; -of raw|qcow2 (default raw); -oa \
