@@ -529,12 +529,14 @@ else
   map=; case $itype in disk|libvirtxml|libvirt|ova|vmx) map=$overlap ;; esac
   run_step input 01 "$input" "" "${map:+--allocation-depth }$iopts $qdir $inargs"
 fi
-# The output's check once more with the guest's name (from metadata.in,
-# when -on is not given): an output can refuse a target of that name
-# before any work (-o libvirt: an existing domain or volume).  A metadata.in
-# without a name is left to the next step to report.
-if [ -z "$on_given" ] &&
-   guest_name=$(jq -er '.source.name | strings' "$dir/metadata.in" 2>/dev/null); then
+# The output's check once more, now that metadata.in is there: an output
+# can refuse the source (-o vdsm: one UUID pair per disk) or a target of
+# the guest's name (from metadata.in when -on is not given; -o libvirt: an
+# existing domain or volume) before the conversion.  A metadata.in without
+# a name is left to the next step to report.
+if [ -n "$on_given" ]; then
+  [ ! -e "$dir/metadata.in" ] || run_check output-setup "$output" check "$qdir $oopts"
+elif guest_name=$(jq -er '.source.name | strings' "$dir/metadata.in" 2>/dev/null); then
   run_check output-setup "$output" check "$qdir $oopts -on $(q "$guest_name")"
 fi
 convert_args="${root:+--root $(q "$root")}${have_keys:+ --key-selectors-from-stdin} ${block_driver:+--block-driver $(q "$block_driver")} ${memsize:+--memsize $memsize} ${smp:+--smp $smp} ${no_fstrim:+--no-fstrim}$custom $qdir"

@@ -598,20 +598,21 @@ impl Runner {
         }
 
         let output = plan.output.as_deref().expect("output helper planned");
-        // The output's check once more, now that the guest's name is known
-        // (from metadata.in, when -on is not given): an output can refuse
-        // a target of that name before any work (-o libvirt: an existing
-        // domain or volume).  A metadata.in we cannot read is left to the
-        // next step to report.
-        if args.output_name.is_none() {
-            match v2v_meta::read_json::<MetadataIn>(&self.dir.metadata_in()) {
-                Ok(m) => {
-                    let mut a = output_args(args, &dir);
+        // The output's check once more, now that metadata.in is there: an
+        // output can refuse the source (-o vdsm: one UUID pair per disk)
+        // or a target of the guest's name (from metadata.in when -on is not
+        // given; -o libvirt: an existing domain or volume) before the
+        // conversion.  A metadata.in we cannot read is left to the next
+        // step to report.
+        match v2v_meta::read_json::<MetadataIn>(&self.dir.metadata_in()) {
+            Ok(m) => {
+                let mut a = output_args(args, &dir);
+                if args.output_name.is_none() {
                     a.extend(["-on".into(), m.source.name.into()]);
-                    self.check(Step::OutputSetup, output, "check", a)?;
                 }
-                Err(e) => debug!("no second output check: {e}"),
+                self.check(Step::OutputSetup, output, "check", a)?;
             }
+            Err(e) => debug!("no second output check: {e}"),
         }
 
         let convert = plan.convert.as_ref().filter(|_| !self.converted);

@@ -291,19 +291,29 @@ const VM_UUID: &str = "9b8a7c6d-5e4f-4a3b-2c1d-0e9f8a7b6c5d";
 /// path prepareImage returns, 3 levels up.  `--no-convert` is ours: the
 /// disks have no OS to convert (it comes right after the base command).
 fn vdsm_ova_command(caps: &str, ova: &str, sd: &str, ovf_dir: &str, disks: usize) -> Vec<String> {
+    let input = ["--no-convert", "-i", "ova", ova];
+    vdsm_command(caps, &input, sd, ovf_dir, disks, "qcow2")
+}
+
+/// [`vdsm_ova_command`] with other input words (`[--no-convert] -i ...`)
+/// and `-of FORMAT` (VDSM passes the job's disk format, raw or qcow2).
+fn vdsm_command(
+    caps: &str,
+    input: &[&str],
+    sd: &str,
+    ovf_dir: &str,
+    disks: usize,
+    format: &str,
+) -> Vec<String> {
     let mut cmd: Vec<String> = vec!["-v".into(), "-x".into()];
     if caps.lines().any(|l| l == "vdsm-compat-option") {
         cmd.extend(["-oo".into(), "vdsm-compat=1.1".into()]);
     }
-    cmd.push("--no-convert".into());
-    for w in [
-        "-i",
-        "ova",
-        ova,
+    let rest = [
         "-o",
         "vdsm",
         "-of",
-        "qcow2",
+        format,
         "-oa",
         "sparse",
         "-oo",
@@ -313,7 +323,8 @@ fn vdsm_ova_command(caps: &str, ova: &str, sd: &str, ovf_dir: &str, disks: usize
         "--machine-readable",
         "-os",
         sd,
-    ] {
+    ];
+    for w in input.iter().chain(&rest) {
         cmd.push(w.to_string());
     }
     for i in 0..disks {
@@ -325,6 +336,37 @@ fn vdsm_ova_command(caps: &str, ova: &str, sd: &str, ovf_dir: &str, disks: usize
         ]);
     }
     cmd
+}
+
+/// `PROG --machine-readable` with no run: the capability list VDSM reads.
+fn capabilities(sb: &Sandbox, prog: &[&str]) -> Run {
+    let mut c: Command = sb.cmd(prog[0]);
+    c.args(&prog[1..]).arg("--machine-readable");
+    let caps = run(&mut c);
+    caps.assert_ok();
+    caps
+}
+
+/// `qemu-img info --output=json PATH`.
+fn qemu_img_info(p: &std::path::Path) -> serde_json::Value {
+    let info = run(Command::new("qemu-img")
+        .args(["info", "--output=json"])
+        .arg(p));
+    info.assert_ok();
+    serde_json::from_str(&info.stdout).unwrap()
+}
+
+/// Exit 2 with upstream's message for a guest of `disks` disks given
+/// another number of image/volume UUID pairs.
+#[track_caller]
+fn assert_uuid_count_refused(who: &str, r: &Run, disks: usize) {
+    assert_eq!(r.code, 2, "{who}: the wrong number of UUIDs\n{r}");
+    assert!(
+        r.stdout
+            .contains("‘-oo vdsm-image-uuid’ and ‘-oo vdsm-vol-uuid’")
+            && r.stdout.contains(&format!("(for this guest: {disks})")),
+        "{who}\n{r}"
+    );
 }
 
 /// The files under `dir`, relative, sorted.
@@ -362,10 +404,7 @@ fn vdsm_ova_import_writes_the_storage_domain_and_ovf() {
     let ova = ova.to_str().unwrap();
     for (who, prog) in runners() {
         let prog: Vec<&str> = prog.iter().map(String::as_str).collect();
-        let mut c: Command = sb.cmd(prog[0]);
-        c.args(&prog[1..]).arg("--machine-readable");
-        let caps = run(&mut c);
-        caps.assert_ok();
+        let caps = capabilities(&sb, &prog);
         for want in ["output:vdsm", "vdsm-compat-option", "ovf:ovirtexp"] {
             assert!(
                 caps.stdout.lines().any(|l| l == want),
@@ -396,13 +435,7 @@ fn vdsm_ova_import_writes_the_storage_domain_and_ovf() {
         let short: Vec<&str> = short.iter().map(String::as_str).collect();
         let before = tree(&sd);
         let r = combined_any(&sb, &prog, &short);
-        assert_eq!(r.code, 2, "{who}: too few UUIDs\n{r}");
-        assert!(
-            r.stdout
-                .contains("‘-oo vdsm-image-uuid’ and ‘-oo vdsm-vol-uuid’")
-                && r.stdout.contains("(for this guest: 2)"),
-            "{who}\n{r}"
-        );
+        assert_uuid_count_refused(who, &r, 2);
         assert_eq!(
             tree(&sd),
             before,
@@ -427,10 +460,7 @@ fn vdsm_ova_import_writes_the_storage_domain_and_ovf() {
 
         for (i, src) in disks.iter().enumerate() {
             qemu_img_identical(std::path::Path::new(src), &vol(i)).unwrap();
-            let info = run(Command::new("qemu-img")
-                .args(["info", "--output=json"])
-                .arg(vol(i)));
-            let info: serde_json::Value = serde_json::from_str(&info.stdout).unwrap();
+            let info = qemu_img_info(&vol(i));
             assert_eq!(info["format"], "qcow2", "{who}");
             assert_eq!(info["format-specific"]["data"]["compat"], "1.1", "{who}");
             let size = fs::metadata(src).unwrap().len();
@@ -532,4 +562,219 @@ fn combined_any(sb: &Sandbox, prog: &[&str], args: &[&str]) -> Run {
         .args(prog)
         .args(args);
     run(&mut c)
+}
+
+/// Loop devices attached by a test, detached when it ends, passed or not.
+struct Loops(Vec<std::path::PathBuf>);
+
+impl Loops {
+    /// `losetup -f --show FILE`: the device.
+    fn attach(&mut self, file: &std::path::Path) -> std::path::PathBuf {
+        let r = run(Command::new("losetup").args(["-f", "--show"]).arg(file));
+        r.assert_ok();
+        let dev = std::path::PathBuf::from(r.stdout.trim());
+        self.0.push(dev.clone());
+        dev
+    }
+}
+
+impl Drop for Loops {
+    fn drop(&mut self) {
+        for d in &self.0 {
+            let _ = Command::new("losetup").arg("-d").arg(d).status();
+        }
+    }
+}
+
+/// `dev` filled with byte `b` through the device, flushed.
+fn fill_device(dev: &std::path::Path, b: u8) {
+    use std::io::Write;
+    let mut f = fs::OpenOptions::new().write(true).open(dev).unwrap();
+    let len = fs::File::open(dev)
+        .and_then(|mut r| std::io::Seek::seek(&mut r, std::io::SeekFrom::End(0)))
+        .unwrap();
+    f.write_all(&vec![b; len as usize]).unwrap();
+    f.sync_all().unwrap();
+}
+
+/// A block storage domain as VDSM prepares one (`SD/images/IMAGE/VOL` a
+/// symbolic link to the logical volume, here a loop device holding old
+/// data): VDSM's command line, raw and qcow2, through both runners,
+/// writes each disk into its device (equal to the source, the holes'
+/// zeroes too), the `.meta` beside the link, the OVF; the links and
+/// devices are still there.  qcow2 takes a device smaller than the
+/// virtual size (a thin volume: the second disk's is half of it); raw
+/// does not: exit 1 naming the volume, before the copy, nothing written.
+#[test]
+fn vdsm_block_storage_domain_is_written_into_its_devices() {
+    require_tool("losetup");
+    assert!(
+        nix::unistd::geteuid().is_root(),
+        "this test attaches loop devices: run it as root"
+    );
+    let sb = Sandbox::new("vdsm-b");
+    let mut loops = Loops(Vec::new());
+    let disks = disks(&sb);
+    let ova = ova_dir(&sb, &disks);
+    let ova = ova.to_str().unwrap();
+    let size = fs::metadata(&disks[0]).unwrap().len();
+    // Two logical volumes of the disks' size, one half as big.
+    let devs: Vec<std::path::PathBuf> = [size, size, size / 2]
+        .iter()
+        .enumerate()
+        .map(|(i, len)| {
+            let f = sb.path(&format!("lv{i}.img"));
+            fs::File::create(&f).unwrap().set_len(*len).unwrap();
+            loops.attach(&f)
+        })
+        .collect();
+    let is_block = |p: &std::path::Path| {
+        use std::os::unix::fs::FileTypeExt;
+        fs::metadata(p).unwrap().file_type().is_block_device()
+    };
+    for (who, prog) in runners() {
+        let prog: Vec<&str> = prog.iter().map(String::as_str).collect();
+        let caps = capabilities(&sb, &prog);
+        for format in ["raw", "qcow2"] {
+            let sd = sb.path(&format!(
+                "{who}-{format}/rhev/data-center/mnt/blockSD/{SD_UUID}"
+            ));
+            let ovf_dir = sb.path(&format!("{who}-{format}/run/vdsm/v2v"));
+            fs::create_dir_all(&ovf_dir).unwrap();
+            let vol = |i: usize| sd.join("images").join(IMAGES[i]).join(VOLS[i]);
+            // The logical volume of disk i.
+            let lv = |i: usize| &devs[if i == 1 && format == "qcow2" { 2 } else { i }];
+            for (i, img) in IMAGES.iter().enumerate() {
+                fs::create_dir_all(sd.join("images").join(img)).unwrap();
+                std::os::unix::fs::symlink(lv(i), vol(i)).unwrap();
+                fill_device(lv(i), 0xee);
+            }
+            let (sd_s, ovf_s) = (sd.to_str().unwrap(), ovf_dir.to_str().unwrap());
+            let input = ["--no-convert", "-i", "ova", ova];
+            let args = vdsm_command(&caps.stdout, &input, sd_s, ovf_s, 2, format);
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let r = combined(&sb, &prog, &args);
+            assert_eq!(vdsm(&r.stdout), Ok(vec![(1, 2), (2, 2)]), "{who}\n{r}");
+            for (i, src) in disks.iter().enumerate() {
+                let ctx = format!("{who} -of {format}, disk {}", i + 1);
+                assert_eq!(&fs::read_link(vol(i)).unwrap(), lv(i), "{ctx}");
+                assert!(is_block(lv(i)), "{ctx}");
+                qemu_img_identical(std::path::Path::new(src), &vol(i))
+                    .unwrap_or_else(|e| panic!("{ctx}: {e}\n{r}"));
+                let info = qemu_img_info(&vol(i));
+                assert_eq!(info["format"], format, "{ctx}");
+                let meta = fs::read_to_string(format!("{}.meta", vol(i).display())).unwrap();
+                let want = if format == "raw" { "RAW" } else { "COW" };
+                assert!(
+                    meta.lines().any(|l| l == format!("FORMAT={want}")),
+                    "{ctx}: {meta}"
+                );
+            }
+            assert_eq!(tree(&ovf_dir), [format!("{VM_UUID}.ovf")], "{who}");
+            assert_eq!(sb.run_dirs(), Vec::<std::path::PathBuf>::new(), "{who}");
+            if format == "qcow2" {
+                continue;
+            }
+
+            // The second raw volume on the small device: refused, naming
+            // it, before anything is written.
+            fs::remove_file(vol(1)).unwrap();
+            std::os::unix::fs::symlink(&devs[2], vol(1)).unwrap();
+            fill_device(&devs[2], 0xee);
+            fs::remove_file(ovf_dir.join(format!("{VM_UUID}.ovf"))).unwrap();
+            let metas: Vec<String> = (0..2)
+                .map(|i| fs::read_to_string(format!("{}.meta", vol(i).display())).unwrap())
+                .collect();
+            let first = fs::read(&devs[0]).unwrap();
+            let r = combined_any(&sb, &prog, &args);
+            assert_eq!(r.code, 1, "{who}: small device\n{r}");
+            assert!(
+                r.stdout.contains(&format!(
+                    "volume {} is a block device of {} bytes, smaller than disk 2",
+                    vol(1).display(),
+                    size / 2
+                )),
+                "{who}\n{r}"
+            );
+            // At the output's second check (`-v -x` traces every program
+            // run): the copy never started.
+            assert!(
+                r.stdout.contains("helper-v2v-output-vdsm check")
+                    && !r.stdout.contains("helper-v2v-copy"),
+                "{who}: not refused at the check\n{r}"
+            );
+            for (i, before) in metas.iter().enumerate() {
+                let m = fs::read_to_string(format!("{}.meta", vol(i).display())).unwrap();
+                assert_eq!(&m, before, "{who}: .meta {i} rewritten");
+            }
+            assert_eq!(
+                fs::read(&devs[0]).unwrap(),
+                first,
+                "{who}: device 1 written"
+            );
+            assert!(
+                fs::read(&devs[2]).unwrap().iter().all(|b| *b == 0xee),
+                "{who}: the small device was written"
+            );
+            assert!(tree(&ovf_dir).is_empty(), "{who}");
+            assert!(is_block(&devs[2]) && fs::read_link(vol(1)).unwrap() == devs[2]);
+            assert_eq!(sb.run_dirs(), Vec::<std::path::PathBuf>::new(), "{who}");
+        }
+    }
+    drop(loops);
+    assert!(
+        servers_mentioning(sb.root().to_str().unwrap()).is_empty(),
+        "servers left behind"
+    );
+}
+
+/// VDSM's OVA import of the fixture's OVA with one image/volume UUID pair
+/// too many for its one disk, without `--no-convert`, with and without
+/// `-on`: both runners stop with exit 2 and upstream's message at the output's second check,
+/// right after the input step, so before any conversion (no convert step
+/// started, well under a minute where the conversion takes minutes);
+/// nothing written in the domain.
+#[test]
+fn vdsm_wrong_uuid_count_fails_before_the_conversion() {
+    let sb = Sandbox::new("vdsm-n");
+    let ova = fixture_dir().join("foreign-guest.ova");
+    let ova = ova.to_str().unwrap();
+    for (who, prog) in runners() {
+        let prog: Vec<&str> = prog.iter().map(String::as_str).collect();
+        let sd = sb.path(&format!("{who}/rhev/data-center/mnt/nfs:_export/{SD_UUID}"));
+        let ovf_dir = sb.path(&format!("{who}/run/vdsm/v2v"));
+        fs::create_dir_all(&ovf_dir).unwrap();
+        for img in IMAGES {
+            fs::create_dir_all(sd.join("images").join(img)).unwrap();
+        }
+        let (sd_s, ovf_s) = (sd.to_str().unwrap(), ovf_dir.to_str().unwrap());
+        // As VDSM runs it, and with -on (the runners add none then).
+        for on in [&[][..], &["-on", "imported"][..]] {
+            let who = &format!("{who} {on:?}");
+            let mut args = vdsm_command("", &["-i", "ova", ova], sd_s, ovf_s, 2, "raw");
+            args.extend(on.iter().map(|w| w.to_string()));
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let t = std::time::Instant::now();
+            let r = combined_any(&sb, &prog, &args);
+            let took = t.elapsed();
+            assert_uuid_count_refused(who, &r, 1);
+            assert!(took.as_secs() < 60, "{who}: took {took:?}\n{r}");
+            // `-v -x` traces every program run: the input step ran, then the
+            // output's check refused, and no convert step started.
+            let input = r.stdout.find("helper-v2v-input-ova -v -x");
+            let check = r.stdout.rfind("helper-v2v-output-vdsm check");
+            assert!(
+                input.is_some() && check > input,
+                "{who}: not refused at the check after the input step\n{r}"
+            );
+            assert!(
+                !r.stdout.contains("helper-v2v-convert"),
+                "{who}: a convert step started\n{r}"
+            );
+            assert!(tree(&sd).is_empty(), "{who}: the domain was written");
+            assert!(tree(&ovf_dir).is_empty(), "{who}");
+            // Nothing had started but the input, cleaned up: no directory kept.
+            assert_eq!(sb.run_dirs(), Vec::<std::path::PathBuf>::new(), "{who}");
+        }
+    }
 }

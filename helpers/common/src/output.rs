@@ -12,14 +12,15 @@
 use crate::{CommonArgs, Ctx, DirMode, Failure, Result};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use v2v_meta::{OutputJson, Step};
+use v2v_meta::{MetadataIn, OutputJson, Step, V2vDir};
 
 /// The arguments of `setup` and `check` (the same, as the contract says):
 /// virt-v2v's output options.  Which of them a type takes, and what it does
 /// with them, is [`OutputType::validate`]'s business.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct OutputArgs {
-    /// The temp directory (metadata.in must be there; `check` does not look at it).
+    /// The temp directory (metadata.in must be there; `check` reads it when
+    /// present, nothing else).
     pub dir: PathBuf,
     /// Output storage (also `-os`).
     #[arg(long = "os", value_name = "STORAGE")]
@@ -48,8 +49,9 @@ pub struct OutputArgs {
 /// [`OutputType::FINAL`]).
 #[derive(Debug, Clone, clap::Subcommand)]
 pub enum OutputCmd {
-    /// Check the options of `setup` without doing anything (DIR is not
-    /// looked at, nothing is written): exit 0, or 2 naming the bad option.
+    /// Check the options of `setup` without doing anything (DIR/metadata.in
+    /// is read when present, nothing else; nothing is written): exit 0, or
+    /// 2 naming the bad option.
     Check(OutputArgs),
     /// Create the targets, serve them as DIR/outN, write DIR/output.json.
     Setup(OutputArgs),
@@ -92,6 +94,14 @@ pub trait OutputType {
     /// `setup` runs it first, so the two never disagree).  A bad option is
     /// a usage error (exit 2) naming it.
     fn validate(args: &OutputArgs) -> Result<Self::Options>;
+    /// What `check` checks of the options against the source, once the
+    /// input step has written `DIR/metadata.in` (the runners check again
+    /// then, before the conversion): e.g. `-o vdsm`'s one image and one
+    /// volume UUID per disk.  No side effect, as [`OutputType::validate`];
+    /// `setup` must refuse the same things.  Default: nothing to check.
+    fn check_source(_opts: &Self::Options, _md: &MetadataIn) -> Result<()> {
+        Ok(())
+    }
     /// The `setup` step, after [`OutputType::validate`].
     fn setup(ctx: &Ctx, opts: Self::Options) -> Result<()>;
     /// The `final` step.
@@ -157,11 +167,19 @@ pub fn run_main<T: OutputType>(argv: impl IntoIterator<Item = std::ffi::OsString
     }
 }
 
-/// `helper-v2v-output-TYPE check ...`: [`OutputType::validate`] alone, with
-/// no side effect (no log, no status file, DIR not looked at): exit 0, or
+/// `helper-v2v-output-TYPE check ...`: [`OutputType::validate`], then
+/// [`OutputType::check_source`] when `DIR/metadata.in` exists, with no side
+/// effect (no log, no status file, nothing else in DIR read): exit 0, or
 /// the failure's code after one line `helper-v2v-output-TYPE: error: MESSAGE`.
 pub fn check<T: OutputType>(args: &OutputArgs) -> ExitCode {
-    match T::validate(args) {
+    let checked = T::validate(args).and_then(|opts| {
+        let dir = V2vDir::new(&args.dir);
+        if dir.metadata_in().exists() {
+            T::check_source(&opts, &dir.read_metadata_in()?)?;
+        }
+        Ok(opts)
+    });
+    match checked {
         Ok(_) => ExitCode::SUCCESS,
         Err(f) => {
             eprintln!("{}: error: {}", T::PROG, f.message);
@@ -195,6 +213,17 @@ mod tests {
                 return Err(Failure::usage("-o toy: -os option cannot be used"));
             }
             Ok(a.name.clone())
+        }
+        /// One disk only, named after the source when -on is not given.
+        fn check_source(name: &Option<String>, md: &MetadataIn) -> Result<()> {
+            let n = md.source.disks.len();
+            if n != 1 {
+                return Err(Failure::usage(format!("-o toy: one disk only, not {n}")));
+            }
+            if name.as_deref().is_some_and(|g| g != md.source.name) {
+                return Err(Failure::usage("-o toy: -on must be the source's name"));
+            }
+            Ok(())
         }
         fn setup(_: &Ctx, name: Option<String>) -> Result<()> {
             assert_eq!(name.as_deref(), Some("g"));
@@ -231,6 +260,47 @@ mod tests {
             text.trim_end().ends_with("-o toy takes -on only."),
             "{text}"
         );
+    }
+
+    /// `metadata.in` of a source named `g` with `disks` disks.
+    fn metadata_in(disks: usize) -> String {
+        let disks: Vec<serde_json::Value> = (1..=disks)
+            .map(|i| {
+                serde_json::json!({"index": i, "socket": format!("in{i}"), "format": "raw",
+                    "size": 1048576, "source": "/src"})
+            })
+            .collect();
+        serde_json::json!({"version": 1, "source": {"name": "g",
+            "origin": {"input_type": "disk", "location": []},
+            "memory_bytes": 1073741824u64, "vcpus": 1, "disks": disks}})
+        .to_string()
+    }
+
+    #[test]
+    fn check_checks_the_source_once_metadata_in_is_there() {
+        let t = tempfile::tempdir().unwrap();
+        let d = t.path().to_str().unwrap();
+        let md = t.path().join("metadata.in");
+        let check = |opt: &str, v: &str| run_main::<Toy>(argv(&["check", d, opt, v]));
+        // No metadata.in: the options alone.
+        assert_eq!(check("-on", "h"), ExitCode::SUCCESS);
+        std::fs::write(&md, metadata_in(1)).unwrap();
+        assert_eq!(check("-on", "g"), ExitCode::SUCCESS);
+        assert_eq!(check("-on", "h"), ExitCode::from(2));
+        std::fs::write(&md, metadata_in(2)).unwrap();
+        assert_eq!(check("-on", "g"), ExitCode::from(2));
+        // A bad option is still found first; the source is not read then.
+        std::fs::write(&md, "{").unwrap();
+        assert_eq!(check("-os", "/x"), ExitCode::from(2));
+        // A metadata.in that is not one: the contract's exit code.
+        assert_eq!(check("-on", "g"), ExitCode::from(3));
+        // Nothing but metadata.in was ever in DIR.
+        let names: Vec<_> = std::fs::read_dir(t.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["metadata.in"], "check wrote in DIR");
+        assert_eq!(CALLED.get(), "", "check ran a step");
     }
 
     #[test]

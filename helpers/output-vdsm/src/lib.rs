@@ -1,8 +1,10 @@
 //! `helper-v2v-output-vdsm check|setup|final`: virt-v2v's `-o vdsm`, the
 //! output oVirt's VDSM asks for when it imports a guest.  `-os` is a
 //! storage domain directory `.../SD-UUID`; disk N goes to
-//! `SD/images/IMAGE-UUID-N/VOL-UUID-N` with its `.meta`; `final` writes the
-//! OVF to `vdsm-ovf-output/VM-UUID.ovf` (upstream's `output_vdsm.ml`).
+//! `SD/images/IMAGE-UUID-N/VOL-UUID-N` with its `.meta` (a file, or on a
+//! block storage domain a link to the logical volume, written into);
+//! `final` writes the OVF to `vdsm-ovf-output/VM-UUID.ovf` (upstream's
+//! `output_vdsm.ml`).
 
 pub mod ovf;
 
@@ -152,7 +154,8 @@ impl OutputType for Vdsm {
         creates and serves the volumes SD/images/IMAGE/VOL with their .meta files, `final` \
         writes the OVF";
     const SETUP: &'static str = "Write SD/images/IMAGE/VOL.meta and create SD/images/IMAGE/VOL \
-        for every source disk, serve them as DIR/outN, write DIR/output.json";
+        for every source disk (on a block storage domain: write into the device it links to), \
+        serve them as DIR/outN, write DIR/output.json";
     const FINAL: &'static str = "Write VDSM-OVF-OUTPUT/VM-UUID.ovf from description.json";
     const OPTIONS: &'static str = "-o vdsm: -os SD (required) is the storage domain directory, \
         its last component the domain's UUID; -of raw|qcow2 (default raw); -oa \
@@ -224,6 +227,14 @@ impl OutputType for Vdsm {
             return Err(not_dir("OVF (metadata) directory", &opts.ovf_output));
         }
         Ok(opts)
+    }
+
+    /// The disk count and sizes, then what each volume path holds (a
+    /// block device too small): found by the runners' second check,
+    /// before the conversion, and by `setup` again.
+    fn check_source(opts: &Options, md: &MetadataIn) -> Result<()> {
+        check_disks(opts, md)?;
+        probe_all(opts, md).map(drop)
     }
 
     fn setup(ctx: &Ctx, opts: Options) -> Result<()> {
@@ -354,9 +365,98 @@ fn check_disks(opts: &Options, md: &MetadataIn) -> Result<()> {
     Ok(())
 }
 
-/// Write each `.meta`, create each volume, serve it; record them in
-/// `output.json` as they are made.  `made`: the files this run created
-/// (not those VDSM had prepared), for the caller to remove on failure.
+/// What a volume's path holds before `setup`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Existing {
+    /// Nothing: `setup` creates the file.
+    Absent,
+    /// A regular file (a file storage domain's volume VDSM prepared):
+    /// replaced by `qemu-img create`.
+    File,
+    /// A block device of this many bytes, the path or a symbolic link to it
+    /// (a block storage domain's logical volume): written into, never
+    /// replaced or removed.
+    Block(u64),
+}
+
+/// What is at volume path `p` (symbolic links followed), or a failure
+/// naming it: anything but a regular file or a block device is refused.
+pub fn probe_volume(p: &Path) -> Result<Existing> {
+    use std::os::unix::fs::FileTypeExt;
+    if let Err(e) = p.symlink_metadata() {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            return Ok(Existing::Absent);
+        }
+        return Err(Failure::failed(format!("{}: {e}", p.display())));
+    }
+    let m = std::fs::metadata(p).map_err(|e| {
+        Failure::failed(format!(
+            "{}: {e} (a symbolic link to nothing?)",
+            p.display()
+        ))
+    })?;
+    if m.is_file() {
+        return Ok(Existing::File);
+    }
+    if !m.file_type().is_block_device() {
+        return Err(Failure::failed(format!(
+            "{} exists and is neither a regular file nor a block device: -o vdsm writes \
+             the volumes of file and block storage domains only",
+            p.display()
+        )));
+    }
+    // A block device's size: where its end is.
+    let size = std::fs::File::open(p)
+        .and_then(|mut f| {
+            use std::io::Seek;
+            f.seek(std::io::SeekFrom::End(0))
+        })
+        .map_err(|e| Failure::failed(format!("{}: block device size: {e}", p.display())))?;
+    Ok(Existing::Block(size))
+}
+
+/// Check every disk's volume and `.meta` path; refuse a block device
+/// smaller than its raw disk.
+fn probe_all(opts: &Options, md: &MetadataIn) -> Result<Vec<Existing>> {
+    let mut v = Vec::new();
+    for (i, d) in md.source.disks.iter().enumerate() {
+        let vol = opts.volume(i);
+        let meta = meta_path(&vol);
+        match meta.symlink_metadata() {
+            Err(_) => {}
+            Ok(m) if m.is_file() => {}
+            Ok(_) => {
+                return Err(Failure::failed(format!(
+                    "{} exists and is not a regular file",
+                    meta.display()
+                ))
+                .disk(d.index))
+            }
+        }
+        let kind = probe_volume(&vol).map_err(|f| f.disk(d.index))?;
+        // A raw volume is the disk; a qcow2 one holds what is written
+        // (qemu-img makes a qcow2 of any virtual size on a device).
+        if let Existing::Block(size) = kind {
+            if size < d.size && opts.local.format == Format::Raw {
+                return Err(Failure::failed(format!(
+                    "volume {} is a block device of {size} bytes, smaller than disk {}'s \
+                     virtual size ({} bytes)",
+                    vol.display(),
+                    d.index,
+                    d.size
+                ))
+                .disk(d.index));
+            }
+        }
+        v.push(kind);
+    }
+    Ok(v)
+}
+
+/// Write each `.meta`, create each volume (a raw one on a block device is
+/// written as it is), serve it; record them in `output.json` as they are
+/// made.  `made`: the files this run created (not those VDSM had
+/// prepared), for the caller to remove on failure.
 fn create_all(
     ctx: &Ctx,
     opts: &Options,
@@ -366,30 +466,22 @@ fn create_all(
     made: &mut Vec<PathBuf>,
 ) -> Result<()> {
     // Check every path before writing anything.
-    let mut new = Vec::new();
-    for (i, d) in md.source.disks.iter().enumerate() {
-        let vol = opts.volume(i);
-        for p in [meta_path(&vol), vol] {
-            match p.symlink_metadata() {
-                Err(_) => new.push(p),
-                Ok(m) if m.is_file() => {}
-                Ok(_) => {
-                    return Err(Failure::failed(format!(
-                        "{} exists and is not a regular file: -o vdsm writes volumes of \
-                         file storage domains only",
-                        p.display()
-                    ))
-                    .disk(d.index))
-                }
-            }
-        }
-    }
+    let kinds = probe_all(opts, md)?;
+    // A raw block device holds whatever was there: the copy must write
+    // the zeroes too.
+    let zero = opts.local.format == Format::Qcow2
+        || !kinds.iter().any(|k| matches!(k, Existing::Block(_)));
     let mut disks: Vec<OutputDisk> = Vec::new();
-    for (i, d) in md.source.disks.iter().enumerate() {
+    for (i, (d, kind)) in md.source.disks.iter().zip(kinds).enumerate() {
         let n = d.index;
         let vol = opts.volume(i);
         let meta = meta_path(&vol);
-        made.extend(new.iter().filter(|p| **p == vol || **p == meta).cloned());
+        if !meta.exists() {
+            made.push(meta.clone());
+        }
+        if kind == Existing::Absent {
+            made.push(vol.clone());
+        }
         let text = ovf::meta(
             &opts.sd_uuid,
             &opts.image_uuids[i],
@@ -400,7 +492,10 @@ fn create_all(
         )
         .ok_or_else(|| Failure::unsupported("disk size not a multiple of 512").disk(n))?;
         kit::write_file(&meta, &text, 0o644).map_err(|f| f.disk(n))?;
-        create_volume(&vol, opts, d.size).map_err(|f| f.disk(n))?;
+        let block = matches!(kind, Existing::Block(_));
+        if !(block && opts.local.format == Format::Raw) {
+            create_volume(&vol, opts, d.size, block).map_err(|f| f.disk(n))?;
+        }
         disks.push(OutputDisk {
             index: n,
             socket: V2vDir::out_name(n),
@@ -411,11 +506,15 @@ fn create_all(
             // them (VDSM removes the volumes of an import that failed).
             created: false,
         });
-        v2v_meta::write_json(&ctx.dir.output_json(), &output_json(opts, name, &disks))?;
+        let mut oj = output_json(opts, name, &disks);
+        oj.target_is_zero = zero;
+        v2v_meta::write_json(&ctx.dir.output_json(), &oj)?;
         message!(
-            "Creating output disk {n}: {} ({})",
+            "{} output disk {n}: {} ({}{})",
+            if block { "Writing" } else { "Creating" },
             vol.display(),
-            opts.local.format.name()
+            opts.local.format.name(),
+            if block { ", block device" } else { "" }
         );
         kit::serve(ctx, n, &vol, &opts.local).map_err(|f| f.disk(n))?;
     }
@@ -430,8 +529,11 @@ pub fn meta_path(vol: &Path) -> PathBuf {
 }
 
 /// `qemu-img create` of one volume, replacing what VDSM prepared there
-/// (as upstream does): qcow2 with `-oo vdsm-compat`'s level.
-fn create_volume(p: &Path, opts: &Options, size: u64) -> Result<()> {
+/// (as upstream does): qcow2 with `-oo vdsm-compat`'s level.  On a block
+/// device (qcow2 only) qemu-img writes the qcow2 header into it, without
+/// `-oa preallocated`'s `preallocation=falloc`, which qemu cannot do on a
+/// device (the logical volume is allocated already).
+fn create_volume(p: &Path, opts: &Options, size: u64, block: bool) -> Result<()> {
     let mut args: Vec<std::ffi::OsString> = vec![
         "create".into(),
         "-q".into(),
@@ -442,7 +544,7 @@ fn create_volume(p: &Path, opts: &Options, size: u64) -> Result<()> {
     if opts.local.format == Format::Qcow2 {
         o.push(format!("compat={}", opts.compat.name()));
     }
-    if opts.local.alloc == Alloc::Preallocated {
+    if opts.local.alloc == Alloc::Preallocated && !block {
         o.push("preallocation=falloc".to_string());
     }
     if !o.is_empty() {
@@ -710,5 +812,48 @@ mod tests {
         assert!(f
             .message
             .contains("input disk 2 is not an exact multiple of 512"));
+        // The check hook: the same refusals, then the volume paths.
+        assert_eq!(Vdsm::check_source(&o, &md(&[1 << 20])).unwrap_err().code, 2);
+        Vdsm::check_source(&o, &md(&[1 << 20, 1 << 20])).unwrap();
+        std::fs::create_dir(o.volume(1)).unwrap();
+        let f = Vdsm::check_source(&o, &md(&[1 << 20, 1 << 20])).unwrap_err();
+        assert_eq!((f.code, f.disk), (1, Some(2)), "{}", f.message);
+        assert!(
+            f.message
+                .contains("VOL2 exists and is neither a regular file nor a block device"),
+            "{}",
+            f.message
+        );
+    }
+
+    #[test]
+    fn volume_paths_are_files_block_devices_or_nothing() {
+        let t = tempfile::tempdir().unwrap();
+        let p = |n: &str| t.path().join(n);
+        assert_eq!(probe_volume(&p("none")).unwrap(), Existing::Absent);
+        std::fs::write(p("file"), b"x").unwrap();
+        assert_eq!(probe_volume(&p("file")).unwrap(), Existing::File);
+        // Links are followed: to a file, to nothing, to a directory.
+        std::os::unix::fs::symlink(p("file"), p("to-file")).unwrap();
+        assert_eq!(probe_volume(&p("to-file")).unwrap(), Existing::File);
+        std::os::unix::fs::symlink(p("none"), p("dangling")).unwrap();
+        let f = probe_volume(&p("dangling")).unwrap_err();
+        assert_eq!(f.code, 1);
+        assert!(
+            f.message.contains("a symbolic link to nothing"),
+            "{}",
+            f.message
+        );
+        std::os::unix::fs::symlink(t.path(), p("to-dir")).unwrap();
+        let f = probe_volume(&p("to-dir")).unwrap_err();
+        assert!(
+            f.message
+                .contains("to-dir exists and is neither a regular file nor a block device"),
+            "{}",
+            f.message
+        );
+        // A character device is no volume either.
+        let f = probe_volume(Path::new("/dev/null")).unwrap_err();
+        assert_eq!(f.code, 1, "{}", f.message);
     }
 }

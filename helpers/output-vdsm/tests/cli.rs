@@ -57,7 +57,7 @@ fn a_volume_path_that_is_no_file_is_refused_before_anything_is_written() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(
-        err.contains("I2/V2 exists and is not a regular file"),
+        err.contains("I2/V2 exists and is neither a regular file nor a block device"),
         "{err}"
     );
     assert_eq!(std::fs::read(images.join("I1/V1")).unwrap(), b"prepared");
