@@ -778,3 +778,86 @@ fn vdsm_wrong_uuid_count_fails_before_the_conversion() {
         }
     }
 }
+
+/// VDSM's OVA import of a real guest, its command line unchanged (no
+/// `--no-convert`): the fixture's OVA converted by `virt-v2v` into a
+/// made-up file storage domain, raw as VDSM asks for a raw disk.  VDSM's
+/// parser reads the disk to 100; the volume holds the converted guest (a
+/// bootable disk of the source's size; the -o local conversions of the
+/// same guest are booted elsewhere); the OVF names the guest's OS and puts
+/// its disk and NIC on virtio.  One appliance run; the script's -o vdsm is
+/// the other vdsm tests'.
+#[test]
+fn vdsm_ova_import_of_the_test_guest_converts_it() {
+    let sb = Sandbox::new("vdsm-c");
+    let ova = fixture_dir().join("foreign-guest.ova");
+    let raw = fixture_dir().join("foreign-guest.raw");
+    let sd = sb.path(&format!("rhev/data-center/mnt/nfs:_export/{SD_UUID}"));
+    let ovf_dir = sb.path("run/vdsm/v2v");
+    fs::create_dir_all(&ovf_dir).unwrap();
+    fs::create_dir_all(sd.join("images").join(IMAGES[0])).unwrap();
+    let prog = bin("virt-v2v").to_string_lossy().into_owned();
+    let caps = capabilities(&sb, &[&prog]);
+    let args = vdsm_command(
+        &caps.stdout,
+        &["-i", "ova", ova.to_str().unwrap()],
+        sd.to_str().unwrap(),
+        ovf_dir.to_str().unwrap(),
+        1,
+        "raw",
+    );
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let before = sha256(&raw);
+    let r = combined(&sb, &[&prog], &args);
+    assert_eq!(vdsm(&r.stdout), Ok(vec![(1, 1)]), "{r}");
+    assert!(
+        r.stdout.contains("helper-v2v-convert"),
+        "no conversion ran\n{r}"
+    );
+    assert_eq!(sha256(&raw), before, "the source changed");
+    let vol = sd.join("images").join(IMAGES[0]).join(VOLS[0]);
+    assert_eq!(
+        fs::metadata(&vol).unwrap().len(),
+        fs::metadata(&raw).unwrap().len()
+    );
+    assert_eq!(qemu_img_info(&vol)["format"], "raw");
+    // The converted disk differs from the source (the conversion wrote).
+    assert!(qemu_img_identical(&raw, &vol).is_err(), "nothing converted");
+    let xml = fs::read_to_string(ovf_dir.join(format!("{VM_UUID}.ovf"))).unwrap();
+    let doc = roxmltree::Document::parse(&xml).unwrap();
+    const OVF: &str = "http://schemas.dmtf.org/ovf/envelope/1/";
+    let disk = doc
+        .descendants()
+        .find(|n| n.has_tag_name("Disk"))
+        .expect("a Disk");
+    assert_eq!(
+        disk.attribute((OVF, "disk-interface")),
+        Some("VirtIO"),
+        "{xml}"
+    );
+    // The OS section: inspection's product name (for Debian, libguestfs
+    // gives /etc/debian_version's) and oVirt's OS id for Debian ≥ 7.
+    let os = doc
+        .descendants()
+        .find(|n| n.tag_name().name() == "Section" && n.attribute((OVF, "id")) == Some(VM_UUID))
+        .expect("an OperatingSystemSection");
+    let child = |tag: &str| {
+        os.children()
+            .find(|c| c.tag_name().name() == tag)
+            .and_then(|i| i.text())
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(child("Info").starts_with("12"), "{xml}");
+    assert_eq!(child("Description"), "debian_7", "{xml}");
+    assert!(
+        xml.contains("<model>virtio</model>") || xml.contains("<Device>virtio</Device>"),
+        "no virtio device\n{xml}"
+    );
+    assert_eq!(sb.run_dirs(), Vec::<std::path::PathBuf>::new());
+    let left = wait_no_servers(
+        &sb.root().to_string_lossy(),
+        std::time::Duration::from_secs(10),
+    );
+    assert!(left.is_empty(), "servers left running: {left:?}");
+}
