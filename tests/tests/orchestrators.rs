@@ -861,3 +861,41 @@ fn vdsm_ova_import_of_the_test_guest_converts_it() {
     );
     assert!(left.is_empty(), "servers left running: {left:?}");
 }
+
+/// Forklift's OVA line, unchanged (kubev2v/forklift
+/// pkg/virt-v2v/conversion/conversion.go, `addVirtV2vArgs` with
+/// `virtV2vOVAArgs`: `-v -x -o kubevirt -os WORKDIR -on NEWNAME -i ova
+/// PATH`), on the test guest's OVA, stdout and stderr into one pipe as
+/// Forklift feeds its monitor: the monitor sees the disk reach 100% and
+/// the finishing line; the VirtualMachine YAML is named by -on with its
+/// disk on virtio, the disk beside it.  One appliance run (the
+/// conversions of this guest are booted elsewhere).
+#[test]
+fn forklift_ova_line_converts_the_test_guest() {
+    let sb = Sandbox::new("forklift-ova");
+    let ova = fixture_dir().join("foreign-guest.ova");
+    let work = sb.path("var/tmp/v2v");
+    fs::create_dir_all(&work).unwrap();
+    let prog = bin("virt-v2v").to_string_lossy().into_owned();
+    let (w, o) = (work.to_str().unwrap(), ova.to_str().unwrap());
+    let args = [
+        "-v", "-x", "-o", "kubevirt", "-os", w, "-on", "fk-ova", "-i", "ova", o,
+    ];
+    let r = combined(&sb, &[&prog], &args);
+    let (count, seen, finished) = forklift(&r.stdout);
+    assert_eq!(count, 1, "disk count\n{r}");
+    assert_eq!(seen, BTreeMap::from([(1, 100)]), "progress\n{r}");
+    assert!(finished, "no finishing line\n{r}");
+    assert!(
+        r.stdout.contains("helper-v2v-convert"),
+        "no conversion ran\n{r}"
+    );
+    assert_no_json("virt-v2v", &r);
+    let yaml = fs::read_to_string(work.join("fk-ova.yaml")).unwrap();
+    let y: serde_yaml_ng::Value = serde_yaml_ng::from_str(&yaml).unwrap();
+    assert_eq!(y["metadata"]["name"].as_str(), Some("fk-ova"), "{yaml}");
+    let disks = &y["spec"]["template"]["spec"]["domain"]["devices"]["disks"];
+    assert_eq!(disks[0]["disk"]["bus"].as_str(), Some("virtio"), "{yaml}");
+    assert!(work.join("fk-ova-sda").is_file(), "{:?}", tree(&work));
+    assert_eq!(sb.run_dirs(), Vec::<std::path::PathBuf>::new());
+}
