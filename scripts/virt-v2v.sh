@@ -532,12 +532,16 @@ fi
 # The output's check once more, now that metadata.in is there: an output
 # can refuse the source (-o vdsm: one UUID pair per disk) or a target of
 # the guest's name (from metadata.in when -on is not given; -o libvirt: an
-# existing domain or volume) before the conversion.  A metadata.in without
-# a name is left to the next step to report.
-if [ -n "$on_given" ]; then
-  [ ! -e "$dir/metadata.in" ] || run_check output-setup "$output" check "$qdir $oopts"
-elif guest_name=$(jq -er '.source.name | strings' "$dir/metadata.in" 2>/dev/null); then
-  run_check output-setup "$output" check "$qdir $oopts -on $(q "$guest_name")"
+# existing domain or volume) before the conversion.  A metadata.in we
+# cannot read (not contract version 1, no name) is left to the next step
+# to report, as the supervisor does.
+if guest_name=$(jq -er 'select(.version == 1) | .source.name | strings' \
+                  "$dir/metadata.in" 2>/dev/null); then
+  if [ -n "$on_given" ]; then
+    run_check output-setup "$output" check "$qdir $oopts"
+  else
+    run_check output-setup "$output" check "$qdir $oopts -on $(q "$guest_name")"
+  fi
 fi
 convert_args="${root:+--root $(q "$root")}${have_keys:+ --key-selectors-from-stdin} ${block_driver:+--block-driver $(q "$block_driver")} ${memsize:+--memsize $memsize} ${smp:+--smp $smp} ${no_fstrim:+--no-fstrim}$custom $qdir"
 copy_args="${parallel:+--parallel $(q "$parallel")} $qdir"
