@@ -216,23 +216,74 @@ pub fn partitions(g: &Guestfs) -> Result<Vec<PartInfo>> {
     Ok(v)
 }
 
+/// The root of `roots` that is `root`: the same string, else the one on
+/// the same device (`btrfsvol:DEVICE/SUBVOL` or `DEVICE`), else the only
+/// one.
+fn same_root<'a>(root: &str, roots: &'a [String]) -> Option<&'a str> {
+    fn device(r: &str) -> &str {
+        let Some(rest) = r.strip_prefix("btrfsvol:") else {
+            return r;
+        };
+        // btrfsvol:DEVICE/SUBVOLUME: DEVICE is /dev/NAME, or
+        // /dev/mapper/NAME and /dev/VG/LV (three components).
+        let parts = match rest.split('/').nth(2) {
+            Some("mapper") => 4,
+            Some(n)
+                if ["sd", "vd", "hd", "xvd", "nvme", "md", "loop"]
+                    .iter()
+                    .any(|p| n.starts_with(p)) =>
+            {
+                3
+            }
+            _ => 4,
+        };
+        rest.match_indices('/')
+            .nth(parts - 1)
+            .map_or(rest, |(i, _)| &rest[..i])
+    }
+    roots
+        .iter()
+        .find(|r| *r == root)
+        .or_else(|| {
+            let mut same = roots.iter().filter(|r| device(r) == device(root));
+            match (same.next(), same.next()) {
+                (Some(r), None) => Some(r),
+                _ => None,
+            }
+        })
+        .or_else(|| (roots.len() == 1).then(|| &roots[0]))
+        .map(String::as_str)
+}
+
 fn opt(r: v2v_guestfs::Result<String>) -> Option<String> {
     r.ok().filter(|s| !s.is_empty() && s != "unknown")
 }
 
 /// The root's inspection data (kernels and firmware are filled in later).
 pub fn inspect_root(g: &Guestfs, root: &str) -> Result<Inspection> {
-    // libguestfs 1.48 once answered "root device not found" for the btrfs
+    // libguestfs 1.48 has answered "root device not found" for the btrfs
     // root (`btrfsvol:/dev/sda1/@`) its own inspect_os had just returned
-    // (seen once in CI, not reproduced since): inspect again, then retry.
-    let mountpoints = match g.inspect_get_mountpoints(root) {
+    // (twice in CI runs under load, never when run alone): inspect again
+    // and retry with the root the new inspection names on that device.
+    let (root, mountpoints) = match g.inspect_get_mountpoints(root) {
         Err(e) if e.to_string().contains("root device not found") => {
             helper_common::debug!("{root}: {e}; inspecting again");
-            g.inspect_os().or_fail(Failure::failed)?;
-            g.inspect_get_mountpoints(root)
+            let roots = g.inspect_os().or_fail(Failure::failed)?;
+            let again = same_root(root, &roots).unwrap_or(root).to_string();
+            if again != root {
+                helper_common::debug!("{root}: the new inspection names it {again}");
+            }
+            let mps = g.inspect_get_mountpoints(&again).map_err(|e| {
+                Failure::failed(format!(
+                    "{e} (inspection found the roots: {})",
+                    roots.join(", ")
+                ))
+            })?;
+            (again, Ok(mps))
         }
-        other => other,
+        other => (root.to_string(), other),
     };
+    let root = root.as_str();
     let mut mountpoints: Vec<Mountpoint> = mountpoints
         .or_fail(Failure::failed)?
         .into_iter()
@@ -300,6 +351,39 @@ pub fn mount_all(g: &Guestfs, mps: &[Mountpoint], readonly: bool) -> Result<Vec<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_same_root_is_found_in_a_new_inspection() {
+        let v = |l: &[&str]| l.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let r = v(&["/dev/sdb1", "btrfsvol:/dev/sda1/@"]);
+        assert_eq!(
+            same_root("btrfsvol:/dev/sda1/@", &r),
+            Some("btrfsvol:/dev/sda1/@")
+        );
+        // Named otherwise on the same device.
+        assert_eq!(same_root("/dev/sda1", &r), Some("btrfsvol:/dev/sda1/@"));
+        assert_eq!(
+            same_root("btrfsvol:/dev/sda1/@root", &r),
+            Some("btrfsvol:/dev/sda1/@")
+        );
+        let lv = v(&["btrfsvol:/dev/vg0/root/@", "/dev/sda1"]);
+        assert_eq!(
+            same_root("btrfsvol:/dev/vg0/root/@/x", &lv),
+            Some("btrfsvol:/dev/vg0/root/@")
+        );
+        let m = v(&["btrfsvol:/dev/mapper/luks-1/@"]);
+        assert_eq!(
+            same_root("/dev/mapper/luks-1", &m),
+            Some("btrfsvol:/dev/mapper/luks-1/@")
+        );
+        // No match on two roots: none; the only root: that one.
+        assert_eq!(same_root("/dev/sdc1", &r), None);
+        assert_eq!(
+            same_root("/dev/sdc1", &v(&["/dev/sdd1"])),
+            Some("/dev/sdd1")
+        );
+        assert_eq!(same_root("/dev/sdc1", &[]), None);
+    }
 
     fn roots(n: usize) -> Vec<(String, String)> {
         (1..=n)
