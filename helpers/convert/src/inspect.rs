@@ -216,41 +216,11 @@ pub fn partitions(g: &Guestfs) -> Result<Vec<PartInfo>> {
     Ok(v)
 }
 
-/// The root of `roots` that is `root`: the same string, else the one on
-/// the same device (`btrfsvol:DEVICE/SUBVOL` or `DEVICE`), else the only
-/// one.
+/// The root of `roots` that is `root`, else the only one there is.
 fn same_root<'a>(root: &str, roots: &'a [String]) -> Option<&'a str> {
-    fn device(r: &str) -> &str {
-        let Some(rest) = r.strip_prefix("btrfsvol:") else {
-            return r;
-        };
-        // btrfsvol:DEVICE/SUBVOLUME: DEVICE is /dev/NAME, or
-        // /dev/mapper/NAME and /dev/VG/LV (three components).
-        let parts = match rest.split('/').nth(2) {
-            Some("mapper") => 4,
-            Some(n)
-                if ["sd", "vd", "hd", "xvd", "nvme", "md", "loop"]
-                    .iter()
-                    .any(|p| n.starts_with(p)) =>
-            {
-                3
-            }
-            _ => 4,
-        };
-        rest.match_indices('/')
-            .nth(parts - 1)
-            .map_or(rest, |(i, _)| &rest[..i])
-    }
     roots
         .iter()
         .find(|r| *r == root)
-        .or_else(|| {
-            let mut same = roots.iter().filter(|r| device(r) == device(root));
-            match (same.next(), same.next()) {
-                (Some(r), None) => Some(r),
-                _ => None,
-            }
-        })
         .or_else(|| (roots.len() == 1).then(|| &roots[0]))
         .map(String::as_str)
 }
@@ -264,7 +234,8 @@ pub fn inspect_root(g: &Guestfs, root: &str) -> Result<Inspection> {
     // libguestfs 1.48 has answered "root device not found" for the btrfs
     // root (`btrfsvol:/dev/sda1/@`) its own inspect_os had just returned
     // (twice in CI runs under load, never when run alone): inspect again
-    // and retry with the root the new inspection names on that device.
+    // and retry, with the new inspection's root when it has only one; a
+    // final failure lists the roots found.
     let (root, mountpoints) = match g.inspect_get_mountpoints(root) {
         Err(e) if e.to_string().contains("root device not found") => {
             helper_common::debug!("{root}: {e}; inspecting again");
@@ -360,27 +331,11 @@ mod tests {
             same_root("btrfsvol:/dev/sda1/@", &r),
             Some("btrfsvol:/dev/sda1/@")
         );
-        // Named otherwise on the same device.
-        assert_eq!(same_root("/dev/sda1", &r), Some("btrfsvol:/dev/sda1/@"));
-        assert_eq!(
-            same_root("btrfsvol:/dev/sda1/@root", &r),
-            Some("btrfsvol:/dev/sda1/@")
-        );
-        let lv = v(&["btrfsvol:/dev/vg0/root/@", "/dev/sda1"]);
-        assert_eq!(
-            same_root("btrfsvol:/dev/vg0/root/@/x", &lv),
-            Some("btrfsvol:/dev/vg0/root/@")
-        );
-        let m = v(&["btrfsvol:/dev/mapper/luks-1/@"]);
-        assert_eq!(
-            same_root("/dev/mapper/luks-1", &m),
-            Some("btrfsvol:/dev/mapper/luks-1/@")
-        );
-        // No match on two roots: none; the only root: that one.
+        // Not there, two roots: none; one root: that one.
         assert_eq!(same_root("/dev/sdc1", &r), None);
         assert_eq!(
-            same_root("/dev/sdc1", &v(&["/dev/sdd1"])),
-            Some("/dev/sdd1")
+            same_root("btrfsvol:/dev/sda1/@", &v(&["btrfsvol:/dev/sda1/@root"])),
+            Some("btrfsvol:/dev/sda1/@root")
         );
         assert_eq!(same_root("/dev/sdc1", &[]), None);
     }

@@ -154,14 +154,14 @@ pub fn crypttab_name<'a>(
 
 /// Give each opened device the name the guest's `/etc/crypttab` uses:
 /// read the crypttab of every filesystem that has one, then close and
-/// reopen the devices whose names differ.  Returns whether any was renamed.
+/// reopen the devices whose names differ.
 /// The crypttabs are found without `inspect_os` (the conversion inspects
 /// once, after this): each mountable filesystem is mounted read-only in
 /// turn, which costs a few seconds where an inspection costs 15-30 under
 /// TCG.
-pub fn align_with_crypttab(g: &Guestfs, opened: &mut [Opened]) -> Result<bool> {
+pub fn align_with_crypttab(g: &Guestfs, opened: &mut [Opened]) -> Result<()> {
     if opened.is_empty() {
-        return Ok(false);
+        return Ok(());
     }
     let mut entries = Vec::new();
     for (fs, ty) in g.list_filesystems().or_fail(Failure::failed)? {
@@ -183,7 +183,7 @@ pub fn align_with_crypttab(g: &Guestfs, opened: &mut [Opened]) -> Result<bool> {
         })
         .collect();
     if renames.is_empty() {
-        return Ok(false);
+        return Ok(());
     }
     // LVs on an opened device hold it open: deactivate them first.
     g.vg_activate_all(false).or_fail(Failure::failed)?;
@@ -200,7 +200,7 @@ pub fn align_with_crypttab(g: &Guestfs, opened: &mut [Opened]) -> Result<bool> {
         o.mapname = want;
     }
     g.lvm_scan(true).or_fail(Failure::failed)?;
-    Ok(true)
+    Ok(())
 }
 
 /// Whether a filesystem of type `ty` (`guestfs_list_filesystems`'s) can
