@@ -20,6 +20,8 @@
 #      BOOT=1 boots each result on virtio (scripts/boot-check.sh --expect
 #      GUEST.json; default 0), KEEP=1 keeps the converted disks (default:
 #      each is removed once measured, and booted: they are GiBs),
+#      WHO="overlap no-overlap theirs" (the runs, in a round's order; the
+#      ratios of a run left out print as -),
 #      BIG_DATA_MIB (the big-data guest's size, default 4096),
 #      OF, BENCH_DIR (default /var/tmp/v2v-bench-overlap),
 #      LIBGUESTFS_BACKEND_SETTINGS (default force_tcg), as
@@ -30,6 +32,10 @@ GUEST=${1:-big-data}
 ROUNDS=${ROUNDS:-1}
 BOOT=${BOOT:-0}
 KEEP=${KEEP:-0}
+WHO=${WHO:-overlap no-overlap theirs}
+for who in $WHO; do
+  case $who in overlap | no-overlap | theirs) ;; *) echo "bench-overlap: WHO: $who: not overlap, no-overlap or theirs" >&2; exit 2 ;; esac
+done
 command -v jq >/dev/null || { echo "bench-overlap: jq missing (scripts/install-deps.sh)" >&2; exit 2; }
 case $ROUNDS in '' | *[!0-9]* | 0) echo "bench-overlap: ROUNDS=$ROUNDS: not a positive number" >&2; exit 2 ;; esac
 # shellcheck source=scripts/bench-lib.sh
@@ -107,7 +113,9 @@ max_m_overlap=0 max_m_no_overlap=0 max_m_theirs=0
 printf '%-6s %-12s %9s %13s %7s\n' round run wall_s peak_rss_MiB booted
 i=1
 while [ "$i" -le "$ROUNDS" ]; do
-  if [ $((i % 2)) -eq 1 ]; then order="overlap no-overlap theirs"; else order="theirs no-overlap overlap"; fi
+  order=$WHO
+  # shellcheck disable=SC2086
+  [ $((i % 2)) -eq 1 ] || order=$(printf '%s\n' $WHO | tac | paste -sd' ' -)
   for who in $order; do one_run "$who" "$i"; done
   i=$((i + 1))
 done

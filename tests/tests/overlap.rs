@@ -113,35 +113,59 @@ fn failed_overlapped_conversion_leaves_no_target_and_no_process() {
     // after the copy's pass 1 started.
     let blank = sb.path("blank.img");
     make_ext4_disk(&blank, 64, 7);
-    let out = sb.path("out");
-    std::fs::create_dir_all(&out).unwrap();
-    let r = run(sb
-        .virt_v2v()
-        .args(["--events", "fd:1", "-i", "disk"])
-        .arg(&blank)
-        .args(["-o", "local", "-os"])
-        .arg(&out));
-    assert_eq!(r.code, 5, "{r}");
-    assert!(r.last_err_line().contains("convert"), "{r}");
-    let ev = events(&r.stdout);
-    assert!(
-        !of(&ev, "copy", "step-started").is_empty(),
-        "the copy did not start with the conversion:\n{}",
-        r.stdout
-    );
-    assert!(
-        of(&ev, "copy", "disk-started").len() <= 1,
-        "pass 2 ran after a failed conversion:\n{}",
-        r.stdout
-    );
-    let left: Vec<_> = std::fs::read_dir(&out)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .collect();
-    assert!(left.is_empty(), "targets left behind: {left:?}");
-    let root = sb.root().to_string_lossy().into_owned();
-    assert_eq!(wait_no_servers(&root, Duration::from_secs(10)), vec![]);
-    let procs = processes_mentioning(&root);
-    assert!(procs.is_empty(), "processes left: {procs:?}");
+    for (who, runner) in [("supervisor", sb.virt_v2v()), ("script", sb.script())] {
+        let out = sb.path(&format!("out-{who}"));
+        std::fs::create_dir_all(&out).unwrap();
+        let mut runner = runner;
+        let r = run(runner
+            .args(["--events", "fd:1", "-i", "disk"])
+            .arg(&blank)
+            .args(["-o", "local", "-os"])
+            .arg(&out));
+        assert_eq!(r.code, 5, "{who}: {r}");
+        assert!(r.last_err_line().contains("convert"), "{who}: {r}");
+        let ev = events(&r.stdout);
+        assert!(
+            !of(&ev, "copy", "step-started").is_empty(),
+            "{who}: the copy did not start with the conversion:\n{}",
+            r.stdout
+        );
+        assert!(
+            of(&ev, "copy", "disk-started").len() <= 1,
+            "{who}: pass 2 ran after a failed conversion:\n{}",
+            r.stdout
+        );
+        // Pass 1 ran niced (the supervisor's PASS1_NICE), the copy helper's
+        // log says so; the failed run keeps its logs.
+        let dir = r
+            .stderr
+            .lines()
+            .find_map(|l| {
+                l.split_once("; see ")?
+                    .1
+                    .strip_suffix("/log/02-convert.log")
+            })
+            .unwrap_or_else(|| panic!("{who}: no report naming the run directory:\n{r}"))
+            .to_string();
+        let copy_log = std::fs::read_to_string(format!("{dir}/log/04-copy.log"))
+            .unwrap_or_else(|e| panic!("{who}: {dir}/log/04-copy.log: {e}"));
+        assert!(
+            copy_log.contains("running at niceness 19"),
+            "{who}: pass 1 did not run niced:\n{copy_log}"
+        );
+        let left: Vec<_> = std::fs::read_dir(&out)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .collect();
+        assert!(left.is_empty(), "{who}: targets left behind: {left:?}");
+        let root = sb.root().to_string_lossy().into_owned();
+        assert_eq!(
+            wait_no_servers(&root, Duration::from_secs(10)),
+            Vec::<(i32, String)>::new(),
+            "{who}"
+        );
+        let procs = processes_mentioning(&root);
+        assert!(procs.is_empty(), "{who}: processes left: {procs:?}");
+    }
 }
