@@ -429,10 +429,10 @@ run_step() {
   end_step "$1" "$2" "$3" "$rc"
 }
 
-# start_step STEP NN PROGRAM PHASE ARGS [NICE]: start one helper in the
-# background (its pid in $child), under `nice -n NICE` when given.
+# start_step STEP NN PROGRAM PHASE ARGS: start one helper in the background
+# (its pid in $child).
 start_step() {
-  step=$1 nn=$2 prog=$3 phase=$4 args=$5 renice=${6:+nice -n $6}
+  step=$1 nn=$2 prog=$3 phase=$4 args=$5
   stop_on_signal
   event message "\"message\":$(json_str "step $step: running $prog")"
   if [ "$step" = convert ] && [ -n "$have_keys" ]; then
@@ -443,7 +443,7 @@ start_step() {
     child=$!
     [ -z "$xtrace" ] || set -x
   else
-    eval "$renice \"\$prog\" $phase $common --owner-pid $$ $args &"
+    eval "\"\$prog\" $phase $common --owner-pid $$ $args &"
     child=$!
   fi
 }
@@ -480,8 +480,7 @@ gone() { ! kill -0 "$1" 2>/dev/null || [ "$(cut -d' ' -f3 "/proc/$1/stat" 2>/dev
 run_overlapped() {
   start_step convert 02 helper-v2v-convert "" "$convert_args"; cpid=$child
   event message "\"message\":$(json_str "step copy: pass 1 of 2, overlapped with convert")"
-  # Niced as the supervisor's (PASS1_NICE): the conversion goes first.
-  start_step copy 04 helper-v2v-copy "" "$progress $copy_args" 19; ppid=$child
+  start_step copy 04 helper-v2v-copy "" "$progress $copy_args"; ppid=$child
   child="$cpid $ppid" crc= prc=
   while [ -z "$crc" ] || [ -z "$prc" ]; do
     if [ -z "$crc" ] && gone "$cpid"; then

@@ -344,22 +344,19 @@ impl Runner {
         phase: Option<&str>,
         args: Vec<OsString>,
     ) -> Result<(), Stop> {
-        let mut child = self.spawn_step(step, prog, phase, args, 0)?;
+        let mut child = self.spawn_step(step, prog, phase, args)?;
         let status = wait_forwarding(&mut child)
             .map_err(|e| Stop::Fatal(format!("waiting for {}: {e}", prog.display())))?;
         self.step_result(step, prog, status)
     }
 
     /// Start one step (after the step gate), its keys on its stdin.
-    /// Start a step's helper; `nice` > 0 lowers its CPU priority (and its
-    /// threads') by that much.
     fn spawn_step(
         &self,
         step: Step,
         prog: &Path,
         phase: Option<&str>,
         args: Vec<OsString>,
-        nice: i32,
     ) -> Result<Child, Stop> {
         if let Some(sig) = signals::pending() {
             return Err(Stop::Signal(sig));
@@ -376,20 +373,6 @@ impl Runner {
             .filter(|_| step == Step::Convert);
         if keys.is_some() {
             cmd.stdin(Stdio::piped());
-        }
-        if nice > 0 {
-            use std::os::unix::process::CommandExt;
-            // SAFETY: setpriority is async-signal-safe; nothing else runs
-            // between fork and exec.  Before exec, so every thread the
-            // helper starts inherits it.
-            unsafe {
-                cmd.pre_exec(move || {
-                    if nix::libc::setpriority(nix::libc::PRIO_PROCESS, 0, nice) != 0 {
-                        return Err(std::io::Error::last_os_error());
-                    }
-                    Ok(())
-                });
-            }
         }
         let mut child = cmd
             .spawn()
@@ -431,12 +414,11 @@ impl Runner {
         copy: &Path,
         copy_args: Vec<OsString>,
     ) -> Result<(), Stop> {
-        let mut conv = self.spawn_step(Step::Convert, convert, None, convert_args, 0)?;
+        let mut conv = self.spawn_step(Step::Convert, convert, None, convert_args)?;
         log::event(EventKind::Message {
             message: "step copy: pass 1 of 2, overlapped with convert".into(),
         });
-        let mut pass1 = match self.spawn_step(Step::Copy, copy, None, copy_args.clone(), PASS1_NICE)
-        {
+        let mut pass1 = match self.spawn_step(Step::Copy, copy, None, copy_args.clone()) {
             Ok(c) => c,
             Err(e) => {
                 let _ = wait_pair(&mut conv, None, true);
@@ -693,13 +675,6 @@ impl Runner {
 /// Outputs whose targets may be written before the conversion is known to
 /// succeed (a failed run's targets are removed by helper-v2v-cleanup).
 const OVERLAP_OUTPUTS: [&str; 5] = ["local", "qemu", "kubevirt", "libvirt", "null"];
-
-/// The niceness of the overlapped copy's pass 1 (scripts/virt-v2v.sh runs
-/// it under `nice -n` the same): the conversion is the run's critical path,
-/// so where both want the same cores (under TCG the appliance's vCPUs keep
-/// them busy) the copy takes what the conversion leaves idle.  What pass 1
-/// has not copied when the conversion ends it copies then, at full speed.
-pub const PASS1_NICE: i32 = 19;
 
 /// Input types whose helper takes `--allocation-depth` (v2v-input-kit's
 /// `InputArgs`); any other input's disks are probed as they are served.

@@ -164,10 +164,6 @@ pub fn run(
         "{program} {} (contract version {CONTRACT_VERSION})",
         std::env::args().skip(1).collect::<Vec<_>>().join(" ")
     );
-    let nice = niceness();
-    if nice != 0 {
-        debug!("running at niceness {nice}");
-    }
     log::event(EventKind::StepStarted);
     let ctx = Ctx {
         dir: vdir.clone(),
@@ -191,13 +187,6 @@ pub fn run(
         }
         Err(f) => report(Some(&vdir), step, f),
     }
-}
-
-/// This process's niceness (0 where it cannot be read): the runners start
-/// the overlapped copy's pass 1 at 19 (see the supervisor's `PASS1_NICE`).
-pub fn niceness() -> i32 {
-    // SAFETY: getpriority only reads the calling process's priority.
-    unsafe { nix::libc::getpriority(nix::libc::PRIO_PROCESS, 0) }
 }
 
 /// A helper's option check (`--check`): run `check` with no side effect
@@ -492,21 +481,6 @@ fn usage_summary(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn niceness_is_the_calling_threads() {
-        // On Linux a niceness is per thread: raising this test thread's
-        // (no privilege needed) changes nothing else.
-        std::thread::spawn(|| {
-            let tid = nix::unistd::gettid().as_raw() as nix::libc::id_t;
-            // SAFETY: plain syscall on this thread.
-            let rc = unsafe { nix::libc::setpriority(nix::libc::PRIO_PROCESS, tid, 19) };
-            assert_eq!(rc, 0);
-            assert_eq!(niceness(), 19);
-        })
-        .join()
-        .unwrap();
-    }
 
     #[test]
     fn two_letter_options() {
