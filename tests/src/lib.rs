@@ -362,6 +362,15 @@ pub fn servers_mentioning(needle: &str) -> Vec<(i32, String)> {
         .collect()
 }
 
+/// The paths in directory `dir` (a run's `-os`: what a failed run left).
+pub fn dir_entries(dir: &Path) -> Vec<PathBuf> {
+    fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .flatten()
+        .map(|e| e.path())
+        .collect()
+}
+
 /// Wait up to `timeout` for no nbdkit/qemu-nbd mentioning `needle`; returns
 /// those still running.
 pub fn wait_no_servers(needle: &str, timeout: Duration) -> Vec<(i32, String)> {

@@ -113,10 +113,9 @@ fn failed_overlapped_conversion_leaves_no_target_and_no_process() {
     // after the copy's pass 1 started.
     let blank = sb.path("blank.img");
     make_ext4_disk(&blank, 64, 7);
-    for (who, runner) in [("supervisor", sb.virt_v2v()), ("script", sb.script())] {
+    for (who, mut runner) in [("supervisor", sb.virt_v2v()), ("script", sb.script())] {
         let out = sb.path(&format!("out-{who}"));
         std::fs::create_dir_all(&out).unwrap();
-        let mut runner = runner;
         let r = run(runner
             .args(["--events", "fd:1", "-i", "disk"])
             .arg(&blank)
@@ -135,18 +134,11 @@ fn failed_overlapped_conversion_leaves_no_target_and_no_process() {
             "{who}: pass 2 ran after a failed conversion:\n{}",
             r.stdout
         );
-        let left: Vec<_> = std::fs::read_dir(&out)
-            .unwrap()
-            .flatten()
-            .map(|e| e.path())
-            .collect();
+        let left = dir_entries(&out);
         assert!(left.is_empty(), "{who}: targets left behind: {left:?}");
         let root = sb.root().to_string_lossy().into_owned();
-        assert_eq!(
-            wait_no_servers(&root, Duration::from_secs(10)),
-            Vec::<(i32, String)>::new(),
-            "{who}"
-        );
+        let servers = wait_no_servers(&root, Duration::from_secs(10));
+        assert!(servers.is_empty(), "{who}: servers left: {servers:?}");
         let procs = processes_mentioning(&root);
         assert!(procs.is_empty(), "{who}: processes left: {procs:?}");
     }

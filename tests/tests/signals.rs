@@ -91,11 +91,7 @@ fn interrupted(sb: &Sandbox, mut cmd: Command, sig: Signal) {
         "temp dir left: {:?}",
         sb.run_dirs()
     );
-    let left: Vec<_> = std::fs::read_dir(&out)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .collect();
+    let left = dir_entries(&out);
     assert!(left.is_empty(), "partial target left: {left:?}");
 }
 
