@@ -100,9 +100,11 @@ build_one() {
 sizes() { (cd "$out" && for f in *; do stat -c '%n %s' "$f"; done) 2>/dev/null; }
 cached() {
   [ -f "$stamp" ] && [ "$(sizes)" = "$(cat "$stamp")" ] && [ -f "$out/$name.json" ] &&
-    [ -f "$out/$name.raw" ] && [ -f "$out/$name.ova" ] && [ -f "$out/$name.vmx" ] &&
-    [ -f "$out/$name.xml" ]
+    [ -f "$out/$name.raw" ] && [ -f "$out/$name.xml" ] &&
+    { raw_only "$name" || { [ -f "$out/$name.ova" ] && [ -f "$out/$name.vmx" ]; }; }
 }
+# raw_only NAME: NAME's guest file asks for no VMware exports (EXPORTS=raw).
+raw_only() { grep -qx 'EXPORTS=raw' "$guests/$1.sh"; }
 
 if [ $# = 1 ]; then
   build_one "$1"

@@ -21,6 +21,10 @@
 #                     root filesystem's UUID (LVM, LUKS)
 #   PACKAGES_EXTRA    Debian packages added to the common tree
 #   MODULES_EXTRA     kernel modules added to the initramfs's list
+#   EXPORTS           vmware (default: the VMDKs, OVA and VMX below) or raw
+#                     (only the raw disks, the libvirt XML and NAME.json: a
+#                     bench guest of tens of GiB would need three times its
+#                     size for exports nothing reads)
 # and defines:
 #   guest_disks       partitions $DEV1, $DEV2... (loop devices of the disks)
 #                     with the helpers below, makes the filesystems and
@@ -52,6 +56,7 @@ for tool in debootstrap losetup partx sfdisk blkid mkfs.ext4 qemu-img dpkg-deb j
 done
 
 DESCRIPTION= DISKS=3072 FIRMWARE=bios PACKAGES_EXTRA= MODULES_EXTRA=
+EXPORTS=vmware
 guest_json() { echo '{}'; }
 # shellcheck source=/dev/null
 . "$HERE/$NAME.sh"
@@ -457,30 +462,35 @@ done
 LOOPS=()
 
 # --- as VMware exports it -------------------------------------------------
-say "exporting: VMDK, OVA, VMX, libvirt XML, $NAME.json"
+case $EXPORTS in vmware | raw) ;; *) die "EXPORTS=$EXPORTS: not vmware or raw" ;; esac
 cd "$OUT"
-VMDKS=() OVA_VMDKS=()
-i=0
-for raw in "${RAWS[@]}"; do
-  i=$((i + 1))
-  base_raw=$(basename "$raw" .raw)
-  ova_vmdk=$NAME-disk$i.vmdk
-  rm -f "$ova_vmdk" "$base_raw.vmdk"
-  qemu-img convert -O vmdk -o subformat=streamOptimized,adapter_type=lsilogic "$raw" "$ova_vmdk"
-  qemu-img convert -O vmdk -o subformat=monolithicSparse,adapter_type=lsilogic "$raw" "$base_raw.vmdk"
-  VMDKS+=("$base_raw.vmdk")
-  OVA_VMDKS+=("$ova_vmdk")
-done
 # shellcheck source=/dev/null
 . "$HERE/export.sh"
-rm -f "$NAME.ova" "$NAME.ovf" "$NAME.mf"
-write_ovf >"$NAME.ovf"
-for f in "$NAME.ovf" "${OVA_VMDKS[@]}"; do
-  printf 'SHA256(%s)= %s\n' "$f" "$(sha256sum <"$f" | cut -d' ' -f1)"
-done >"$NAME.mf"
-tar --format=ustar -cf "$NAME.ova" "$NAME.ovf" "$NAME.mf" "${OVA_VMDKS[@]}"
-rm -f "$NAME.ovf" "$NAME.mf"
-write_vmx >"$NAME.vmx"
+if [ "$EXPORTS" = vmware ]; then
+  say "exporting: VMDK, OVA, VMX, libvirt XML, $NAME.json"
+  VMDKS=() OVA_VMDKS=()
+  i=0
+  for raw in "${RAWS[@]}"; do
+    i=$((i + 1))
+    base_raw=$(basename "$raw" .raw)
+    ova_vmdk=$NAME-disk$i.vmdk
+    rm -f "$ova_vmdk" "$base_raw.vmdk"
+    qemu-img convert -O vmdk -o subformat=streamOptimized,adapter_type=lsilogic "$raw" "$ova_vmdk"
+    qemu-img convert -O vmdk -o subformat=monolithicSparse,adapter_type=lsilogic "$raw" "$base_raw.vmdk"
+    VMDKS+=("$base_raw.vmdk")
+    OVA_VMDKS+=("$ova_vmdk")
+  done
+  rm -f "$NAME.ova" "$NAME.ovf" "$NAME.mf"
+  write_ovf >"$NAME.ovf"
+  for f in "$NAME.ovf" "${OVA_VMDKS[@]}"; do
+    printf 'SHA256(%s)= %s\n' "$f" "$(sha256sum <"$f" | cut -d' ' -f1)"
+  done >"$NAME.mf"
+  tar --format=ustar -cf "$NAME.ova" "$NAME.ovf" "$NAME.mf" "${OVA_VMDKS[@]}"
+  rm -f "$NAME.ovf" "$NAME.mf"
+  write_vmx >"$NAME.vmx"
+else
+  say "exporting: libvirt XML, $NAME.json (EXPORTS=raw: no VMDK, OVA or VMX)"
+fi
 write_libvirt_xml >"$NAME.xml"
 raws_json=$(for r in "${RAWS[@]}"; do basename "$r"; done | jq -R . | jq -s .)
 guest_expect | jq --arg name "$NAME" --arg d "$DESCRIPTION" --arg fw "$FIRMWARE" \
