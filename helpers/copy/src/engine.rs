@@ -106,6 +106,9 @@ pub struct Options {
     /// Pass 2 of an overlapped copy: only the extents the source's top
     /// image holds (`qemu:allocation-depth` 1), see [`plan::plan_delta`].
     pub delta: bool,
+    /// `--bandwidth`/`--bandwidth-file`: paces the source reads of every
+    /// disk and connection together.
+    pub rate: Option<Arc<crate::rate::Limiter>>,
 }
 
 impl Default for Options {
@@ -118,6 +121,7 @@ impl Default for Options {
             queue_bytes: DEFAULT_QUEUE_BYTES,
             parallel: usize::MAX,
             delta: false,
+            rate: None,
         }
     }
 }
@@ -361,7 +365,8 @@ fn copy_disk(
             .map(|c| {
                 let planner = &planner;
                 s.spawn(move || {
-                    let r = Worker::new(c, disk, caps, stats, planner, abort).run();
+                    let rate = opts.rate.as_deref();
+                    let r = Worker::new(c, disk, caps, stats, planner, abort, rate).run();
                     if r.is_err() {
                         abort.store(true, Ordering::Relaxed);
                     }
@@ -506,6 +511,7 @@ struct Worker<'a> {
     stats: &'a Stats,
     planner: &'a Mutex<Planner>,
     abort: &'a AtomicBool,
+    rate: Option<&'a crate::rate::Limiter>,
     done: DoneQueue,
     local: VecDeque<Item>,
     pool: Vec<Vec<u8>>,
@@ -521,6 +527,7 @@ impl<'a> Worker<'a> {
         stats: &'a Stats,
         planner: &'a Mutex<Planner>,
         abort: &'a AtomicBool,
+        rate: Option<&'a crate::rate::Limiter>,
     ) -> Self {
         Worker {
             c,
@@ -529,6 +536,7 @@ impl<'a> Worker<'a> {
             stats,
             planner,
             abort,
+            rate,
             done: Arc::default(),
             local: VecDeque::new(),
             pool: Vec::new(),
@@ -619,6 +627,7 @@ impl<'a> Worker<'a> {
     fn issue(&mut self, item: Item) -> v2v_nbd::Result<()> {
         match item {
             Item::Data { off, len, dst_zero } => {
+                self.pace(len);
                 let buf = self.buffer(len as usize);
                 let d = Arc::clone(&self.done);
                 self.c.src.aio_pread(buf, off, move |buf, r| {
@@ -639,6 +648,20 @@ impl<'a> Worker<'a> {
         }
         self.ops += 1;
         Ok(())
+    }
+
+    /// Wait as `--bandwidth` requires before reading `len` bytes, in
+    /// slices, so an abort (a signal, another disk's failure) is not held up.
+    fn pace(&self, len: u64) {
+        let Some(rate) = self.rate else {
+            return;
+        };
+        let mut wait = rate.take(len);
+        while !wait.is_zero() && !self.abort.load(Ordering::Relaxed) {
+            let slice = wait.min(std::time::Duration::from_millis(200));
+            std::thread::sleep(slice);
+            wait -= slice;
+        }
     }
 
     fn write(&self, buf: Vec<u8>, off: u64) -> v2v_nbd::Result<()> {

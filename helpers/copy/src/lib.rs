@@ -8,6 +8,7 @@
 pub mod engine;
 pub mod plan;
 pub mod progress;
+pub mod rate;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -65,6 +66,14 @@ pub struct Args {
     /// (`qemu-nbd --allocation-depth`), else exit 3.
     #[arg(long)]
     pub delta: bool,
+    /// Read the sources at most BPS bits per second, all disks together
+    /// (virt-v2v's flag: suffixes K, M, G binary, e.g. 100M; 0: no limit).
+    #[arg(long, value_name = "BPS", value_parser = rate::parse_bps)]
+    pub bandwidth: Option<u64>,
+    /// Take the limit from FILE (as --bandwidth), re-read every second
+    /// while the copy runs; it replaces --bandwidth once read.
+    #[arg(long = "bandwidth-file", value_name = "FILE")]
+    pub bandwidth_file: Option<PathBuf>,
     /// DIR (the temp directory), or SRC DST.
     /// Print virt-v2v's text progress, which orchestrators parse:
     /// `bar` (the disks in turn, each `Copying disk N/M` then nbdcopy's
@@ -120,6 +129,14 @@ impl Args {
             queue_bytes: self.queue_size.unwrap_or(d.queue_bytes),
             parallel: self.parallel.map_or(d.parallel, |p| p as usize),
             delta: self.delta,
+            rate: (self.bandwidth.is_some_and(|b| b > 0) || self.bandwidth_file.is_some()).then(
+                || {
+                    Arc::new(rate::Limiter::new(
+                        self.bandwidth,
+                        self.bandwidth_file.clone(),
+                    ))
+                },
+            ),
         }
     }
 }

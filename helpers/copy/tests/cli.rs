@@ -173,6 +173,8 @@ fn bad_flags_exit_2() {
         &["a", "b", "c"][..],
         &["--parallel", "0", "/tmp"][..],
         &["--request-size", "3", "/tmp"][..],
+        &["--bandwidth", "fast", "/tmp"][..],
+        &["--bandwidth", "10X", "/tmp"][..],
     ] {
         let o = copy(args);
         assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
@@ -230,6 +232,47 @@ fn local_files_holes_zeros_unaligned_tail() {
             "{rs}: target {a} bytes allocated, source {s}"
         );
     }
+}
+
+#[test]
+fn bandwidth_paces_the_reads_and_its_file_changes_it_while_copying() {
+    require("nbdkit");
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src.img");
+    let dst = t.path().join("dst.img");
+    // 24 MiB of data (holes are not read, so not paced).
+    make_image(&src, 64 * M, &[(0, 24 * M)], &[]);
+    // 64 Mbit/s = 8 MiB/s, one second of burst: >= 2 s for 24 MiB.
+    let t0 = Instant::now();
+    let o = copy(&[
+        "--bandwidth",
+        "64M",
+        "--request-size",
+        "1M",
+        src.to_str().unwrap(),
+        dst.to_str().unwrap(),
+    ]);
+    let paced = t0.elapsed();
+    assert!(o.status.success(), "{}", stderr(&o));
+    qemu_img_compare(&src, "raw", &dst, "raw");
+    assert!(paced >= Duration::from_millis(1900), "{paced:?}");
+    // The file's 0 lifts the flag's limit (24 MiB at 1 Mbit/s would take
+    // over three minutes).
+    let bw = t.path().join("bw");
+    fs::write(&bw, "0\n").unwrap();
+    fs::remove_file(&dst).unwrap();
+    let t0 = Instant::now();
+    let o = copy(&[
+        "--bandwidth",
+        "1M",
+        "--bandwidth-file",
+        bw.to_str().unwrap(),
+        src.to_str().unwrap(),
+        dst.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(t0.elapsed() < Duration::from_secs(60), "{:?}", t0.elapsed());
+    qemu_img_compare(&src, "raw", &dst, "raw");
 }
 
 #[test]
