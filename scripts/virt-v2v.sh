@@ -5,7 +5,7 @@
 # supervisor.  It is the proof that the contract is enough to write your own.
 #
 # usage: virt-v2v.sh [-v] [-x] [-q] [--machine-readable] [--events FILE|fd:N] [--keep-tmpdir]
-#                    [--resume DIR] [--no-convert] [--no-overlap] [--parallel N] [--root ROOT]
+#                    [--resume DIR] [--no-convert] [--no-overlap] [--parallel N] [--bandwidth BPS] [--bandwidth-file FILE] [--root ROOT]
 #                    [--key SELECTOR]... [--keys-from-stdin]
 #                    [--block-driver virtio-blk|virtio-scsi]
 #                    [-m|--memsize MB] [--smp N] [--no-fstrim] [--colours] [--wrap]
@@ -87,6 +87,7 @@ fi
 itype=libvirt otype=libvirt
 iopts= oopts= inargs= common= netopts=
 no_convert= keep= mr= events= quiet= verbose= xtrace= parallel= root= resume= on_given= block_driver=
+bandwidth= bandwidth_file=
 no_overlap= compressed=
 keys= have_keys= keys_stdin=
 memsize= smp= no_fstrim= colours= wrap= c_msg= c_warn= c_err= c_end= oldopts=
@@ -95,10 +96,13 @@ custom=
 nl='
 '
 need() { [ $# -ge 2 ] || die_usage "option $1 needs an argument"; }
+# bps OPTION VALUE: VALUE is bits per second as virt-v2v takes them (10M).
+bps() {
+  case $2 in '' | *[!0-9bBkKmMgGtT]* | [!0-9]* | *[bBkKmMgGtT]?*) die_usage "$1: $2: not a bandwidth in bits per second (e.g. 10M)" ;; esac
+}
 # Upstream's options this build refuses (the supervisor's args::REFUSED).
 refuse_opt() {
   case $1 in
-    --bandwidth|--bandwidth-file) why="limiting the copy's bandwidth is not implemented" ;;
     --collect|--collect-output) why="collecting guest files for diagnostics is not implemented" ;;
     --debug-gc) why="a check of OCaml's garbage collector; this build has no OCaml runtime" ;;
     --echo-keys) why="this build never prompts for a key; give keys with --key or --keys-from-stdin" ;;
@@ -159,6 +163,10 @@ while [ $# -gt 0 ]; do
     --resume=*) resume=${1#*=} ;;
     --parallel) need "$@"; parallel=$2; shift ;;
     --parallel=*) parallel=${1#*=} ;;
+    --bandwidth) need "$@"; bps "$1" "$2"; bandwidth=$2; shift ;;
+    --bandwidth=*) bps --bandwidth "${1#*=}"; bandwidth=${1#*=} ;;
+    --bandwidth-file) need "$@"; bandwidth_file=$2; shift ;;
+    --bandwidth-file=*) bandwidth_file=${1#*=} ;;
     --root) need "$@"; root=$2; shift ;;
     --root=*) root=${1#*=} ;;
     --key) need "$@"; add_key "$2"; shift ;;
@@ -192,9 +200,9 @@ while [ $# -gt 0 ]; do
     --no-trim=*|--vmtype=*) o=${1%%=*}; oldopts="$oldopts ${o#--}" ;;
     --machine-readable=*) refuse_opt --machine-readable=FORMAT ;;
     --print-source) die_usage "not supported by this build: --print-source (scripts/virt-v2v.sh runs conversions only; use virt-v2v --print-source)" ;;
-    --bandwidth|--bandwidth-file|--collect|--collect-output|--debug-gc|--echo-keys|--in-place|--long-options|--short-options|-op)
+    --collect|--collect-output|--debug-gc|--echo-keys|--in-place|--long-options|--short-options|-op)
       refuse_opt "$1" ;;
-    --bandwidth=*|--bandwidth-file=*|--collect=*|--collect-output=*|-op=*) refuse_opt "${1%%=*}" ;;
+    --collect=*|--collect-output=*|-op=*) refuse_opt "${1%%=*}" ;;
     --) shift; break ;;
     -*) die_usage "unknown option $1 (see $0 --help)" ;;
     *) inargs="$inargs $(q "$1")" ;;
@@ -544,7 +552,8 @@ if guest_name=$(jq -er 'select(.version == 1) | .source.name | strings' \
   fi
 fi
 convert_args="${root:+--root $(q "$root")}${have_keys:+ --key-selectors-from-stdin} ${block_driver:+--block-driver $(q "$block_driver")} ${memsize:+--memsize $memsize} ${smp:+--smp $smp} ${no_fstrim:+--no-fstrim}$custom $qdir"
-copy_args="${parallel:+--parallel $(q "$parallel")} $qdir"
+case $bandwidth_file in '' | /*) ;; *) bandwidth_file=$PWD/$bandwidth_file ;; esac
+copy_args="${parallel:+--parallel $(q "$parallel")}${bandwidth:+ --bandwidth $(q "$bandwidth")}${bandwidth_file:+ --bandwidth-file $(q "$bandwidth_file")} $qdir"
 # The overlapped copy needs every inN served with an allocation map (qemu-nbd
 # --allocation-depth, its pidfile's process): else copy after converting.
 if [ -n "$overlap" ]; then

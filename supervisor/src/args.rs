@@ -170,6 +170,15 @@ pub struct Args {
     /// Copy at most N disks at a time (passed to helper-v2v-copy).
     #[arg(long = "parallel", value_name = "N")]
     pub parallel: Option<u32>,
+    /// Limit the copy's reads of the source to BPS bits per second, all
+    /// disks together (suffixes K, M, G, e.g. 100M; passed to
+    /// helper-v2v-copy).
+    #[arg(long = "bandwidth", value_name = "BPS", value_parser = helper_common::units::parse_bps)]
+    pub bandwidth: Option<u64>,
+    /// Take the limit from FILE (as --bandwidth), re-read every second
+    /// while copying, so it can be changed during the run.
+    #[arg(long = "bandwidth-file", value_name = "FILE")]
+    pub bandwidth_file: Option<PathBuf>,
     /// Do not copy while converting: convert first, then copy (by default
     /// the copy starts with the conversion where the output allows it,
     /// and the conversion's changes are copied again after it).
@@ -287,14 +296,6 @@ impl Args {
 /// line, exit 2.
 pub const REFUSED: &[(&str, &str)] = &[
     (
-        "--bandwidth",
-        "limiting the copy's bandwidth is not implemented",
-    ),
-    (
-        "--bandwidth-file",
-        "limiting the copy's bandwidth is not implemented",
-    ),
-    (
         "--collect",
         "collecting guest files for diagnostics is not implemented",
     ),
@@ -373,10 +374,6 @@ pub struct Upstream {
     pub vmtype: Option<String>,
 
     // Refused (REFUSED says why).
-    #[arg(long = "bandwidth", value_name = "BPS", hide = true)]
-    bandwidth: Option<String>,
-    #[arg(long = "bandwidth-file", value_name = "FILE", hide = true)]
-    bandwidth_file: Option<String>,
     #[arg(long = "collect", value_name = "GUEST[:LOCAL]", hide = true)]
     collect: Vec<String>,
     #[arg(long = "collect-output", value_name = "FILE", hide = true)]
@@ -399,8 +396,6 @@ impl Upstream {
     /// The first refused option given, as `OPTION (reason)`.
     pub fn refused(&self) -> Option<String> {
         [
-            ("--bandwidth", self.bandwidth.is_some()),
-            ("--bandwidth-file", self.bandwidth_file.is_some()),
             ("--collect", !self.collect.is_empty()),
             ("--collect-output", self.collect_output.is_some()),
             ("--debug-gc", self.debug_gc),

@@ -9,6 +9,7 @@ pub mod failure;
 pub mod keys;
 pub mod log;
 pub mod output;
+pub mod units;
 
 pub use failure::{Failure, OrFail, Result};
 
