@@ -68,6 +68,11 @@ pub struct Args {
     /// Copy steps at once.
     #[arg(long = "max-copies", value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_copies: u32,
+    /// Bits per second of all copies together (suffixes K, M, G, e.g.
+    /// 1G): shared equally among the copies running, through each run's
+    /// --bandwidth-file [default: no limit].
+    #[arg(long = "max-bandwidth", value_name = "BPS", value_parser = helper_common::units::parse_bps)]
+    pub max_bandwidth: Option<u64>,
     /// virt-v2v runs at once [default: max-appliances + max-copies].
     #[arg(long = "max-jobs", value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub max_jobs: Option<u32>,
@@ -149,7 +154,28 @@ fn limits_for(args: &Args, cpus: usize, mem: u64) -> Limits {
             .appliance_cpus
             .map(|n| n as usize)
             .unwrap_or((cpus / max_appliances).max(1)),
+        max_bandwidth: args.max_bandwidth.filter(|&b| b > 0),
     }
+}
+
+/// `GUESTDIR/bandwidth`: the run's `--bandwidth-file` under `--max-bandwidth`.
+pub fn bandwidth_file(guest_dir: &Path) -> PathBuf {
+    guest_dir.join("bandwidth")
+}
+
+/// Each copy's share of `total` bits per second when `copies` run (a run
+/// not copying yet is given the share it will have when it starts).
+pub fn bandwidth_share(total: u64, copies: usize) -> u64 {
+    (total / copies.max(1) as u64).max(1)
+}
+
+/// Whether the job sets its own limit (the batch leaves it alone).
+fn own_bandwidth(args: &[String]) -> bool {
+    args.iter().any(|a| {
+        ["--bandwidth", "--bandwidth-file"]
+            .iter()
+            .any(|o| a == o || a.starts_with(&format!("{o}=")))
+    })
 }
 
 /// The CPUs this process may run on (1 if unknown).
@@ -215,6 +241,8 @@ struct Batch {
     running: Vec<Running>,
     /// Gate requests in arrival order (indices into `running` by job idx).
     queue: VecDeque<usize>,
+    /// The share last written to the runs' bandwidth files.
+    share: Option<u64>,
     tx: mpsc::Sender<Msg>,
     rx: mpsc::Receiver<Msg>,
 }
@@ -285,6 +313,7 @@ fn setup(args: &Args) -> Result<Batch, String> {
         },
         running: Vec::new(),
         queue: VecDeque::new(),
+        share: None,
         tx,
         rx,
     };
@@ -365,6 +394,7 @@ impl Batch {
                 self.open_gates();
                 self.start_runs();
             }
+            self.share_bandwidth();
             if self.running.is_empty()
                 && (stopping.is_some()
                     || !self
@@ -390,6 +420,35 @@ impl Batch {
             0
         } else {
             exit_code::FAILED
+        }
+    }
+
+    /// `--max-bandwidth`: when the number of copies running changed, give
+    /// every run (copying or not yet) the new share in its bandwidth file;
+    /// each copy reads its file again within a second.
+    fn share_bandwidth(&mut self) {
+        let Some(total) = self.report.limits.max_bandwidth else {
+            return;
+        };
+        let share = bandwidth_share(total, self.held(Slot::Copy));
+        if self.share == Some(share) {
+            return;
+        }
+        self.share = Some(share);
+        debug!(
+            "bandwidth: {share} bits/s each for {} copies",
+            self.held(Slot::Copy)
+        );
+        for r in &self.running {
+            let f = bandwidth_file(&guest_dir(&self.dir, &self.jobs[r.idx].name));
+            if f.exists() {
+                let tmp = f.with_extension("tmp");
+                if let Err(e) =
+                    fs::write(&tmp, format!("{share}\n")).and_then(|_| fs::rename(&tmp, &f))
+                {
+                    warning!("{}: {e}", f.display());
+                }
+            }
         }
     }
 
@@ -468,6 +527,14 @@ impl Batch {
         {
             cmd.arg("--smp")
                 .arg(self.report.limits.appliance_cpus.to_string());
+        }
+        if let Some(total) = self.report.limits.max_bandwidth {
+            if !own_bandwidth(&job.args) {
+                let f = bandwidth_file(&gdir);
+                let copies = self.held(Slot::Copy) + 1;
+                fs::write(&f, format!("{}\n", bandwidth_share(total, copies))).map_err(at)?;
+                cmd.arg("--bandwidth-file").arg(&f);
+            }
         }
         cmd.args(&job.args)
             .env(gate::BATCH_PID_ENV, std::process::id().to_string())
@@ -699,7 +766,8 @@ mod tests {
                 max_appliances: 2,
                 max_copies: 2,
                 max_jobs: 4,
-                appliance_cpus: 4
+                appliance_cpus: 4,
+                max_bandwidth: None,
             }
         );
         let a = Args::try_parse_from(["b", "--dir", "/d", "j.json"]).unwrap();
@@ -730,8 +798,25 @@ mod tests {
         assert_eq!(limits_for(&a, 2, 24 * gib).appliance_cpus, 1);
         assert!(Args::try_parse_from(["b", "--dir", "/d", "--max-copies", "0", "j"]).is_err());
         assert!(Args::try_parse_from(["b", "j.json"]).is_err());
+        let a = Args::try_parse_from(["b", "--dir", "/d", "--max-bandwidth", "1G", "j"]).unwrap();
+        assert_eq!(limits_for(&a, 2, 24 * gib).max_bandwidth, Some(1 << 30));
+        let a = Args::try_parse_from(["b", "--dir", "/d", "--max-bandwidth", "0", "j"]).unwrap();
+        assert_eq!(limits_for(&a, 2, 24 * gib).max_bandwidth, None);
+        assert!(Args::try_parse_from(["b", "--dir", "/d", "--max-bandwidth", "1X", "j"]).is_err());
         let g = Args::try_parse_from(["b", "gate", "/g", "convert", "/tmp/v2v.x"]).unwrap();
         assert!(matches!(g.command, Some(Cmd::Gate { ref step, .. }) if step == "convert"));
+    }
+
+    #[test]
+    fn the_bandwidth_is_shared_among_the_copies() {
+        assert_eq!(bandwidth_share(1 << 30, 0), 1 << 30);
+        assert_eq!(bandwidth_share(1 << 30, 1), 1 << 30);
+        assert_eq!(bandwidth_share(1 << 30, 4), 1 << 28);
+        assert_eq!(bandwidth_share(3, 4), 1, "never 0, which means no limit");
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        assert!(own_bandwidth(&s(&["-i", "disk", "--bandwidth", "10M"])));
+        assert!(own_bandwidth(&s(&["--bandwidth-file=/f"])));
+        assert!(!own_bandwidth(&s(&["-i", "disk", "--bandwidthx"])));
     }
 
     /// Every option is documented in docs/virt-v2v-batch.md.

@@ -90,6 +90,10 @@ pub struct Limits {
     /// vCPUs of each run's appliance (`--smp`, unless the job gives one).
     #[serde(default)]
     pub appliance_cpus: usize,
+    /// `--max-bandwidth`: bits per second of all copies together, shared
+    /// among the copies running (absent: no limit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_bandwidth: Option<u64>,
 }
 
 /// `BATCHDIR/report.json`.
@@ -177,6 +181,7 @@ mod tests {
                 max_copies: 1,
                 max_jobs: 2,
                 appliance_cpus: 2,
+                max_bandwidth: None,
             },
             guests: vec![a, b, GuestReport::pending("c")],
             peak_appliances: 1,

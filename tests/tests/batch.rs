@@ -261,6 +261,67 @@ fn sigint_mid_batch_then_resume() {
     assert_no_process(&sb);
 }
 
+/// `--max-bandwidth`: two `--no-convert` guests copy at once under one
+/// limit, shared through their `--bandwidth-file`s; a job that sets its own
+/// `--bandwidth` keeps it.  64 Mbit/s (8 MiB/s) for 2 x 24 MiB of data takes
+/// at least 4 s (each copy may burst one second of its share), where the
+/// unlimited copies take well under one; and the results are identical.
+#[test]
+fn max_bandwidth_is_shared_among_the_copies() {
+    let sb = Sandbox::new("batch-bw");
+    let src = sb.path("src.raw");
+    fs::File::create(&src).unwrap().set_len(256 << 20).unwrap();
+    for i in 0..12u64 {
+        write_noise(&src, i * (16 << 20), 2 << 20, 900 + i);
+    }
+    let mut guests: Vec<(&str, Vec<String>)> = ["g1", "g2"]
+        .iter()
+        .map(|n| (*n, local_args(&sb, n, &src, &["--no-convert"])))
+        .collect();
+    guests.push((
+        "own",
+        local_args(&sb, "own", &src, &["--no-convert", "--bandwidth", "1G"]),
+    ));
+    let jobs = write_jobs(&sb, &guests);
+    let dir = sb.path("batch");
+    let r = run(batch(&sb)
+        .args([
+            "--max-copies",
+            "2",
+            "--max-jobs",
+            "2",
+            "--max-bandwidth",
+            "64M",
+            "--dir",
+        ])
+        .arg(&dir)
+        .arg(&jobs));
+    r.assert_ok();
+    let rep = report(&dir);
+    assert_eq!(rep["limits"]["max_bandwidth"], 64 << 20, "{rep:#}");
+    let (mut first, mut last) = (f64::MAX, 0f64);
+    for g in ["g1", "g2"] {
+        let f = dir.join(format!("guests/{g}/bandwidth"));
+        let share: u64 = fs::read_to_string(&f).unwrap().trim().parse().unwrap();
+        assert!(share <= 64 << 20, "{g}: share {share}");
+        let (a, b) = step_span(&events(&dir, g), "copy");
+        first = first.min(a);
+        last = last.max(b);
+        qemu_img_identical(&src, &sb.path(&format!("out-{g}/{g}-sda"))).unwrap();
+    }
+    assert!(
+        last - first >= 4.0,
+        "2 x 24 MiB at 8 MiB/s in {:.2} s: the limit did not hold",
+        last - first
+    );
+    assert!(
+        !dir.join("guests/own/bandwidth").exists(),
+        "own limit replaced"
+    );
+    qemu_img_identical(&src, &sb.path("out-own/own-sda")).unwrap();
+    assert_no_process(&sb);
+}
+
 /// `virt-v2v --step-gate CMD` on its own (any orchestrator's hook): CMD
 /// gets each step and the run's directory before the step starts, in
 /// order; a gate that refuses `copy` stops the run there (exit 1, the error

@@ -3,6 +3,7 @@
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
+use std::time::{Duration, Instant};
 use v2v_tests::*;
 
 #[test]
@@ -312,6 +313,68 @@ fn every_upstream_option_is_accepted_or_refused_as_documented() {
     });
     assert!(sb.run_dirs().is_empty(), "a run directory was left behind");
     eprintln!("{} runs in {:.1}s", cases.len(), t.elapsed().as_secs_f64());
+}
+
+/// virt-v2v's `--bandwidth` and `--bandwidth-file` reach helper-v2v-copy
+/// through both runners and hold: 24 MiB of data at 64 Mbit/s (8 MiB/s,
+/// one second of burst) take at least 2 s to copy, and the file's limit
+/// replaces the flag's; a bad value is refused before any work (exit 2).
+#[test]
+fn bandwidth_reaches_the_copy_and_holds() {
+    let sb = Sandbox::new("bandwidth");
+    let src = sb.path("bw.raw");
+    fs::File::create(&src).unwrap().set_len(128 << 20).unwrap();
+    for i in 0..12u64 {
+        write_noise(&src, i * (8 << 20), 2 << 20, 70 + i);
+    }
+    let file = sb.path("bw");
+    fs::write(&file, "64M\n").unwrap();
+    for (runner, cmd) in [("virt-v2v", sb.virt_v2v()), ("script", sb.script())] {
+        let mut cmd = cmd;
+        let r = run(cmd
+            .args(["--bandwidth", "10X", "--no-convert", "-i", "disk"])
+            .arg(&src)
+            .args(["-o", "null"]));
+        assert_eq!(r.code, 2, "{runner}: {r}");
+        assert!(r.stderr.contains("--bandwidth"), "{runner}: {r}");
+        assert!(sb.run_dirs().is_empty(), "{runner}: work started");
+    }
+    for (how, flags) in [
+        ("--bandwidth", vec!["--bandwidth".to_string(), "64M".into()]),
+        (
+            "--bandwidth-file",
+            vec![
+                "--bandwidth".to_string(),
+                "1G".into(),
+                "--bandwidth-file".into(),
+                file.display().to_string(),
+            ],
+        ),
+    ] {
+        for (runner, cmd) in [("virt-v2v", sb.virt_v2v()), ("script", sb.script())] {
+            let out = sb.path(&format!("out-{runner}-{how}"));
+            fs::create_dir_all(&out).unwrap();
+            let mut cmd = cmd;
+            let t = Instant::now();
+            let r = run(cmd
+                .args(["-x", "--no-convert"])
+                .args(&flags)
+                .args(["-i", "disk"])
+                .arg(&src)
+                .args(["-o", "local", "-on", "bw", "-os"])
+                .arg(&out));
+            let took = t.elapsed();
+            r.assert_ok();
+            assert!(
+                r.stderr
+                    .lines()
+                    .any(|l| l.contains("helper-v2v-copy") && l.contains(&format!("{how} "))),
+                "{runner} {how}: not passed to the copy: {r}"
+            );
+            assert!(took >= Duration::from_secs(2), "{runner} {how}: {took:?}");
+            qemu_img_identical(&src, &out.join("bw-sda")).unwrap();
+        }
+    }
 }
 
 /// `-m/--memsize` and `--smp` size the conversion appliance, as in
