@@ -21,7 +21,9 @@
 #      GUEST.json; default 0), KEEP=1 keeps the converted disks (default:
 #      each is removed once measured, and booted: they are GiBs),
 #      WHO="overlap no-overlap theirs" (the runs, in a round's order; the
-#      ratios of a run left out print as -),
+#      ratios of a run left out print as -), OVERLAP_ARGS (more options of
+#      the overlapped run, e.g. "--bandwidth 1200M": pass 1 paced so the
+#      copy leaves the conversion its CPU),
 #      BIG_DATA_MIB (the big-data guest's size, default 4096),
 #      OF, BENCH_DIR (default /var/tmp/v2v-bench-overlap),
 #      LIBGUESTFS_BACKEND_SETTINGS (default force_tcg), as
@@ -87,7 +89,8 @@ report() {
 one_run() {
   who=$1 round=$2
   case $who in
-    overlap) set -- "$OURS" --events "$B/$who.events" ;;
+    # shellcheck disable=SC2086
+    overlap) set -- "$OURS" --events "$B/$who.events" ${OVERLAP_ARGS:-} ;;
     no-overlap) set -- "$OURS" --events "$B/$who.events" --no-overlap ;;
     theirs) set -- "$THEIRS" ;;
   esac
