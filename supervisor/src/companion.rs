@@ -42,6 +42,12 @@ pub struct InputCli {
     /// virt-v2v refuses, as virt-v2v's.
     #[command(flatten)]
     pub upstream: Upstream,
+    /// virt-v2v's --bandwidth and --bandwidth-file, taken as upstream's
+    /// parser takes them and refused: these programs copy no disk.
+    #[arg(long = "bandwidth", value_name = "BPS", hide = true)]
+    bandwidth: Option<String>,
+    #[arg(long = "bandwidth-file", value_name = "FILE", hide = true)]
+    bandwidth_file: Option<String>,
     /// Alone: print the capability list.  In a run: messages on stdout,
     /// as virt-v2v's.
     #[arg(long = "machine-readable")]
@@ -63,6 +69,18 @@ pub struct InputCli {
 }
 
 impl InputCli {
+    /// `--bandwidth` or `--bandwidth-file` given, as `OPTION (reason)`.
+    fn copy_option(&self, program: &str) -> Option<String> {
+        let given = if self.bandwidth.is_some() {
+            "--bandwidth"
+        } else if self.bandwidth_file.is_some() {
+            "--bandwidth-file"
+        } else {
+            return None;
+        };
+        Some(format!("{given} ({program} copies no disk)"))
+    }
+
     /// The same options as virt-v2v's [`Args`] (no output options), so
     /// that virt-v2v's own code builds the helpers' command lines.
     pub fn v2v_args(&self) -> Args {
@@ -153,7 +171,7 @@ pub fn parse<P: Parser>(
     }
     let p = P::parse_from(helper_common::virt_v2v_args(raw));
     let c = cli(&p);
-    if let Some(why) = c.upstream.refused() {
+    if let Some(why) = c.upstream.refused().or_else(|| c.copy_option(program)) {
         eprintln!("{program}: error: not supported by this build: {why}");
         return Err(exit_code::USAGE);
     }
@@ -559,6 +577,15 @@ mod tests {
         assert!(err(&["--hostname", "a b", "a"]).starts_with("--hostname a b"));
         let refused = parse(&["--collect", "g", "a"]).upstream.refused().unwrap();
         assert!(refused.starts_with("--collect ("), "{refused}");
+        let p = parse(&["--bandwidth", "10M", "a"]);
+        assert_eq!(
+            p.copy_option("virt-v2v-inspector").as_deref(),
+            Some("--bandwidth (virt-v2v-inspector copies no disk)")
+        );
+        assert!(parse(&["--bandwidth-file", "/f", "a"])
+            .copy_option("x")
+            .is_some());
+        assert!(parse(&["a"]).copy_option("x").is_none());
         assert!(check_options(&parse(&["a"]).v2v_args())
             .unwrap()
             .eq(&NetworkMap::default()));
