@@ -50,7 +50,7 @@ fn gate_file(guest_dir: &Path, step: &str, ext: &str) -> PathBuf {
 
 /// Write `path` through `path.tmp` and a rename, so the reader never sees
 /// it half written.
-fn write_atomic(path: &Path, text: &str) -> io::Result<()> {
+pub(crate) fn write_atomic(path: &Path, text: &str) -> io::Result<()> {
     let tmp = path.with_extension("tmp");
     fs::write(&tmp, text)?;
     fs::rename(&tmp, path)

@@ -163,10 +163,12 @@ pub fn bandwidth_file(guest_dir: &Path) -> PathBuf {
     guest_dir.join("bandwidth")
 }
 
-/// Each copy's share of `total` bits per second when `copies` run (a run
-/// not copying yet is given the share it will have when it starts).
-pub fn bandwidth_share(total: u64, copies: usize) -> u64 {
-    (total / copies.max(1) as u64).max(1)
+/// A run's share of `total` bits per second while `copies` runs copy: a
+/// copying run gets total / copies, one not copying yet the share it will
+/// have when it starts, total / (copies + 1).  Never 0 (no limit).
+pub fn bandwidth_share(total: u64, copies: usize, copying: bool) -> u64 {
+    let n = if copying { copies } else { copies + 1 };
+    (total / n.max(1) as u64).max(1)
 }
 
 /// Whether the job sets its own limit (the batch leaves it alone).
@@ -241,8 +243,9 @@ struct Batch {
     running: Vec<Running>,
     /// Gate requests in arrival order (indices into `running` by job idx).
     queue: VecDeque<usize>,
-    /// The share last written to the runs' bandwidth files.
-    share: Option<u64>,
+    /// The number of copies running when the bandwidth files were last
+    /// written.
+    shared_among: Option<usize>,
     tx: mpsc::Sender<Msg>,
     rx: mpsc::Receiver<Msg>,
 }
@@ -313,7 +316,7 @@ fn setup(args: &Args) -> Result<Batch, String> {
         },
         running: Vec::new(),
         queue: VecDeque::new(),
-        share: None,
+        shared_among: None,
         tx,
         rx,
     };
@@ -424,28 +427,24 @@ impl Batch {
     }
 
     /// `--max-bandwidth`: when the number of copies running changed, give
-    /// every run (copying or not yet) the new share in its bandwidth file;
+    /// every run its new share ([`bandwidth_share`]) in its bandwidth file;
     /// each copy reads its file again within a second.
     fn share_bandwidth(&mut self) {
         let Some(total) = self.report.limits.max_bandwidth else {
             return;
         };
-        let share = bandwidth_share(total, self.held(Slot::Copy));
-        if self.share == Some(share) {
+        let copies = self.held(Slot::Copy);
+        if self.shared_among == Some(copies) {
             return;
         }
-        self.share = Some(share);
-        debug!(
-            "bandwidth: {share} bits/s each for {} copies",
-            self.held(Slot::Copy)
-        );
+        self.shared_among = Some(copies);
+        debug!("bandwidth: {total} bits/s shared among {copies} copies");
         for r in &self.running {
             let f = bandwidth_file(&guest_dir(&self.dir, &self.jobs[r.idx].name));
+            let copying = matches!(r.holding, Some((_, Slot::Copy)));
+            let share = bandwidth_share(total, copies, copying);
             if f.exists() {
-                let tmp = f.with_extension("tmp");
-                if let Err(e) =
-                    fs::write(&tmp, format!("{share}\n")).and_then(|_| fs::rename(&tmp, &f))
-                {
+                if let Err(e) = gate::write_atomic(&f, &format!("{share}\n")) {
                     warning!("{}: {e}", f.display());
                 }
             }
@@ -531,8 +530,8 @@ impl Batch {
         if let Some(total) = self.report.limits.max_bandwidth {
             if !own_bandwidth(&job.args) {
                 let f = bandwidth_file(&gdir);
-                let copies = self.held(Slot::Copy) + 1;
-                fs::write(&f, format!("{}\n", bandwidth_share(total, copies))).map_err(at)?;
+                let share = bandwidth_share(total, self.held(Slot::Copy), false);
+                gate::write_atomic(&f, &format!("{share}\n")).map_err(at)?;
                 cmd.arg("--bandwidth-file").arg(&f);
             }
         }
@@ -809,10 +808,20 @@ mod tests {
 
     #[test]
     fn the_bandwidth_is_shared_among_the_copies() {
-        assert_eq!(bandwidth_share(1 << 30, 0), 1 << 30);
-        assert_eq!(bandwidth_share(1 << 30, 1), 1 << 30);
-        assert_eq!(bandwidth_share(1 << 30, 4), 1 << 28);
-        assert_eq!(bandwidth_share(3, 4), 1, "never 0, which means no limit");
+        let g = 1 << 30;
+        assert_eq!(bandwidth_share(g, 0, false), g, "the first copy gets all");
+        assert_eq!(bandwidth_share(g, 1, true), g, "a lone copy gets all");
+        assert_eq!(bandwidth_share(g, 4, true), g / 4);
+        assert_eq!(
+            bandwidth_share(g, 3, false),
+            g / 4,
+            "the share it will have"
+        );
+        assert_eq!(
+            bandwidth_share(3, 4, true),
+            1,
+            "never 0, which means no limit"
+        );
         let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
         assert!(own_bandwidth(&s(&["-i", "disk", "--bandwidth", "10M"])));
         assert!(own_bandwidth(&s(&["--bandwidth-file=/f"])));

@@ -653,8 +653,7 @@ impl Runner {
         }
         if let Some(f) = &args.bandwidth_file {
             // Absolute: the helpers need not run where virt-v2v was started.
-            let f = std::env::current_dir().map_or_else(|_| f.clone(), |d| d.join(f));
-            a.extend(["--bandwidth-file".into(), f.into()]);
+            a.extend(["--bandwidth-file".into(), helper_common::absolute(f).into()]);
         }
         // virt-v2v's progress text (not with -q, as upstream).
         match (args.quiet, args.machine_readable) {

@@ -403,6 +403,16 @@ impl Noise {
     }
 }
 
+/// A sparse file of `size` bytes holding `chunks` runs of noise of `len`
+/// bytes, one every `stride` bytes from offset 0 (seeds `seed`, `seed + 1`...):
+/// a source whose copy reads `chunks * len` bytes.
+pub fn sparse_noise_image(path: &Path, size: u64, chunks: u64, stride: u64, len: usize, seed: u64) {
+    fs::File::create(path).unwrap().set_len(size).unwrap();
+    for i in 0..chunks {
+        write_noise(path, i * stride, len, seed + i);
+    }
+}
+
 /// Write `len` bytes of noise at `offset` of an existing file.
 pub fn write_noise(path: &Path, offset: u64, len: usize, seed: u64) {
     let mut f = fs::OpenOptions::new().write(true).open(path).unwrap();

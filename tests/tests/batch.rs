@@ -182,10 +182,7 @@ fn sigint_mid_batch_then_resume() {
     let sb = Sandbox::new("batch-int");
     // 1 GiB sparse with 128 MiB of data: a copy takes about a second.
     let src = sb.path("src.raw");
-    fs::File::create(&src).unwrap().set_len(1 << 30).unwrap();
-    for i in 0..64u64 {
-        write_noise(&src, i * (16 << 20), 2 << 20, 500 + i);
-    }
+    sparse_noise_image(&src, 1 << 30, 64, 16 << 20, 2 << 20, 500);
     let names = ["g1", "g2", "g3", "g4"];
     let guests: Vec<(&str, Vec<String>)> = names
         .iter()
@@ -270,10 +267,7 @@ fn sigint_mid_batch_then_resume() {
 fn max_bandwidth_is_shared_among_the_copies() {
     let sb = Sandbox::new("batch-bw");
     let src = sb.path("src.raw");
-    fs::File::create(&src).unwrap().set_len(256 << 20).unwrap();
-    for i in 0..12u64 {
-        write_noise(&src, i * (16 << 20), 2 << 20, 900 + i);
-    }
+    sparse_noise_image(&src, 256 << 20, 12, 16 << 20, 2 << 20, 900);
     let mut guests: Vec<(&str, Vec<String>)> = ["g1", "g2"]
         .iter()
         .map(|n| (*n, local_args(&sb, n, &src, &["--no-convert"])))

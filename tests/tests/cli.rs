@@ -323,14 +323,10 @@ fn every_upstream_option_is_accepted_or_refused_as_documented() {
 fn bandwidth_reaches_the_copy_and_holds() {
     let sb = Sandbox::new("bandwidth");
     let src = sb.path("bw.raw");
-    fs::File::create(&src).unwrap().set_len(128 << 20).unwrap();
-    for i in 0..12u64 {
-        write_noise(&src, i * (8 << 20), 2 << 20, 70 + i);
-    }
+    sparse_noise_image(&src, 128 << 20, 12, 8 << 20, 2 << 20, 70);
     let file = sb.path("bw");
     fs::write(&file, "64M\n").unwrap();
-    for (runner, cmd) in [("virt-v2v", sb.virt_v2v()), ("script", sb.script())] {
-        let mut cmd = cmd;
+    for (runner, mut cmd) in [("virt-v2v", sb.virt_v2v()), ("script", sb.script())] {
         let r = run(cmd
             .args(["--bandwidth", "10X", "--no-convert", "-i", "disk"])
             .arg(&src)
@@ -351,10 +347,9 @@ fn bandwidth_reaches_the_copy_and_holds() {
             ],
         ),
     ] {
-        for (runner, cmd) in [("virt-v2v", sb.virt_v2v()), ("script", sb.script())] {
+        for (runner, mut cmd) in [("virt-v2v", sb.virt_v2v()), ("script", sb.script())] {
             let out = sb.path(&format!("out-{runner}-{how}"));
             fs::create_dir_all(&out).unwrap();
-            let mut cmd = cmd;
             let t = Instant::now();
             let r = run(cmd
                 .args(["-x", "--no-convert"])

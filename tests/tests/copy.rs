@@ -112,10 +112,7 @@ fn two_disks_are_copied_at_the_same_time() {
     let sb = Sandbox::new("twodisks");
     let (a, b) = (sb.path("two.raw"), sb.path("two-b.raw"));
     for (p, seed) in [(&a, 3u64), (&b, 4)] {
-        fs::File::create(p).unwrap().set_len(256 << 20).unwrap();
-        for i in 0..8u64 {
-            write_noise(p, i * (32 << 20), 8 << 20, seed * 100 + i);
-        }
+        sparse_noise_image(p, 256 << 20, 8, 32 << 20, 8 << 20, seed * 100);
     }
     let d = run_local(
         &sb,

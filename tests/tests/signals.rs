@@ -14,10 +14,7 @@ use v2v_tests::*;
 /// so the copy is still running when the test stops it.
 fn big_disk(sb: &Sandbox) -> PathBuf {
     let p = sb.path("big.raw");
-    std::fs::File::create(&p).unwrap().set_len(2 << 30).unwrap();
-    for i in 0..256u64 {
-        write_noise(&p, i * (8 << 20), 1 << 20, 1000 + i);
-    }
+    sparse_noise_image(&p, 2 << 30, 256, 8 << 20, 1 << 20, 1000);
     p
 }
 

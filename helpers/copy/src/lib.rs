@@ -16,6 +16,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use clap::Parser;
+use helper_common::units::{parse_bps, parse_size};
 use helper_common::{log, message, CommonArgs, Ctx, DirMode, Failure};
 use v2v_meta::{exit_code, EventKind, MetadataIn, OutputJson, Step};
 
@@ -68,7 +69,7 @@ pub struct Args {
     pub delta: bool,
     /// Read the sources at most BPS bits per second, all disks together
     /// (virt-v2v's flag: suffixes K, M, G binary, e.g. 100M; 0: no limit).
-    #[arg(long, value_name = "BPS", value_parser = rate::parse_bps)]
+    #[arg(long, value_name = "BPS", value_parser = parse_bps)]
     pub bandwidth: Option<u64>,
     /// Take the limit from FILE (as --bandwidth), re-read every second
     /// while the copy runs; it replaces --bandwidth once read.
@@ -84,22 +85,6 @@ pub struct Args {
     pub progress_lines: Option<progress::Lines>,
     #[arg(value_name = "DIR | SRC DST", num_args = 1..=2, required = true)]
     pub paths: Vec<String>,
-}
-
-/// Parse `1048576`, `64K`, `1M`, `2MiB`, `1G` (binary multiples).
-pub fn parse_size(s: &str) -> Result<u64, String> {
-    let t = s.trim();
-    let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (num, suffix) = t.split_at(digits);
-    let n: u64 = num.parse().map_err(|_| format!("{s:?}: not a size"))?;
-    let mult: u64 = match suffix.to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kib" => 1 << 10,
-        "m" | "mib" => 1 << 20,
-        "g" | "gib" => 1 << 30,
-        _ => return Err(format!("{s:?}: unknown suffix {suffix:?} (use K, M or G)")),
-    };
-    n.checked_mul(mult).ok_or_else(|| format!("{s:?}: too big"))
 }
 
 fn parse_request_size(s: &str) -> Result<u64, String> {
@@ -391,13 +376,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sizes() {
-        assert_eq!(parse_size("512"), Ok(512));
-        assert_eq!(parse_size("64K"), Ok(65536));
-        assert_eq!(parse_size("2MiB"), Ok(2 << 20));
-        assert_eq!(parse_size("1g"), Ok(1 << 30));
-        assert!(parse_size("1T").is_err());
-        assert!(parse_size("x").is_err());
+    fn request_and_queue_sizes() {
         assert!(parse_request_size("100").is_err());
         assert!(parse_request_size("64M").is_err());
         assert_eq!(parse_request_size("4M"), Ok(4 << 20));

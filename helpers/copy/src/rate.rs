@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-pub use helper_common::units::parse_bps;
+use helper_common::units::parse_bps;
 
 /// How often the bandwidth file is read.
 const REREAD: Duration = Duration::from_secs(1);
@@ -65,26 +65,19 @@ impl Limiter {
     /// Account `n` bytes about to be read; returns how long the caller
     /// must wait before reading them (zero when within the limit).
     pub fn take(&self, n: u64) -> Duration {
-        {
-            let mut st = self.state.lock().unwrap();
-            let now = Instant::now();
-            self.refresh(&mut st, now);
-            if st.rate == 0 {
-                st.last = now;
-                st.avail = 0.0;
-                return Duration::ZERO;
-            }
-            let rate = st.rate as f64;
-            let elapsed = now.duration_since(st.last).as_secs_f64();
-            // One second of burst, or one request if that is bigger.
-            let cap = rate.max(n as f64);
-            st.avail = (st.avail + elapsed * rate).min(cap) - n as f64;
-            st.last = now;
-            if st.avail >= 0.0 {
-                return Duration::ZERO;
-            }
-            Duration::from_secs_f64(-st.avail / rate)
+        let mut st = self.state.lock().unwrap();
+        let now = Instant::now();
+        self.refresh(&mut st, now);
+        let elapsed = now.duration_since(st.last).as_secs_f64();
+        st.last = now;
+        if st.rate == 0 {
+            st.avail = 0.0;
+            return Duration::ZERO;
         }
+        let rate = st.rate as f64;
+        // One second of burst, or one request if that is bigger.
+        st.avail = (st.avail + elapsed * rate).min(rate.max(n as f64)) - n as f64;
+        Duration::from_secs_f64((-st.avail / rate).max(0.0))
     }
 
     fn refresh(&self, st: &mut State, now: Instant) {
